@@ -1,0 +1,178 @@
+//! IPv4 and IPv6 (extension headers, fragments) and what sits on top of them.
+
+use std::net::IpAddr;
+
+use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+
+use super::transport::{parse_icmp, parse_tcp, parse_udp_ports};
+use super::{
+    decode_tunneled, ipproto, Fragment, Packet, Skip, Transport, Tunnel, TunnelKind,
+};
+
+const VXLAN_PORT: u16 = 4789;
+const GENEVE_PORT: u16 = 6081;
+/// Geneve protocol type for an Ethernet payload ("Transparent Ethernet Bridging").
+const ETHERTYPE_TEB: u16 = 0x6558;
+
+/// Decodes an IP packet. `wire_len_hint` is the IP packet's length on the wire
+/// as the link layer knows it, used when the IP length field cannot be trusted.
+pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Packet, Skip> {
+    let (ip, _ext_err) = LaxIpSlice::from_slice(data).map_err(|e| {
+        use etherparse::err::ip::LaxHeaderSliceError as E;
+        match e {
+            E::Len(_) => Skip::TruncatedIp,
+            E::Content(_) => Skip::Malformed("IP header"),
+        }
+    })?;
+    let src = ip.source_addr();
+    let dst = ip.destination_addr();
+    let (ip_len, fragment) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let hdr_len = u32::from(h.ihl()) * 4;
+            let total = u32::from(h.total_len());
+            // total_len 0 happens with segmentation offload on the capturing host.
+            let ip_len = if total >= hdr_len { total } else { wire_len_hint };
+            let offset = u32::from(h.fragments_offset().value()) * 8;
+            let frag = (offset != 0 || h.more_fragments()).then_some(Fragment {
+                id: u32::from(h.identification()),
+                offset,
+                more: h.more_fragments(),
+            });
+            (ip_len, frag)
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let plen = u32::from(v6.header().payload_length());
+            // Zero payload length: jumbogram or offload; trust the link layer.
+            let ip_len = if plen > 0 { 40 + plen } else { wire_len_hint };
+            let mut frag = None;
+            for ext in v6.extensions().clone() {
+                if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                    if f.is_fragmenting_payload() {
+                        frag = Some(Fragment {
+                            id: f.identification(),
+                            offset: u32::from(f.fragment_offset().value()) * 8,
+                            more: f.more_fragments(),
+                        });
+                    }
+                }
+            }
+            (ip_len, frag)
+        }
+    };
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    let l4_offset = (payload.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u32;
+    let l4_wire = ip_len.saturating_sub(l4_offset);
+    let l4 = payload.payload;
+    let mut pkt = Packet {
+        ts_ns: 0,
+        file: 0,
+        interface: 0,
+        wire_len: 0,
+        src,
+        dst,
+        proto,
+        sport: 0,
+        dport: 0,
+        ip_len,
+        payload_len: l4_wire,
+        tunnel: None,
+        fragment,
+        transport: Transport::Other,
+        truncated: payload.incomplete,
+    };
+    if fragment.is_some_and(|f| !f.is_first()) {
+        // The transport header is in the first fragment; the flow table joins them.
+        return Ok(pkt);
+    }
+    match proto {
+        ipproto::TCP => {
+            let (tcp, sport, dport, hdr_len) = parse_tcp(l4)?;
+            pkt.sport = sport;
+            pkt.dport = dport;
+            pkt.payload_len = l4_wire.saturating_sub(hdr_len);
+            pkt.transport = Transport::Tcp(tcp);
+            pkt.truncated |= tcp.options_truncated;
+        }
+        ipproto::UDP => {
+            let (sport, dport) = parse_udp_ports(l4)?;
+            pkt.sport = sport;
+            pkt.dport = dport;
+            pkt.payload_len = l4_wire.saturating_sub(8);
+            pkt.transport = Transport::Udp;
+            if fragment.is_none() {
+                if let Some(inner) = tunnel(&pkt, l4, depth) {
+                    return inner;
+                }
+            }
+        }
+        ipproto::ICMP | ipproto::ICMPV6 => {
+            let icmp = parse_icmp(proto == ipproto::ICMPV6, l4)?;
+            pkt.payload_len = l4_wire.saturating_sub(8);
+            // Echo requests and replies are told apart by identifier, like ports.
+            if let Some(id) = icmp.echo_id {
+                pkt.sport = id;
+                pkt.dport = id;
+            }
+            pkt.transport = Transport::Icmp(icmp);
+        }
+        _ => {}
+    }
+    Ok(pkt)
+}
+
+/// Decapsulates VXLAN and Geneve. Returns `None` when the payload is not a
+/// well-formed tunnel header, in which case the UDP packet stands as it is.
+/// Behind a valid header the packet belongs to the overlay: an inner frame
+/// that is not IP (ARP in the overlay) is skipped as such, not shown as the
+/// outer UDP packet.
+fn tunnel(outer: &Packet, udp: &[u8], depth: u8) -> Option<Result<Packet, Skip>> {
+    let body = udp.get(8..)?;
+    let inner_wire = outer.payload_len;
+    let (kind, vni, inner, ethernet, hdr) = if outer.dport == VXLAN_PORT {
+        // flags(1: I bit 0x08) reserved(3) VNI(3) reserved(1)
+        let h = body.get(..8)?;
+        if h[0] & 0x08 == 0 {
+            return None;
+        }
+        let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
+        (TunnelKind::Vxlan, vni, body.get(8..)?, true, 8u32)
+    } else if outer.dport == GENEVE_PORT {
+        // ver(2) optlen(6) | O C rsvd(6) | protocol(16) | VNI(24) rsvd(8) | options
+        let h = body.get(..8)?;
+        if h[0] >> 6 != 0 {
+            return None;
+        }
+        let opt_len = usize::from(h[0] & 0x3f) * 4;
+        let proto = u16::from_be_bytes([h[2], h[3]]);
+        let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
+        let ethernet = match proto {
+            ETHERTYPE_TEB => true,
+            0x0800 | 0x86dd => false,
+            _ => return None,
+        };
+        let hdr = 8 + opt_len;
+        (TunnelKind::Geneve, vni, body.get(hdr..)?, ethernet, hdr as u32)
+    } else {
+        return None;
+    };
+    let inner = decode_tunneled(inner, ethernet, inner_wire.saturating_sub(hdr), depth);
+    Some(inner.map(|mut pkt| {
+        // The outermost tunnel names the overlay the flow travelled in.
+        pkt.tunnel = Some(Tunnel { kind, vni });
+        pkt
+    }))
+}
+
+/// Addresses of an IP header, for ICMP quotes.
+pub(super) fn quoted_addrs(data: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
+    let (ip, _) = LaxIpSlice::from_slice(data).ok()?;
+    let payload = ip.payload();
+    Some((
+        ip.source_addr(),
+        ip.destination_addr(),
+        payload.ip_number.0,
+        payload.payload,
+    ))
+}

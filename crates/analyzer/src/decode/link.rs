@@ -1,0 +1,174 @@
+//! Link layers: Ethernet (with 802.1Q/802.1ad tags), Linux cooked SLL and
+//! SLL2, raw IP, and BSD loopback. Each returns the bytes from the IP header on.
+
+use super::Skip;
+
+pub const LINKTYPE_NULL: u16 = 0;
+pub const LINKTYPE_ETHERNET: u16 = 1;
+/// DLT_RAW as written on most systems (12 on OpenBSD, 14 on some others).
+pub const LINKTYPE_RAW: u16 = 101;
+pub const DLT_RAW_ALT1: u16 = 12;
+pub const DLT_RAW_ALT2: u16 = 14;
+pub const LINKTYPE_LOOP: u16 = 108;
+pub const LINKTYPE_LINUX_SLL: u16 = 113;
+pub const LINKTYPE_IPV4: u16 = 228;
+pub const LINKTYPE_IPV6: u16 = 229;
+pub const LINKTYPE_LINUX_SLL2: u16 = 276;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// Pre-standard QinQ tag type still emitted by some switches.
+const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+/// Tags followed before giving up: real frames carry at most two.
+const MAX_VLAN_TAGS: usize = 4;
+
+/// Link-layer families the analyzer decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Ethernet,
+    LinuxSll,
+    LinuxSll2,
+    RawIp,
+    Null,
+}
+
+impl LinkKind {
+    pub fn of(linktype: u16) -> Option<LinkKind> {
+        Some(match linktype {
+            LINKTYPE_ETHERNET => LinkKind::Ethernet,
+            LINKTYPE_LINUX_SLL => LinkKind::LinuxSll,
+            LINKTYPE_LINUX_SLL2 => LinkKind::LinuxSll2,
+            LINKTYPE_RAW | DLT_RAW_ALT1 | DLT_RAW_ALT2 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => {
+                LinkKind::RawIp
+            }
+            LINKTYPE_NULL | LINKTYPE_LOOP => LinkKind::Null,
+            _ => return None,
+        })
+    }
+}
+
+/// Human name of a link type, for reports.
+pub fn linktype_name(linktype: u16) -> &'static str {
+    match linktype {
+        LINKTYPE_NULL => "NULL (BSD loopback)",
+        LINKTYPE_ETHERNET => "Ethernet",
+        LINKTYPE_RAW | DLT_RAW_ALT1 | DLT_RAW_ALT2 => "raw IP",
+        LINKTYPE_LOOP => "OpenBSD loopback",
+        LINKTYPE_LINUX_SLL => "Linux cooked (SLL)",
+        LINKTYPE_IPV4 => "raw IPv4",
+        LINKTYPE_IPV6 => "raw IPv6",
+        LINKTYPE_LINUX_SLL2 => "Linux cooked v2 (SLL2)",
+        105 => "IEEE 802.11",
+        127 => "IEEE 802.11 radiotap",
+        147..=162 => "user-defined (DLT_USER)",
+        _ => "unknown",
+    }
+}
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
+}
+
+/// Removes the link-layer header and returns the IP packet.
+pub fn strip(linktype: u16, data: &[u8]) -> Result<&[u8], Skip> {
+    let kind = LinkKind::of(linktype).ok_or(Skip::UnsupportedLinkType(linktype))?;
+    match kind {
+        LinkKind::Ethernet => {
+            let ethertype = be16(data, 12).ok_or(Skip::Malformed("Ethernet header"))?;
+            by_ethertype(ethertype, data, 14)
+        }
+        LinkKind::LinuxSll => {
+            // pkttype(2) hatype(2) halen(2) addr(8) protocol(2)
+            let proto = be16(data, 14).ok_or(Skip::Malformed("Linux SLL header"))?;
+            by_ethertype(proto, data, 16)
+        }
+        LinkKind::LinuxSll2 => {
+            // protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8)
+            let proto = be16(data, 0).ok_or(Skip::Malformed("Linux SLL2 header"))?;
+            if data.len() < 20 {
+                return Err(Skip::Malformed("Linux SLL2 header"));
+            }
+            by_ethertype(proto, data, 20)
+        }
+        LinkKind::RawIp => match data.first().map(|b| b >> 4) {
+            Some(4) | Some(6) => Ok(data),
+            Some(_) => Err(Skip::Malformed("raw IP version")),
+            None => Err(Skip::Malformed("empty frame")),
+        },
+        LinkKind::Null => {
+            let af: [u8; 4] = data
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(Skip::Malformed("loopback header"))?;
+            // The family is in the capturing host's byte order (network order
+            // for LINKTYPE_LOOP): accept either.
+            let le = u32::from_le_bytes(af);
+            let be = u32::from_be_bytes(af);
+            let is = |v: u32| [le, be].contains(&v);
+            if is(2) || (is(24) || is(28) || is(30)) {
+                ip_version_checked(&data[4..])
+            } else {
+                Err(Skip::NotIp)
+            }
+        }
+    }
+}
+
+fn ip_version_checked(ip: &[u8]) -> Result<&[u8], Skip> {
+    match ip.first().map(|b| b >> 4) {
+        Some(4) | Some(6) => Ok(ip),
+        _ => Err(Skip::Malformed("IP version")),
+    }
+}
+
+/// Follows VLAN tags from an ethertype at `data[at-2..at]` to the IP header.
+fn by_ethertype(mut ethertype: u16, data: &[u8], mut at: usize) -> Result<&[u8], Skip> {
+    for _ in 0..=MAX_VLAN_TAGS {
+        match ethertype {
+            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {
+                return data.get(at..).ok_or(Skip::Malformed("link header"));
+            }
+            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
+                // TCI(2) then the next ethertype.
+                ethertype = be16(data, at + 2).ok_or(Skip::Malformed("VLAN tag"))?;
+                at += 4;
+            }
+            _ => return Err(Skip::NotIp),
+        }
+    }
+    Err(Skip::Malformed("too many VLAN tags"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ethernet_with_two_tags() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00]);
+        f.extend_from_slice(&[0x45, 0, 0, 20]);
+        let ip = strip(LINKTYPE_ETHERNET, &f).unwrap();
+        assert_eq!(ip[0], 0x45);
+        assert_eq!(ip.len(), 4);
+    }
+
+    #[test]
+    fn non_ip_and_unknown() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x06, 0, 1]);
+        assert_eq!(strip(LINKTYPE_ETHERNET, &f), Err(Skip::NotIp));
+        assert_eq!(strip(147, &f), Err(Skip::UnsupportedLinkType(147)));
+        assert!(matches!(strip(LINKTYPE_ETHERNET, &f[..5]), Err(Skip::Malformed(_))));
+    }
+
+    #[test]
+    fn bsd_null_both_orders() {
+        let le = [2u8, 0, 0, 0, 0x45, 0];
+        let be = [0u8, 0, 0, 30, 0x60, 0];
+        assert_eq!(strip(LINKTYPE_NULL, &le).unwrap()[0], 0x45);
+        assert_eq!(strip(LINKTYPE_LOOP, &be).unwrap()[0], 0x60);
+    }
+}

@@ -1,0 +1,14 @@
+//! retina-analyzer: offline analysis of packet captures for Kubernetes
+//! network incidents.
+//!
+//! Data flows one way: [`source`] (files → records) → [`decode`] (records →
+//! packet summaries) → [`flow`] (bidirectional flows) → [`report`] (a plain,
+//! serializable model) → [`render`] (terminal, JSON). Analysis never prints;
+//! renderers never compute statistics.
+
+pub mod decode;
+pub mod source;
+pub mod flow;
+pub mod pipeline;
+pub mod render;
+pub mod report;

@@ -1,0 +1,264 @@
+//! `retina-analyze`: the command-line edge. Flags become one validated
+//! [`Config`] before any work starts; analysis and rendering live in the library.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+
+use retina_analyzer::flow::Timeouts;
+use retina_analyzer::pipeline::{self, Config, Outcome, Progress};
+use retina_analyzer::render::{json, text};
+
+/// Exit status: analysis complete.
+const EXIT_OK: u8 = 0;
+/// Exit status: nothing could be analyzed (unreadable inputs, output failure).
+const EXIT_ERROR: u8 = 1;
+/// Exit status: some input was damaged or unreadable; the report covers the rest.
+const EXIT_PARTIAL: u8 = 3;
+/// Exit status: interrupted (Ctrl-C); the report covers what was read.
+const EXIT_INTERRUPTED: u8 = 130;
+
+const AFTER_HELP: &str = "\
+Examples:
+  retina-analyze capture.pcap
+  retina-analyze node1.pcapng node2.pcap.gz --format json > flows.json
+  tcpdump -i any -w - | gzip > cap.pcap.gz; retina-analyze cap.pcap.gz --top 20
+
+Inputs: pcap (µs/ns, either byte order), pcapng (several sections and
+interfaces), gzip-compressed either (detected by content). Several files are
+merged by timestamp and analyzed as one capture.
+
+Exit status:
+  0    analysis complete
+  1    nothing could be analyzed (no readable input, or output failed)
+  2    usage error
+  3    some input was damaged or unreadable: the report covers every packet
+       before the damage and is marked partial
+  130  interrupted (Ctrl-C): the report covers what was read";
+
+/// Offline pcap/pcapng analyzer: TCP/UDP/ICMP flows, per direction, from the
+/// captures you take during a Kubernetes network incident.
+#[derive(Debug, Parser)]
+#[command(name = "retina-analyze", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Capture files (pcap, pcapng, optionally gzip-compressed).
+    #[arg(required = true, value_name = "CAPTURE")]
+    files: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Write the output to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Number of flows listed in the terminal summary.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+
+    /// When to use colors in the terminal summary.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    color: ColorWhen,
+
+    /// Seconds without packets after which a TCP flow ends.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    tcp_idle_timeout: f64,
+
+    /// Seconds without packets after which a UDP (or other non-TCP) flow ends.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    udp_idle_timeout: f64,
+
+    /// Flow-table shards (the output does not depend on it).
+    #[arg(long, default_value_t = 1, value_name = "N", hide = true)]
+    shards: usize,
+
+    /// Do not show a progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Human summary for a terminal.
+    Text,
+    /// One JSON document (schema in docs/json-schema.md).
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+fn seconds_to_ns(name: &str, s: f64) -> Result<i64> {
+    if !s.is_finite() || s <= 0.0 {
+        anyhow::bail!("--{name} must be a positive number of seconds, got {s}");
+    }
+    Ok((s * 1e9).min(i64::MAX as f64) as i64)
+}
+
+fn config(cli: &Cli) -> Result<Config> {
+    let defaults = Timeouts::default();
+    Ok(Config {
+        files: cli.files.clone(),
+        timeouts: Timeouts {
+            tcp_idle_ns: seconds_to_ns("tcp-idle-timeout", cli.tcp_idle_timeout)?,
+            udp_idle_ns: seconds_to_ns("udp-idle-timeout", cli.udp_idle_timeout)?,
+            icmp_idle_ns: seconds_to_ns("udp-idle-timeout", cli.udp_idle_timeout)?,
+            closed_linger_ns: defaults.closed_linger_ns,
+        },
+        shards: cli.shards.max(1),
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(EXIT_OK);
+            }
+            eprintln!("retina-analyze: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn real_main(cli: &Cli) -> Result<u8> {
+    let config = config(cli)?;
+    match cli.color {
+        ColorWhen::Auto => {}
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    let progress = Progress::default();
+    {
+        let stop = progress.stop.clone();
+        // A second Ctrl-C while the report is written falls back to the default.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        });
+    }
+    let bar = progress_bar(cli, &config, &progress);
+    let outcome = pipeline::run(&config, &progress);
+    if let Some((bar, handle)) = bar {
+        bar.finish_and_clear();
+        let _ = handle.join();
+    }
+    for e in &outcome.errors {
+        eprintln!("retina-analyze: {e}");
+    }
+    if outcome.nothing_read() {
+        anyhow::bail!("no input could be read");
+    }
+    write_output(cli, &outcome)?;
+    Ok(if outcome.interrupted {
+        EXIT_INTERRUPTED
+    } else if outcome.report.capture.partial {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    })
+}
+
+fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
+    let render = |out: &mut dyn Write| -> io::Result<()> {
+        match cli.format {
+            Format::Json => json::write(&outcome.report, out),
+            Format::Text => text::write(&outcome.report, text::TextOptions { top: cli.top }, out),
+        }
+    };
+    match &cli.output {
+        Some(path) => {
+            // Write beside the target and rename, so a failed run never leaves
+            // a half-written file that looks complete.
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let mut tmp = tempfile_in(dir.unwrap_or_else(|| std::path::Path::new(".")), path)?;
+            let mut buf = Vec::new();
+            render(&mut buf).context("rendering the report")?;
+            let plain: Vec<u8> = anstream::adapter::strip_bytes(&buf).into_vec();
+            tmp.1
+                .write_all(&plain)
+                .and_then(|_| tmp.1.sync_all())
+                .with_context(|| format!("writing {}", tmp.0.display()))?;
+            std::fs::rename(&tmp.0, path)
+                .with_context(|| format!("renaming {} to {}", tmp.0.display(), path.display()))?;
+        }
+        None => {
+            let stdout = anstream::stdout();
+            let mut lock = io::BufWriter::new(stdout.lock());
+            render(&mut lock).context("writing to standard output")?;
+            lock.flush().context("writing to standard output")?;
+        }
+    }
+    Ok(())
+}
+
+fn tempfile_in(dir: &std::path::Path, target: &std::path::Path) -> Result<(PathBuf, std::fs::File)> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let f = std::fs::File::create(&tmp)
+        .with_context(|| format!("cannot create output file in {}", dir.display()))?;
+    Ok((tmp, f))
+}
+
+type Bar = (indicatif::ProgressBar, std::thread::JoinHandle<()>);
+
+/// A progress bar on stderr for long runs, only when stderr is a terminal.
+fn progress_bar(cli: &Cli, config: &Config, progress: &Progress) -> Option<Bar> {
+    if cli.quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = config
+        .files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {wide_bar} {msg} ({eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    let p = progress.clone();
+    let handle = std::thread::spawn(move || {
+        // Start drawing only if the run lasts: short runs stay quiet.
+        std::thread::sleep(Duration::from_millis(500));
+        while !b.is_finished() {
+            b.set_position(p.bytes_read.load(Ordering::Relaxed));
+            b.set_message(format!(
+                "{} packets",
+                p.packets.load(Ordering::Relaxed)
+            ));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    Some((bar, handle))
+}

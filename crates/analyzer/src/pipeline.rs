@@ -1,0 +1,407 @@
+//! The analysis pipeline: files → records → packets → flows → report.
+//!
+//! Each input file is read and decoded on its own thread; decoded packets
+//! flow back in bounded batches (memory stays bounded whatever the file size)
+//! and are merged in timestamp order, so several captures analyze as one.
+//! Merged packets pass the fragment tracker and are routed to flow-table
+//! shards by the symmetric flow hash. The result is the same for any shard
+//! count (tested), which is what lets shards move to threads.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::cmp::Reverse;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread;
+
+use crate::decode::{self, linktype_name, Packet, Skip, Transport};
+use crate::flow::{Endpoint, FlowKey, FlowTable, FragmentTracker, Timeouts};
+use crate::report::{
+    ns_to_s, proto_name, CaptureInfo, FileError, FileRecord, InterfaceRecord, LinkTypeCount,
+    ProtoTotals, Report, ToolInfo, SCHEMA_VERSION,
+};
+use crate::source::{read_capture, FileInfo, Record, SourceError};
+
+/// Packets sent between threads per message: amortizes channel cost.
+const BATCH: usize = 1024;
+/// Batches in flight per file: bounds memory while decoding runs ahead.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Validated settings of one analysis run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub files: Vec<PathBuf>,
+    pub timeouts: Timeouts,
+    /// Flow-table shards (1 or more). Output does not depend on it.
+    pub shards: usize,
+}
+
+/// Live counters for a progress display and for interruption.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    /// Bytes read from the input files so far (compressed size for gzip).
+    pub bytes_read: Arc<AtomicU64>,
+    /// Packets merged so far.
+    pub packets: Arc<AtomicU64>,
+    /// Set to stop reading early (Ctrl-C); what was read is still analyzed.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Outcome of a run: the report and the per-file errors that happened.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    pub errors: Vec<SourceError>,
+    /// Reading was stopped by [`Progress::stop`].
+    pub interrupted: bool,
+    /// Most flows held in memory at once.
+    pub peak_active_flows: usize,
+}
+
+impl Outcome {
+    /// No file yielded anything: nothing to report.
+    pub fn nothing_read(&self) -> bool {
+        self.report.capture.files.iter().all(|f| f.format.is_none())
+    }
+}
+
+/// What one file's reader thread hands back when done.
+struct FileResult {
+    info: FileInfo,
+    error: Option<SourceError>,
+    skips: BTreeMap<Skip, u64>,
+    truncated: u64,
+    link_counts: BTreeMap<u16, u64>,
+}
+
+fn spawn_reader(
+    index: usize,
+    path: PathBuf,
+    progress: Progress,
+) -> (Receiver<Vec<Packet>>, thread::JoinHandle<FileResult>) {
+    let (tx, rx) = sync_channel::<Vec<Packet>>(BATCHES_IN_FLIGHT);
+    let handle = thread::spawn(move || {
+        let mut skips = BTreeMap::new();
+        let mut truncated = 0u64;
+        let mut link_counts = BTreeMap::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut receiver_gone = false;
+        let file = u16::try_from(index).unwrap_or(u16::MAX);
+        let stop = progress.stop.clone();
+        let (info, mut error) = read_capture(&path, progress.bytes_read.clone(), &mut |rec: Record<'_>| {
+            if receiver_gone || stop.load(Ordering::Relaxed) {
+                return;
+            }
+            *link_counts.entry(rec.linktype).or_insert(0) += 1;
+            match decode::decode(rec.linktype, rec.data, rec.orig_len, rec.ts_ns, file, rec.interface) {
+                Ok(p) => {
+                    truncated += u64::from(p.truncated);
+                    batch.push(p);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        receiver_gone = tx.send(full).is_err();
+                    }
+                }
+                Err(skip) => *skips.entry(skip).or_insert(0) += 1,
+            }
+        });
+        if !batch.is_empty() && !receiver_gone {
+            let _ = tx.send(batch);
+        }
+        if stop.load(Ordering::Relaxed) && error.as_ref().is_some_and(|e| !e.is_damage()) {
+            error = None;
+        }
+        FileResult {
+            info,
+            error,
+            skips,
+            truncated,
+            link_counts,
+        }
+    });
+    (rx, handle)
+}
+
+/// A file's stream of decoded packets, one batch at a time.
+struct Stream {
+    rx: Receiver<Vec<Packet>>,
+    batch: Vec<Packet>,
+    pos: usize,
+}
+
+impl Stream {
+    fn head(&mut self) -> Option<&Packet> {
+        while self.pos >= self.batch.len() {
+            self.batch = self.rx.recv().ok()?;
+            self.pos = 0;
+        }
+        self.batch.get(self.pos)
+    }
+}
+
+/// Runs the analysis.
+pub fn run(config: &Config, progress: &Progress) -> Outcome {
+    let shards = config.shards.max(1);
+    let mut tables: Vec<FlowTable> = (0..shards).map(|_| FlowTable::new(config.timeouts)).collect();
+    let mut frags = FragmentTracker::default();
+    let mut totals: BTreeMap<String, ProtoTotals> = BTreeMap::new();
+    let mut first_ns: Option<i64> = None;
+    let mut last_ns: Option<i64> = None;
+
+    let mut streams = Vec::new();
+    let mut handles = Vec::new();
+    for (i, path) in config.files.iter().enumerate() {
+        let (rx, h) = spawn_reader(i, path.clone(), progress.clone());
+        streams.push(Stream {
+            rx,
+            batch: Vec::new(),
+            pos: 0,
+        });
+        handles.push(h);
+    }
+
+    // k-way merge on (timestamp, file index): deterministic for equal times.
+    let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
+    for (i, s) in streams.iter_mut().enumerate() {
+        if let Some(p) = s.head() {
+            heap.push(Reverse((p.ts_ns, i)));
+        }
+    }
+    let mut ready = Vec::with_capacity(8);
+    let mut merged = 0u64;
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let s = &mut streams[i];
+        let pkt = s.batch[s.pos];
+        s.pos += 1;
+        if let Some(next) = s.head() {
+            heap.push(Reverse((next.ts_ns, i)));
+        }
+        merged += 1;
+        if merged % 4096 == 0 {
+            progress.packets.store(merged, Ordering::Relaxed);
+        }
+        first_ns = Some(first_ns.map_or(pkt.ts_ns, |f| f.min(pkt.ts_ns)));
+        last_ns = Some(last_ns.map_or(pkt.ts_ns, |l| l.max(pkt.ts_ns)));
+        let t = totals.entry(proto_name(pkt.proto)).or_default();
+        t.packets += 1;
+        t.ip_bytes += u64::from(pkt.ip_len);
+        t.payload_bytes += u64::from(pkt.payload_len);
+        frags.push(pkt, &mut ready);
+        for p in ready.drain(..) {
+            let shard = (route_hash(&p) % shards as u64) as usize;
+            tables[shard].process(&p);
+        }
+    }
+    progress.packets.store(merged, Ordering::Relaxed);
+    frags.finish();
+    drop(streams);
+
+    let mut results: Vec<FileResult> = handles
+        .into_iter()
+        .zip(config.files.iter())
+        .map(|(h, path)| {
+            h.join().unwrap_or_else(|_| FileResult {
+                info: FileInfo {
+                    path: path.clone(),
+                    ..FileInfo::default()
+                },
+                error: Some(SourceError::Damaged {
+                    path: path.clone(),
+                    offset: 0,
+                    compressed: false,
+                    what: "internal error while reading (reader thread panicked)".into(),
+                }),
+                skips: BTreeMap::new(),
+                truncated: 0,
+                link_counts: BTreeMap::new(),
+            })
+        })
+        .collect();
+
+    let peak_active_flows = tables.iter().map(|t| t.peak_active).sum();
+    let mut flows = Vec::new();
+    for t in tables {
+        flows.extend(t.finish());
+    }
+    // One order for any shard count: by first packet, then by key fields.
+    flows.sort_by(|a, b| {
+        (a.first_ts_ns, a.proto.as_str(), a.client, a.server, a.tunnel).cmp(&(
+            b.first_ts_ns,
+            b.proto.as_str(),
+            b.client,
+            b.server,
+            b.tunnel,
+        ))
+    });
+    for (i, f) in flows.iter_mut().enumerate() {
+        f.id = i as u64;
+        let t = totals.entry(f.proto.clone()).or_default();
+        t.flows += 1;
+    }
+
+    let interrupted = progress.stop.load(Ordering::Relaxed);
+    let mut warnings = Vec::new();
+    let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+    let mut link_types: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut truncated_packets = 0;
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let mut partial = interrupted;
+    for r in results.drain(..) {
+        let path = r.info.path.display().to_string();
+        for (lt, n) in &r.link_counts {
+            *link_types.entry(*lt).or_insert(0) += n;
+        }
+        truncated_packets += r.truncated;
+        for (skip, n) in &r.skips {
+            match skip {
+                Skip::NotIp => {}
+                Skip::UnsupportedLinkType(_) => {
+                    // Part of the input could not be analyzed at all.
+                    partial = true;
+                    warnings.push(format!("{path}: {n} packet(s) skipped: {skip}"));
+                }
+                _ => warnings.push(format!("{path}: {n} packet(s) skipped: {skip}")),
+            }
+            *skipped.entry(skip_key(skip)).or_insert(0) += n;
+        }
+        warnings.extend(r.info.warnings.iter().cloned());
+        let error = r.error.as_ref().map(|e| FileError {
+            offset: match e {
+                SourceError::Damaged { offset, .. } | SourceError::Io { offset, .. } => Some(*offset),
+                _ => None,
+            },
+            message: e.to_string(),
+        });
+        let file_partial = r.error.is_some();
+        if let Some(e) = &r.error {
+            partial = true;
+            if r.info.packets > 0 || e.is_damage() {
+                warnings.push(format!(
+                    "{e}; analyzed the {} packet(s) before it (partial)",
+                    r.info.packets
+                ));
+            } else {
+                warnings.push(e.to_string());
+            }
+        }
+        files.push(FileRecord {
+            path,
+            format: r.info.format.map(|f| f.to_string()),
+            compression: r.info.gzip.then(|| "gzip".to_string()),
+            size_bytes: r.info.size,
+            packets: r.info.packets,
+            bytes: r.info.bytes,
+            sections: r.info.sections,
+            interfaces: r
+                .info
+                .interfaces
+                .iter()
+                .map(|i| InterfaceRecord {
+                    linktype: i.linktype,
+                    linktype_name: linktype_name(i.linktype),
+                    name: i.name.clone(),
+                    snaplen: i.snaplen,
+                    ts_resolution_ns: 1e9 / i.ts_units_per_sec as f64,
+                })
+                .collect(),
+            partial: file_partial,
+            error,
+        });
+        if let Some(e) = r.error {
+            errors.push(e);
+        }
+    }
+    if frags.unattributed > 0 {
+        warnings.push(format!(
+            "{} IP fragment(s) skipped: their first fragment (with the ports) was not captured",
+            frags.unattributed
+        ));
+        skipped.insert("fragment_without_first".into(), frags.unattributed);
+    }
+    if truncated_packets > 0 {
+        warnings.push(format!(
+            "{truncated_packets} packet(s) were cut short by the capture's snap length; lengths come from their IP headers"
+        ));
+    }
+    if interrupted {
+        warnings.push(format!(
+            "interrupted: analysis covers the {merged} packet(s) read before the stop"
+        ));
+    }
+
+    let packets = files.iter().map(|f| f.packets).sum();
+    let bytes = files.iter().map(|f| f.bytes).sum();
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "retina-analyze",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        capture: CaptureInfo {
+            files,
+            packets,
+            bytes,
+            first_ts: first_ns.map(ns_to_s),
+            last_ts: last_ns.map(ns_to_s),
+            first_ts_ns: first_ns,
+            last_ts_ns: last_ns,
+            duration_s: match (first_ns, last_ns) {
+                (Some(f), Some(l)) => ns_to_s(l - f),
+                _ => 0.0,
+            },
+            link_types: link_types
+                .into_iter()
+                .map(|(linktype, packets)| LinkTypeCount {
+                    linktype,
+                    name: linktype_name(linktype),
+                    packets,
+                })
+                .collect(),
+            partial,
+            warnings,
+            skipped,
+            truncated_packets,
+            flows: flows.len() as u64,
+        },
+        protocols: totals,
+        flows,
+    };
+    Outcome {
+        report,
+        errors,
+        interrupted,
+        peak_active_flows,
+    }
+}
+
+/// The shard of a packet: the hash of the flow it belongs to (for an ICMP
+/// error, the flow it quotes).
+fn route_hash(p: &Packet) -> u64 {
+    let (proto, a, b) = match &p.transport {
+        Transport::Icmp(i) if i.quoted.is_some() => {
+            let q = i.quoted.expect("checked");
+            (
+                q.proto,
+                Endpoint { ip: q.src, port: q.sport },
+                Endpoint { ip: q.dst, port: q.dport },
+            )
+        }
+        _ => (
+            p.proto,
+            Endpoint { ip: p.src, port: p.sport },
+            Endpoint { ip: p.dst, port: p.dport },
+        ),
+    };
+    FlowKey::new(proto, a, b, p.tunnel).0.shard_hash()
+}
+
+fn skip_key(s: &Skip) -> String {
+    match s {
+        Skip::NotIp => "not_ip".into(),
+        Skip::UnsupportedLinkType(l) => format!("unsupported_linktype_{l}"),
+        Skip::Malformed(_) => "malformed".into(),
+        Skip::TruncatedIp => "truncated_ip_header".into(),
+    }
+}

@@ -1,0 +1,297 @@
+//! Terminal renderer: a summary readable at 80 columns.
+//!
+//! Styling goes through anstream, which drops it when stdout is not a
+//! terminal or NO_COLOR is set. Every string from the capture that could hold
+//! control characters (interface names, file names) is shown escaped.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+
+use crate::report::{FlowRecord, Report};
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
+const ERR: Style = AnsiColor::Red.on_default().bold();
+/// Width of the client → server column before it wraps onto its own line.
+const ENDPOINTS_WIDTH: usize = 44;
+
+/// Options for the text summary.
+#[derive(Debug, Clone, Copy)]
+pub struct TextOptions {
+    /// How many flows to list.
+    pub top: usize,
+}
+
+/// Writes the terminal summary.
+pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let c = &report.capture;
+    writeln!(
+        out,
+        "{BOLD}retina-analyze {}{BOLD:#}: {} file(s), {} packets, {}, {} flows",
+        report.tool.version,
+        c.files.len(),
+        thousands(c.packets),
+        human_bytes(c.bytes),
+        thousands(c.flows)
+    )?;
+    if let (Some(f), Some(l)) = (c.first_ts_ns, c.last_ts_ns) {
+        writeln!(
+            out,
+            "  {} → {} UTC ({})",
+            utc(f),
+            utc(l).split_once(' ').map_or(String::new(), |(_, t)| t.to_string()),
+            human_duration(c.duration_s)
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(out, "{BOLD}Files{BOLD:#}")?;
+    for f in &c.files {
+        let kind = match (&f.format, &f.compression) {
+            (Some(fmt), Some(z)) => format!("{fmt}+{z}"),
+            (Some(fmt), None) => fmt.clone(),
+            (None, _) => "unreadable".into(),
+        };
+        let links: Vec<&str> = {
+            let mut v: Vec<&str> = f.interfaces.iter().map(|i| i.linktype_name).collect();
+            v.dedup();
+            v
+        };
+        writeln!(
+            out,
+            "  {}  {}  {} pkts{}{}",
+            escape(&f.path),
+            kind,
+            thousands(f.packets),
+            if links.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", links.join(", "))
+            },
+            if f.partial {
+                format!("  {ERR}PARTIAL{ERR:#}")
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    if !c.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{WARN}Warnings ({}){WARN:#}", c.warnings.len())?;
+        for w in &c.warnings {
+            wrap(out, &escape(w), "  ! ", "    ")?;
+        }
+    }
+    writeln!(out)?;
+
+    writeln!(out, "{BOLD}Protocols{BOLD:#}")?;
+    writeln!(
+        out,
+        "  {DIM}{:<8} {:>9} {:>12} {:>12} {:>12}{DIM:#}",
+        "proto", "flows", "packets", "IP bytes", "payload"
+    )?;
+    let mut protos: Vec<_> = report.protocols.iter().collect();
+    protos.sort_by(|a, b| b.1.ip_bytes.cmp(&a.1.ip_bytes).then(a.0.cmp(b.0)));
+    for (name, t) in protos {
+        writeln!(
+            out,
+            "  {:<8} {:>9} {:>12} {:>12} {:>12}",
+            name,
+            thousands(t.flows),
+            thousands(t.packets),
+            human_bytes(t.ip_bytes),
+            human_bytes(t.payload_bytes)
+        )?;
+    }
+    writeln!(out)?;
+
+    let mut top: Vec<&FlowRecord> = report.flows.iter().collect();
+    top.sort_by(|a, b| {
+        b.ip_bytes
+            .total()
+            .cmp(&a.ip_bytes.total())
+            .then(a.id.cmp(&b.id))
+    });
+    top.truncate(opts.top);
+    writeln!(
+        out,
+        "{BOLD}Top flows by bytes{BOLD:#} ({} of {})",
+        top.len(),
+        report.flows.len()
+    )?;
+    writeln!(
+        out,
+        "  {DIM}{:<6} {:<ENDPOINTS_WIDTH$} {:>7} {:>9} {:>9}{DIM:#}",
+        "proto", "client → server", "pkts", "bytes", "duration"
+    )?;
+    for f in top {
+        let endpoints = format!(
+            "{} → {}",
+            endpoint(&f.client.ip, f.client.port),
+            endpoint(&f.server.ip, f.server.port)
+        );
+        let stats = format!(
+            "{:>7} {:>9} {:>9}",
+            thousands(f.packets.total()),
+            human_bytes(f.ip_bytes.total()),
+            human_duration(f.duration_s)
+        );
+        if endpoints.chars().count() <= ENDPOINTS_WIDTH {
+            writeln!(out, "  {:<6} {:<ENDPOINTS_WIDTH$} {stats}", f.proto, endpoints)?;
+        } else {
+            writeln!(out, "  {:<6} {endpoints}", f.proto)?;
+            writeln!(out, "  {:<6} {:<ENDPOINTS_WIDTH$} {stats}", "", "")?;
+        }
+        let mut notes = Vec::new();
+        if let Some(t) = &f.tunnel {
+            notes.push(format!("{} vni {}", t.kind, t.vni));
+        }
+        if f.fragments > 0 {
+            notes.push(format!("{} fragments", f.fragments));
+        }
+        for e in &f.icmp_errors {
+            notes.push(format!(
+                "{}× ICMP type {} code {} from {}",
+                e.count, e.icmp_type, e.code, e.reporter
+            ));
+        }
+        if !notes.is_empty() {
+            writeln!(out, "  {:<6} {DIM}{}{DIM:#}", "", notes.join("; "))?;
+        }
+    }
+    Ok(())
+}
+
+fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+    }
+}
+
+/// Wraps a long line at word boundaries to stay within 80 columns.
+fn wrap(out: &mut dyn Write, text: &str, first: &str, rest: &str) -> io::Result<()> {
+    let mut line = String::from(first);
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && line.chars().count() + 1 + word.chars().count() > 80 {
+            writeln!(out, "{line}")?;
+            line = String::from(rest);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    writeln!(out, "{line}")
+}
+
+/// Escapes control characters so capture-derived text cannot drive the terminal.
+pub fn escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Bytes with a decimal unit: "512 B", "1.5 kB", "12.3 MB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+/// Seconds as "850 µs", "12.3 ms", "4.56 s", "3m 05s", "2h 03m".
+pub fn human_duration(s: f64) -> String {
+    if s < 0.001 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else if s < 60.0 {
+        format!("{s:.2} s")
+    } else if s < 3600.0 {
+        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{}h {:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+    }
+}
+
+/// UTC "YYYY-MM-DD hh:mm:ss.mmm" from Unix nanoseconds.
+pub fn utc(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03}",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (H. Hinnant's civil_from_days).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 kB");
+        assert_eq!(human_bytes(12_300_000), "12.3 MB");
+        assert_eq!(human_duration(0.0123), "12.3 ms");
+        assert_eq!(human_duration(185.0), "3m 05s");
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000");
+        assert_eq!(utc(1_764_160_201_123_000_000), "2025-11-26 12:30:01.123");
+        assert_eq!(utc(951_782_400_000_000_000), "2000-02-29 00:00:00.000");
+        assert_eq!(escape("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
+    }
+}

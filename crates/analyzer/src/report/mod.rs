@@ -1,0 +1,222 @@
+//! The report model: plain data, serializable, computed once by analysis and
+//! read by every renderer. Field names here are the JSON schema
+//! (docs/json-schema.md); change both together and bump
+//! [`SCHEMA_VERSION`] on any incompatible change.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::decode::Tunnel;
+use crate::flow::Endpoint;
+
+/// Version of the JSON document layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole analysis of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: ToolInfo,
+    pub capture: CaptureInfo,
+    pub protocols: BTreeMap<String, ProtoTotals>,
+    pub flows: Vec<FlowRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// What was read.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureInfo {
+    pub files: Vec<FileRecord>,
+    /// Records read from all files.
+    pub packets: u64,
+    /// Sum of the frames' lengths on the wire.
+    pub bytes: u64,
+    /// Unix seconds of the first and last packet (null when there are none).
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    /// The same instants in integer nanoseconds (exact).
+    pub first_ts_ns: Option<i64>,
+    pub last_ts_ns: Option<i64>,
+    pub duration_s: f64,
+    /// Link types seen, by name, with packet counts.
+    pub link_types: Vec<LinkTypeCount>,
+    /// True when any input was damaged and analysis covers only what preceded the damage.
+    pub partial: bool,
+    /// Human-readable warnings: damaged files, skipped packets, unsupported link types.
+    pub warnings: Vec<String>,
+    /// Frames that produced no flow packet, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Packets whose captured bytes ended before their headers did (snaplen).
+    pub truncated_packets: u64,
+    pub flows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileRecord {
+    pub path: String,
+    /// "pcap" or "pcapng"; null when the file could not be recognized.
+    pub format: Option<String>,
+    pub compression: Option<String>,
+    pub size_bytes: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub sections: u32,
+    pub interfaces: Vec<InterfaceRecord>,
+    /// The file was damaged; packets before the damage were analyzed.
+    pub partial: bool,
+    /// The error that stopped reading this file, if any.
+    pub error: Option<FileError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileError {
+    /// Byte offset of the damage (in the decompressed stream for gzip input).
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InterfaceRecord {
+    pub linktype: u16,
+    pub linktype_name: &'static str,
+    pub name: Option<String>,
+    pub snaplen: u32,
+    pub ts_resolution_ns: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkTypeCount {
+    pub linktype: u16,
+    pub name: &'static str,
+    pub packets: u64,
+}
+
+/// Per-protocol totals over flows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProtoTotals {
+    pub flows: u64,
+    pub packets: u64,
+    pub ip_bytes: u64,
+    pub payload_bytes: u64,
+}
+
+/// A count per direction of a flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PerDir {
+    pub client: u64,
+    pub server: u64,
+}
+
+impl PerDir {
+    pub fn total(&self) -> u64 {
+        self.client + self.server
+    }
+}
+
+/// How the originator (client) of a flow was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleBasis {
+    /// The client sent the first SYN.
+    Syn,
+    /// The first packet seen was a SYN-ACK; its receiver is the client.
+    SynAck,
+    /// ICMP echo request sender.
+    EchoRequest,
+    /// Midstream: the other side uses a well-known server port.
+    ServerPort,
+    /// Midstream: the sender of the first packet.
+    FirstPacket,
+}
+
+/// Why a flow record was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// FIN from both sides.
+    Fin,
+    /// A reset.
+    Rst,
+    /// No packet for longer than the idle timeout.
+    Idle,
+    /// A new connection (SYN with another ISN) on the same 5-tuple.
+    Reused,
+    /// Still open when the capture ended.
+    EndOfCapture,
+}
+
+/// ICMP errors that quote a flow's packets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IcmpErrorRecord {
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+    pub code: u8,
+    /// Address of the host that sent the error.
+    pub reporter: IpAddr,
+    /// Errors quoting packets sent by the client ("client") or the server ("server").
+    pub about: &'static str,
+    pub count: u64,
+}
+
+/// ICMP details of an ICMP flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IcmpInfo {
+    /// Type and code of the first message.
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+    pub code: u8,
+    pub echo_id: Option<u16>,
+}
+
+/// One bidirectional flow.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowRecord {
+    /// Position in the report's flow list (ordered by first packet time).
+    pub id: u64,
+    pub proto: String,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub first_ts: f64,
+    pub last_ts: f64,
+    pub duration_s: f64,
+    pub packets: PerDir,
+    /// Sum of the innermost IP packets' total lengths.
+    pub ip_bytes: PerDir,
+    /// Transport payload on the wire, retransmissions included.
+    pub payload_bytes: PerDir,
+    pub tunnel: Option<Tunnel>,
+    pub role_basis: RoleBasis,
+    pub end_reason: EndReason,
+    /// IP fragments counted in this flow (first fragments included).
+    pub fragments: u64,
+    pub icmp: Option<IcmpInfo>,
+    pub icmp_errors: Vec<IcmpErrorRecord>,
+    /// First packet time in integer nanoseconds (exact; `first_ts` is a float).
+    pub first_ts_ns: i64,
+}
+
+/// Seconds since the epoch as a float, as the JSON contract expects.
+pub fn ns_to_s(ns: i64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// Name of an IP protocol as used in `proto`.
+pub fn proto_name(proto: u8) -> String {
+    match proto {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        47 => "gre".into(),
+        50 => "esp".into(),
+        132 => "sctp".into(),
+        n => format!("ip-proto-{n}"),
+    }
+}
