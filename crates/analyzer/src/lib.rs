@@ -7,8 +7,8 @@
 //! renderers never compute statistics.
 
 pub mod decode;
-pub mod source;
 pub mod flow;
 pub mod pipeline;
 pub mod render;
 pub mod report;
+pub mod source;

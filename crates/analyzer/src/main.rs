@@ -212,7 +212,10 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
     Ok(())
 }
 
-fn tempfile_in(dir: &std::path::Path, target: &std::path::Path) -> Result<(PathBuf, std::fs::File)> {
+fn tempfile_in(
+    dir: &std::path::Path,
+    target: &std::path::Path,
+) -> Result<(PathBuf, std::fs::File)> {
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -253,10 +256,7 @@ fn progress_bar(cli: &Cli, config: &Config, progress: &Progress) -> Option<Bar> 
         std::thread::sleep(Duration::from_millis(500));
         while !b.is_finished() {
             b.set_position(p.bytes_read.load(Ordering::Relaxed));
-            b.set_message(format!(
-                "{} packets",
-                p.packets.load(Ordering::Relaxed)
-            ));
+            b.set_message(format!("{} packets", p.packets.load(Ordering::Relaxed)));
             std::thread::sleep(Duration::from_millis(250));
         }
     });

@@ -7,8 +7,8 @@
 //! shards by the symmetric flow hash. The result is the same for any shard
 //! count (tested), which is what lets shards move to threads.
 
-use std::collections::{BTreeMap, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -89,23 +89,33 @@ fn spawn_reader(
         let mut receiver_gone = false;
         let file = u16::try_from(index).unwrap_or(u16::MAX);
         let stop = progress.stop.clone();
-        let (info, mut error) = read_capture(&path, progress.bytes_read.clone(), &mut |rec: Record<'_>| {
-            if receiver_gone || stop.load(Ordering::Relaxed) {
-                return;
-            }
-            *link_counts.entry(rec.linktype).or_insert(0) += 1;
-            match decode::decode(rec.linktype, rec.data, rec.orig_len, rec.ts_ns, file, rec.interface) {
-                Ok(p) => {
-                    truncated += u64::from(p.truncated);
-                    batch.push(p);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        receiver_gone = tx.send(full).is_err();
-                    }
+        let (info, mut error) =
+            read_capture(&path, progress.bytes_read.clone(), &mut |rec: Record<
+                '_,
+            >| {
+                if receiver_gone || stop.load(Ordering::Relaxed) {
+                    return;
                 }
-                Err(skip) => *skips.entry(skip).or_insert(0) += 1,
-            }
-        });
+                *link_counts.entry(rec.linktype).or_insert(0) += 1;
+                match decode::decode(
+                    rec.linktype,
+                    rec.data,
+                    rec.orig_len,
+                    rec.ts_ns,
+                    file,
+                    rec.interface,
+                ) {
+                    Ok(p) => {
+                        truncated += u64::from(p.truncated);
+                        batch.push(p);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            receiver_gone = tx.send(full).is_err();
+                        }
+                    }
+                    Err(skip) => *skips.entry(skip).or_insert(0) += 1,
+                }
+            });
         if !batch.is_empty() && !receiver_gone {
             let _ = tx.send(batch);
         }
@@ -143,7 +153,9 @@ impl Stream {
 /// Runs the analysis.
 pub fn run(config: &Config, progress: &Progress) -> Outcome {
     let shards = config.shards.max(1);
-    let mut tables: Vec<FlowTable> = (0..shards).map(|_| FlowTable::new(config.timeouts)).collect();
+    let mut tables: Vec<FlowTable> = (0..shards)
+        .map(|_| FlowTable::new(config.timeouts))
+        .collect();
     let mut frags = FragmentTracker::default();
     let mut totals: BTreeMap<String, ProtoTotals> = BTreeMap::new();
     let mut first_ns: Option<i64> = None;
@@ -226,13 +238,20 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
     }
     // One order for any shard count: by first packet, then by key fields.
     flows.sort_by(|a, b| {
-        (a.first_ts_ns, a.proto.as_str(), a.client, a.server, a.tunnel).cmp(&(
-            b.first_ts_ns,
-            b.proto.as_str(),
-            b.client,
-            b.server,
-            b.tunnel,
-        ))
+        (
+            a.first_ts_ns,
+            a.proto.as_str(),
+            a.client,
+            a.server,
+            a.tunnel,
+        )
+            .cmp(&(
+                b.first_ts_ns,
+                b.proto.as_str(),
+                b.client,
+                b.server,
+                b.tunnel,
+            ))
     });
     for (i, f) in flows.iter_mut().enumerate() {
         f.id = i as u64;
@@ -269,7 +288,9 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         warnings.extend(r.info.warnings.iter().cloned());
         let error = r.error.as_ref().map(|e| FileError {
             offset: match e {
-                SourceError::Damaged { offset, .. } | SourceError::Io { offset, .. } => Some(*offset),
+                SourceError::Damaged { offset, .. } | SourceError::Io { offset, .. } => {
+                    Some(*offset)
+                }
                 _ => None,
             },
             message: e.to_string(),
@@ -384,14 +405,26 @@ fn route_hash(p: &Packet) -> u64 {
             let q = i.quoted.expect("checked");
             (
                 q.proto,
-                Endpoint { ip: q.src, port: q.sport },
-                Endpoint { ip: q.dst, port: q.dport },
+                Endpoint {
+                    ip: q.src,
+                    port: q.sport,
+                },
+                Endpoint {
+                    ip: q.dst,
+                    port: q.dport,
+                },
             )
         }
         _ => (
             p.proto,
-            Endpoint { ip: p.src, port: p.sport },
-            Endpoint { ip: p.dst, port: p.dport },
+            Endpoint {
+                ip: p.src,
+                port: p.sport,
+            },
+            Endpoint {
+                ip: p.dst,
+                port: p.dport,
+            },
         ),
     };
     FlowKey::new(proto, a, b, p.tunnel).0.shard_hash()

@@ -48,7 +48,11 @@ fn check_flows(file: &str) {
     let exp = &all[file];
     let (code, out, stderr) = analyze_json(&[&testdata(&format!("edge/{file}"))], &[]);
     let damaged = exp.get("damage_offset").is_some();
-    assert_eq!(code, if damaged { 3 } else { 0 }, "{file}: exit code; stderr: {stderr}");
+    assert_eq!(
+        code,
+        if damaged { 3 } else { 0 },
+        "{file}: exit code; stderr: {stderr}"
+    );
     let flows = out["flows"].as_array().expect("flows array");
     let mut matched = vec![false; flows.len()];
     let mut icmp_errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -58,7 +62,8 @@ fn check_flows(file: &str) {
         let words: Vec<&str> = key.split_whitespace().collect();
         if words.get(1) == Some(&"error") {
             // "ICMP error REPORTER -> DEST": attributed to the quoted flow.
-            *icmp_errors.entry(words[2].to_string()).or_default() += c2s["packets"].as_u64().unwrap();
+            *icmp_errors.entry(words[2].to_string()).or_default() +=
+                c2s["packets"].as_u64().unwrap();
             continue;
         }
         let idx = if words.get(1) == Some(&"echo") {
@@ -106,7 +111,8 @@ fn check_flows(file: &str) {
         }
     }
     for (i, f) in flows.iter().enumerate() {
-        if f["packets"]["client"].as_u64().unwrap() + f["packets"]["server"].as_u64().unwrap() == 0 {
+        if f["packets"]["client"].as_u64().unwrap() + f["packets"]["server"].as_u64().unwrap() == 0
+        {
             continue; // a record made only to hold ICMP errors
         }
         assert!(matched[i], "{file}: unexpected flow {f}");
@@ -130,8 +136,14 @@ fn check_flows(file: &str) {
         assert_eq!(files[0]["error"]["offset"], *off, "{file}: damage offset");
         assert_eq!(files[0]["partial"], true);
         assert_eq!(out["capture"]["partial"], true);
-        assert!(stderr.contains(file), "{file}: error names the file: {stderr}");
-        assert!(stderr.contains(&format!("byte {off}")), "{file}: error names the offset: {stderr}");
+        assert!(
+            stderr.contains(file),
+            "{file}: error names the file: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("byte {off}")),
+            "{file}: error names the offset: {stderr}"
+        );
     }
 }
 
@@ -155,9 +167,15 @@ fn pcapng_interfaces_with_different_link_types_and_resolutions() {
     check_flows("multi-if.pcapng");
     let (_, out, _) = analyze_json(&[&testdata("edge/multi-if.pcapng")], &[]);
     let ifaces = out["capture"]["files"][0]["interfaces"].as_array().unwrap();
-    let res: Vec<f64> = ifaces.iter().map(|i| i["ts_resolution_ns"].as_f64().unwrap()).collect();
+    let res: Vec<f64> = ifaces
+        .iter()
+        .map(|i| i["ts_resolution_ns"].as_f64().unwrap())
+        .collect();
     assert!(res.len() >= 3, "{ifaces:?}");
-    assert!(out["capture"]["warnings"].as_array().unwrap().is_empty(), "{out}");
+    assert!(
+        out["capture"]["warnings"].as_array().unwrap().is_empty(),
+        "{out}"
+    );
 }
 
 #[test]
@@ -237,7 +255,10 @@ fn not_a_capture_and_empty_file_are_clear_errors() {
         let (code, out, stderr) = analyze_json(&[&path], &[]);
         assert_eq!(code, 1, "{name}: {stderr}");
         assert_eq!(out, Value::Null, "{name}: no report on stdout");
-        assert!(stderr.contains(&path.display().to_string()), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "{name}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     let (_, _, stderr) = analyze_json(&[&testdata("edge/not-a-capture.txt")], &[]);
@@ -248,7 +269,10 @@ fn not_a_capture_and_empty_file_are_clear_errors() {
 fn missing_file_is_a_clear_error() {
     let (code, _, stderr) = analyze_json(&[&testdata("edge/no-such-file.pcap")], &[]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("no-such-file.pcap") && stderr.contains("cannot open"), "{stderr}");
+    assert!(
+        stderr.contains("no-such-file.pcap") && stderr.contains("cannot open"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -256,7 +280,10 @@ fn unknown_link_type_is_warned_and_partial() {
     let (code, out, _) = analyze_json(&[&testdata("edge/unknown-linktype.pcap")], &[]);
     assert_eq!(code, 3);
     let w = out["capture"]["warnings"].to_string();
-    assert!(w.contains("unknown-linktype.pcap") && w.contains("147"), "{w}");
+    assert!(
+        w.contains("unknown-linktype.pcap") && w.contains("147"),
+        "{w}"
+    );
     assert_eq!(out["capture"]["skipped"]["unsupported_linktype_147"], 2);
 }
 

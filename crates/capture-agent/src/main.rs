@@ -1,1 +1,4 @@
-fn main() { eprintln!("retina-capture: not built yet; see crates/capture-agent/README.md"); std::process::exit(2); }
+fn main() {
+    eprintln!("retina-capture: not built yet; see crates/capture-agent/README.md");
+    std::process::exit(2);
+}

@@ -5,9 +5,7 @@ use std::net::IpAddr;
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
 use super::transport::{parse_icmp, parse_tcp, parse_udp_ports};
-use super::{
-    decode_tunneled, ipproto, Fragment, Packet, Skip, Transport, Tunnel, TunnelKind,
-};
+use super::{decode_tunneled, ipproto, Fragment, Packet, Skip, Transport, Tunnel, TunnelKind};
 
 const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
@@ -32,7 +30,11 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             let hdr_len = u32::from(h.ihl()) * 4;
             let total = u32::from(h.total_len());
             // total_len 0 happens with segmentation offload on the capturing host.
-            let ip_len = if total >= hdr_len { total } else { wire_len_hint };
+            let ip_len = if total >= hdr_len {
+                total
+            } else {
+                wire_len_hint
+            };
             let offset = u32::from(h.fragments_offset().value()) * 8;
             let frag = (offset != 0 || h.more_fragments()).then_some(Fragment {
                 id: u32::from(h.identification()),
@@ -62,7 +64,8 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
     };
     let payload = ip.payload();
     let proto = payload.ip_number.0;
-    let l4_offset = (payload.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u32;
+    let l4_offset =
+        (payload.payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u32;
     let l4_wire = ip_len.saturating_sub(l4_offset);
     let l4 = payload.payload;
     let mut pkt = Packet {
@@ -153,7 +156,13 @@ fn tunnel(outer: &Packet, udp: &[u8], depth: u8) -> Option<Result<Packet, Skip>>
             _ => return None,
         };
         let hdr = 8 + opt_len;
-        (TunnelKind::Geneve, vni, body.get(hdr..)?, ethernet, hdr as u32)
+        (
+            TunnelKind::Geneve,
+            vni,
+            body.get(hdr..)?,
+            ethernet,
+            hdr as u32,
+        )
     } else {
         return None;
     };

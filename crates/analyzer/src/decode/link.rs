@@ -161,7 +161,10 @@ mod tests {
         f.extend_from_slice(&[0x08, 0x06, 0, 1]);
         assert_eq!(strip(LINKTYPE_ETHERNET, &f), Err(Skip::NotIp));
         assert_eq!(strip(147, &f), Err(Skip::UnsupportedLinkType(147)));
-        assert!(matches!(strip(LINKTYPE_ETHERNET, &f[..5]), Err(Skip::Malformed(_))));
+        assert!(matches!(
+            strip(LINKTYPE_ETHERNET, &f[..5]),
+            Err(Skip::Malformed(_))
+        ));
     }
 
     #[test]

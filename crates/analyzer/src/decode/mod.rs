@@ -175,12 +175,7 @@ pub fn decode(
 }
 
 /// Decodes the payload of a tunnel: an Ethernet frame or an IP packet.
-fn decode_tunneled(
-    inner: &[u8],
-    ethernet: bool,
-    wire_len: u32,
-    depth: u8,
-) -> Result<Packet, Skip> {
+fn decode_tunneled(inner: &[u8], ethernet: bool, wire_len: u32, depth: u8) -> Result<Packet, Skip> {
     if depth >= MAX_TUNNEL_DEPTH {
         return Err(Skip::Malformed("tunnel nesting"));
     }

@@ -137,15 +137,25 @@ pub(super) fn parse_udp_ports(l4: &[u8]) -> Result<(u16, u16), Skip> {
 /// Parses ICMP/ICMPv6 type, code, echo identifier, and the packet an error quotes.
 pub(super) fn parse_icmp(v6: bool, l4: &[u8]) -> Result<IcmpSummary, Skip> {
     if l4.len() < 4 {
-        return Err(Skip::Malformed("ICMP header (captured bytes end inside it)"));
+        return Err(Skip::Malformed(
+            "ICMP header (captured bytes end inside it)",
+        ));
     }
     let (icmp_type, code) = (l4[0], l4[1]);
     let (is_echo, is_request, is_error) = if v6 {
         // 1 unreachable, 2 too big, 3 time exceeded, 4 parameter problem; 128/129 echo
-        (matches!(icmp_type, 128 | 129), icmp_type == 128, icmp_type < 128 && (1..=4).contains(&icmp_type))
+        (
+            matches!(icmp_type, 128 | 129),
+            icmp_type == 128,
+            icmp_type < 128 && (1..=4).contains(&icmp_type),
+        )
     } else {
         // 3 unreachable, 4 source quench, 5 redirect, 11 time exceeded, 12 parameter problem
-        (matches!(icmp_type, 0 | 8), icmp_type == 8, matches!(icmp_type, 3 | 4 | 5 | 11 | 12))
+        (
+            matches!(icmp_type, 0 | 8),
+            icmp_type == 8,
+            matches!(icmp_type, 3 | 4 | 5 | 11 | 12),
+        )
     };
     let echo_id = if is_echo && l4.len() >= 6 {
         Some(be16(l4, 4))
@@ -199,7 +209,9 @@ mod tests {
 
     #[test]
     fn tcp_options_are_read() {
-        let opts = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7];
+        let opts = [
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7,
+        ];
         let (t, sp, dp, len) = parse_tcp(&tcp_header(&opts)).unwrap();
         assert_eq!((sp, dp, len), (1234, 80, 40));
         assert_eq!(t.mss, Some(1460));
@@ -212,7 +224,9 @@ mod tests {
 
     #[test]
     fn truncated_options_are_flagged_not_fatal() {
-        let opts = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7];
+        let opts = [
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 3, 3, 7,
+        ];
         let full = tcp_header(&opts);
         let (t, ..) = parse_tcp(&full[..26]).unwrap();
         assert!(t.options_truncated);

@@ -153,8 +153,14 @@ mod tests {
     #[test]
     fn tunnel_separates_flows() {
         use crate::decode::{Tunnel, TunnelKind};
-        let t1 = Some(Tunnel { kind: TunnelKind::Vxlan, vni: 1 });
-        let t2 = Some(Tunnel { kind: TunnelKind::Vxlan, vni: 2 });
+        let t1 = Some(Tunnel {
+            kind: TunnelKind::Vxlan,
+            vni: 1,
+        });
+        let t2 = Some(Tunnel {
+            kind: TunnelKind::Vxlan,
+            vni: 2,
+        });
         let (k1, _) = FlowKey::new(6, ep([1, 1, 1, 1], 1), ep([2, 2, 2, 2], 2), t1);
         let (k2, _) = FlowKey::new(6, ep([1, 1, 1, 1], 1), ep([2, 2, 2, 2], 2), t2);
         assert_ne!(k1, k2);

@@ -266,7 +266,8 @@ impl FlowTable {
             // The originator's request names the flow; otherwise the first message.
             Transport::Icmp(i)
                 if flow.icmp.is_none()
-                    || (i.is_request && !flow.icmp.is_some_and(|x| matches!(x.icmp_type, 8 | 128))) =>
+                    || (i.is_request
+                        && !flow.icmp.is_some_and(|x| matches!(x.icmp_type, 8 | 128))) =>
             {
                 flow.icmp = Some(IcmpInfo {
                     icmp_type: i.icmp_type,

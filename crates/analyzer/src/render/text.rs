@@ -15,7 +15,7 @@ const DIM: Style = Style::new().dimmed();
 const WARN: Style = AnsiColor::Yellow.on_default().bold();
 const ERR: Style = AnsiColor::Red.on_default().bold();
 /// Width of the client → server column before it wraps onto its own line.
-const ENDPOINTS_WIDTH: usize = 44;
+const ENDPOINTS_WIDTH: usize = 42;
 
 /// Options for the text summary.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +41,9 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             out,
             "  {} → {} UTC ({})",
             utc(f),
-            utc(l).split_once(' ').map_or(String::new(), |(_, t)| t.to_string()),
+            utc(l)
+                .split_once(' ')
+                .map_or(String::new(), |(_, t)| t.to_string()),
             human_duration(c.duration_s)
         )?;
     }
@@ -127,11 +129,16 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         "proto", "client → server", "pkts", "bytes", "duration"
     )?;
     for f in top {
-        let endpoints = format!(
-            "{} → {}",
-            endpoint(&f.client.ip, f.client.port),
-            endpoint(&f.server.ip, f.server.port)
-        );
+        let endpoints = if f.icmp.is_some() {
+            // ICMP "ports" are type and code: show addresses only.
+            format!("{} → {}", f.client.ip, f.server.ip)
+        } else {
+            format!(
+                "{} → {}",
+                endpoint(&f.client.ip, f.client.port),
+                endpoint(&f.server.ip, f.server.port)
+            )
+        };
         let stats = format!(
             "{:>7} {:>9} {:>9}",
             thousands(f.packets.total()),
@@ -139,12 +146,22 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             human_duration(f.duration_s)
         );
         if endpoints.chars().count() <= ENDPOINTS_WIDTH {
-            writeln!(out, "  {:<6} {:<ENDPOINTS_WIDTH$} {stats}", f.proto, endpoints)?;
+            writeln!(
+                out,
+                "  {:<6} {:<ENDPOINTS_WIDTH$} {stats}",
+                f.proto, endpoints
+            )?;
         } else {
             writeln!(out, "  {:<6} {endpoints}", f.proto)?;
             writeln!(out, "  {:<6} {:<ENDPOINTS_WIDTH$} {stats}", "", "")?;
         }
         let mut notes = Vec::new();
+        if let Some(i) = &f.icmp {
+            notes.push(match i.echo_id {
+                Some(id) => format!("echo id {id}"),
+                None => format!("type {} code {}", i.icmp_type, i.code),
+            });
+        }
         if let Some(t) = &f.tunnel {
             notes.push(format!("{} vni {}", t.kind, t.vni));
         }
@@ -153,8 +170,10 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         }
         for e in &f.icmp_errors {
             notes.push(format!(
-                "{}× ICMP type {} code {} from {}",
-                e.count, e.icmp_type, e.code, e.reporter
+                "{}× ICMP {} from {}",
+                e.count,
+                icmp_error_name(e.reporter.is_ipv6(), e.icmp_type, e.code),
+                e.reporter
             ));
         }
         if !notes.is_empty() {
@@ -162,6 +181,33 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         }
     }
     Ok(())
+}
+
+/// Names the ICMP errors an engineer meets most; others by number.
+fn icmp_error_name(v6: bool, icmp_type: u8, code: u8) -> String {
+    let name = match (v6, icmp_type, code) {
+        (false, 3, 0) => "net unreachable",
+        (false, 3, 1) => "host unreachable",
+        (false, 3, 3) => "port unreachable",
+        (false, 3, 4) => "fragmentation needed",
+        (false, 3, 13) => "administratively prohibited",
+        (false, 3, _) => "destination unreachable",
+        (false, 11, _) => "time exceeded",
+        (false, 12, _) => "parameter problem",
+        (true, 1, 4) => "port unreachable",
+        (true, 1, 1) => "administratively prohibited",
+        (true, 1, 3) => "address unreachable",
+        (true, 1, _) => "destination unreachable",
+        (true, 2, _) => "packet too big",
+        (true, 3, _) => "time exceeded",
+        (true, 4, _) => "parameter problem",
+        _ => "",
+    };
+    if name.is_empty() {
+        format!("type {icmp_type} code {code}")
+    } else {
+        format!("{name} ({icmp_type}/{code})")
+    }
 }
 
 fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {
@@ -242,7 +288,11 @@ pub fn human_duration(s: f64) -> String {
     } else if s < 3600.0 {
         format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
     } else {
-        format!("{}h {:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+        format!(
+            "{}h {:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
     }
 }
 

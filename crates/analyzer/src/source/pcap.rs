@@ -9,7 +9,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
-use super::{hex_prefix, open, FullReader, FileInfo, Format, InterfaceInfo, Record, SourceError};
+use super::{hex_prefix, open, FileInfo, Format, FullReader, InterfaceInfo, Record, SourceError};
 
 /// Initial reader buffer: large enough for any ordinary frame (snaplen 262144).
 const INITIAL_BUFFER: usize = 1 << 20;
@@ -110,7 +110,10 @@ pub fn read_capture(
         Err(e) => {
             return (
                 info,
-                Some(damaged(0, format!("unreadable file header ({})", describe(&e)))),
+                Some(damaged(
+                    0,
+                    format!("unreadable file header ({})", describe(&e)),
+                )),
             )
         }
     };
@@ -134,7 +137,11 @@ pub fn read_capture(
                         let linktype = linktype_u16(hdr.network.0);
                         ifaces = vec![Iface {
                             linktype,
-                            units_per_sec: if legacy_nanos { 1_000_000_000 } else { 1_000_000 },
+                            units_per_sec: if legacy_nanos {
+                                1_000_000_000
+                            } else {
+                                1_000_000
+                            },
                             offset_s: 0,
                             snaplen: hdr.snaplen,
                         }];
@@ -269,7 +276,7 @@ pub fn read_capture(
                 };
                 if info.format == Some(Format::Pcap) {
                     if let Some(caplen) = pending_caplen(reader.data(), legacy_big_endian) {
-                        let limit = (legacy_snaplen as usize).max(262_144).min(MAX_RECORD);
+                        let limit = (legacy_snaplen as usize).clamp(262_144, MAX_RECORD);
                         if caplen as usize > limit {
                             let err = damaged(
                                 offset,
@@ -283,7 +290,9 @@ pub fn read_capture(
                     if buffer_size >= MAX_RECORD {
                         let err = damaged(
                             offset,
-                            format!("corrupt block: a single record is larger than {MAX_RECORD} bytes"),
+                            format!(
+                                "corrupt block: a single record is larger than {MAX_RECORD} bytes"
+                            ),
                         );
                         return (info, Some(err));
                     }
@@ -305,7 +314,10 @@ pub fn read_capture(
                 return (info, Some(err));
             }
             Err(PcapError::ReadError) => {
-                let err = damaged(offset, "read error (corrupt compressed data or I/O failure)".into());
+                let err = damaged(
+                    offset,
+                    "read error (corrupt compressed data or I/O failure)".into(),
+                );
                 return (info, Some(err));
             }
             Err(e) => {

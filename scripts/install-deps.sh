@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite needs (Debian/Ubuntu, as root):
+# tshark and tcptrace are oracles for conformance tests; tcpdump, iproute2,
+# nftables and ethtool build the network-namespace captures. Does nothing
+# for packages that are already present.
+set -euo pipefail
+
+PACKAGES=(tshark tcptrace tcpdump iproute2 nftables ethtool iputils-ping python3)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root, or install them yourself)" >&2
+    exit 1
+fi
+if ! command -v apt-get >/dev/null; then
+    echo "install-deps: no apt-get here; install: ${missing[*]}" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
