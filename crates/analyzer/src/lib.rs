@@ -6,6 +6,7 @@
 //! serializable model) → [`render`] (terminal, JSON). Analysis never prints;
 //! renderers never compute statistics.
 
+pub mod analysis;
 pub mod decode;
 pub mod flow;
 pub mod pipeline;

@@ -41,3 +41,42 @@ pub fn analyze_json(files: &[&Path], extra: &[&str]) -> (i32, serde_json::Value,
     };
     (code, json, stderr)
 }
+
+/// Paths where two JSON values differ (for readable assertion messages).
+pub fn json_diff(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                json_diff(
+                    v,
+                    y.get(k).unwrap_or(&Value::Null),
+                    &format!("{path}.{k}"),
+                    out,
+                );
+            }
+            for k in y.keys().filter(|k| !x.contains_key(*k)) {
+                out.push(format!("{path}.{k}: missing on the left"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                json_diff(v, w, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} != {b}")),
+        _ => {}
+    }
+}
+
+/// Asserts two JSON values are equal, listing the differing paths otherwise.
+pub fn assert_json_eq(a: &serde_json::Value, b: &serde_json::Value, ctx: &str) {
+    let mut d = Vec::new();
+    json_diff(a, b, "", &mut d);
+    assert!(
+        d.is_empty(),
+        "{ctx}: {} difference(s):\n{}",
+        d.len(),
+        d.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+    );
+}

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::analysis::tcp::{Seen, TcpAnalyzer};
 use crate::decode::{ipproto, IcmpSummary, Packet, Quoted, Transport};
 use crate::report::{
     ns_to_s, proto_name, EndReason, FlowRecord, IcmpErrorRecord, IcmpInfo, PerDir, RoleBasis,
@@ -53,7 +54,7 @@ struct TcpState {
     rst: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Flow {
     key: FlowKey,
     client: Side,
@@ -66,6 +67,8 @@ struct Flow {
     fragments: u64,
     icmp: Option<IcmpInfo>,
     icmp_errors: Vec<IcmpErrorRecord>,
+    /// TCP analysis, for TCP flows.
+    analyzer: Option<Box<TcpAnalyzer>>,
 }
 
 impl Flow {
@@ -82,6 +85,7 @@ impl Flow {
             fragments: 0,
             icmp: None,
             icmp_errors: Vec::new(),
+            analyzer: None,
         }
     }
 
@@ -124,6 +128,7 @@ impl Flow {
             icmp: self.icmp,
             icmp_errors: self.icmp_errors,
             first_ts_ns: self.first_ns,
+            tcp: self.analyzer.map(|a| a.finish()),
         }
     }
 }
@@ -236,7 +241,16 @@ impl FlowTable {
         }
         let flow = self.flows.entry(key).or_insert_with(|| {
             let (client, role) = originator(pkt, sender);
-            Flow::new(key, client, role, pkt.ts_ns)
+            let mut flow = Flow::new(key, client, role, pkt.ts_ns);
+            if key.proto == ipproto::TCP {
+                let mut a = Box::<TcpAnalyzer>::default();
+                if client != sender {
+                    // Zeek's '^': the originator is not the first packet's sender.
+                    a.flipped();
+                }
+                flow.analyzer = Some(a);
+            }
+            flow
         });
         let dir = flow.direction(sender);
         let d = &mut flow.dirs[dir.index()];
@@ -250,6 +264,14 @@ impl FlowTable {
         }
         match &pkt.transport {
             Transport::Tcp(t) => {
+                if let Some(a) = flow.analyzer.as_mut() {
+                    a.packet(Seen {
+                        ts_ns: pkt.ts_ns,
+                        dir: dir.index(),
+                        tcp: t,
+                        payload_len: pkt.payload_len,
+                    });
+                }
                 if t.flags.syn() && flow.tcp.syn_isn[dir.index()].is_none() {
                     flow.tcp.syn_isn[dir.index()] = Some(t.seq);
                 }

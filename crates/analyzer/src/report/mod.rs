@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+pub use crate::analysis::tcp::TcpRecord;
 use crate::decode::Tunnel;
 use crate::flow::Endpoint;
 
@@ -200,6 +201,8 @@ pub struct FlowRecord {
     pub icmp_errors: Vec<IcmpErrorRecord>,
     /// First packet time in integer nanoseconds (exact; `first_ts` is a float).
     pub first_ts_ns: i64,
+    /// TCP analysis (TCP flows only).
+    pub tcp: Option<TcpRecord>,
 }
 
 /// Seconds since the epoch as a float, as the JSON contract expects.

@@ -1,0 +1,1 @@
+//! DNS transactions (placeholder until the DNS analysis lands).

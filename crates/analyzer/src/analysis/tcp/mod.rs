@@ -1,0 +1,842 @@
+//! TCP analysis of one flow: handshake and data RTT, server response time,
+//! retransmissions by mechanism, out-of-order, capture loss, duplicate ACKs,
+//! windows, resets, Zeek conn_state and history.
+//!
+//! Everything is decided at the capture point from the packets alone. The
+//! rules (see docs/tcp-analysis.md) follow tcptrace where it is exact
+//! (a segment carrying bytes already seen is a retransmission, whatever the
+//! timing) and avoid Wireshark's fixed-time out-of-order guess, which
+//! mislabels real retransmissions at sub-millisecond RTT.
+
+mod history;
+mod ranges;
+mod seq;
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use crate::decode::TcpSummary;
+
+use super::stats::{Samples, ShortSummary, Summary};
+pub use history::{conn_state, EndpointState, History, Repeating};
+use ranges::RangeSet;
+pub use seq::SeqSpace;
+
+#[cfg(test)]
+mod tests;
+
+/// Linux never retransmits on timeout sooner than 200 ms (TCP_RTO_MIN);
+/// 10% less allows for timer slack and capture timestamps.
+const RTO_FLOOR_NS: i64 = 180_000_000;
+/// Out-of-order window when no RTT is known yet: Wireshark's default.
+const DEFAULT_REORDER_NS: i64 = 3_000_000;
+/// In-flight segments remembered for RTT samples; a window's worth.
+const MAX_UNACKED: usize = 8192;
+/// Retransmissions remembered so a later D-SACK can mark them spurious.
+const MAX_RETRANS_LOG: usize = 1024;
+/// TSval transmissions remembered for timestamp RTT samples.
+const MAX_TSVALS: usize = 4096;
+/// Capture gaps tracked per direction awaiting their fill or ACK.
+const MAX_HOLES: usize = 1024;
+
+/// How a retransmission was triggered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// Retransmission timeout: nothing from the receiver for at least an RTO.
+    Rto,
+    /// Fast retransmit / loss recovery: driven by duplicate ACKs or SACK.
+    Fast,
+    /// Tail loss probe: the last segment resent before an RTO could fire.
+    Tlp,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    end: u64,
+    ts: i64,
+    /// Retransmitted, or sent before a later retransmission: no RTT sample (Karn).
+    ambiguous: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hole {
+    start: u64,
+    end: u64,
+    /// When the capture first saw data beyond the hole.
+    seen_ns: i64,
+    /// Highest TSval sent before the hole was seen.
+    tsval: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RetransLog {
+    start: u64,
+    end: u64,
+    spurious: bool,
+}
+
+/// Retransmission counters of one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetransCounts {
+    /// Data segments carrying bytes already sent (every retransmission).
+    pub segments: u64,
+    /// Payload bytes of those segments.
+    pub bytes: u64,
+    /// By mechanism: `rto + fast + tlp == segments`.
+    pub rto: u64,
+    pub fast: u64,
+    pub tlp: u64,
+    /// Those that were unnecessary: already acknowledged when sent, or
+    /// reported as duplicates by the receiver (D-SACK). A subset of `segments`.
+    pub spurious: u64,
+}
+
+/// The stream of data one side sends, and what that side advertises.
+#[derive(Debug, Default)]
+struct Stream {
+    seq: SeqSpace,
+    /// First sequence number observed (SYN or first segment).
+    first: Option<u64>,
+    isn: Option<u64>,
+    data_start: Option<u64>,
+    data_end: Option<u64>,
+    /// Highest sequence number + length seen (SYN and FIN count one).
+    next: Option<u64>,
+    /// Highest cumulative ACK received for this stream.
+    acked: Option<u64>,
+    seen: RangeSet,
+    holes: Vec<Hole>,
+    unacked: VecDeque<Seg>,
+    retrans_log: VecDeque<RetransLog>,
+    recovery: Option<(Mechanism, u64)>,
+    /// Duplicate ACKs received for `acked`.
+    dup_acks_rcvd: u32,
+    /// Highest SACKed byte above the cumulative ACK.
+    sack_high: Option<u64>,
+    last_ack_progress_ns: Option<i64>,
+    last_tx_ns: Option<i64>,
+    tsvals: VecDeque<(u32, i64)>,
+    max_tsval: Option<u32>,
+    last_tsecr_sampled: Option<u32>,
+    // What this side advertises, for the other side's stream.
+    wscale: Option<u8>,
+    window: Option<u64>,
+    last_ack_sent: Option<u32>,
+    last_win_sent: Option<u16>,
+    syn_mss: Option<u16>,
+    sack_permitted: bool,
+    timestamps: bool,
+    max_payload: u32,
+    // Counters.
+    retrans: RetransCounts,
+    out_of_order: u64,
+    capture_lost_segments: u64,
+    capture_lost_bytes: u64,
+    dup_acks: u64,
+    zero_windows: u64,
+    zero_window_probes: u64,
+    window_full: u64,
+    keep_alives: u64,
+    resets: u64,
+    syns: u64,
+    rtt: Samples,
+    ts_rtt: Samples,
+}
+
+impl Stream {
+    /// Bytes of [start, end) already sent: acknowledged or seen on the wire.
+    fn already_sent(&self, start: u64, end: u64) -> u64 {
+        let acked = self.acked.unwrap_or(0);
+        let below = if start < acked {
+            end.min(acked) - start
+        } else {
+            0
+        };
+        below + self.seen.overlap(start.max(acked), end)
+    }
+
+    fn first_tx_ns(&self, start: u64) -> Option<i64> {
+        // The oldest in-flight segment ending after `start` holds its first byte.
+        self.unacked.iter().find(|s| s.end > start).map(|s| s.ts)
+    }
+}
+
+/// Round-trip legs of the three-way handshake at the capture point.
+#[derive(Debug, Clone, Copy, Default)]
+struct Handshake {
+    syn_ns: Option<i64>,
+    synack_ns: Option<i64>,
+    ack_ns: Option<i64>,
+}
+
+/// Request/response turn tracking for server response time.
+#[derive(Debug, Clone, Copy, Default)]
+enum Turn {
+    /// No request yet (or a server that speaks first).
+    #[default]
+    Idle,
+    Request {
+        last_ns: i64,
+    },
+    Response,
+}
+
+/// TCP analysis state of one flow. Direction index 0 is the client.
+#[derive(Debug, Default)]
+pub struct TcpAnalyzer {
+    streams: [Stream; 2],
+    states: [EndpointState; 2],
+    history: History,
+    handshake: Handshake,
+    turn: Turn,
+    response: Samples,
+    synack_retransmissions: u64,
+}
+
+/// What one packet contributes, from the flow's point of view.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub ts_ns: i64,
+    /// 0 when sent by the client, 1 by the server.
+    pub dir: usize,
+    pub tcp: &'a TcpSummary,
+    pub payload_len: u32,
+}
+
+fn pair<T>(v: &mut [T; 2], first: usize) -> (&mut T, &mut T) {
+    let (a, b) = v.split_at_mut(1);
+    if first == 0 {
+        (&mut a[0], &mut b[0])
+    } else {
+        (&mut b[0], &mut a[0])
+    }
+}
+
+fn ms(ns: i64) -> f64 {
+    ns as f64 / 1e6
+}
+
+impl TcpAnalyzer {
+    /// Marks the flow's originator as decided against the first packet (`^`).
+    pub fn flipped(&mut self) {
+        self.history.flip();
+    }
+
+    /// Best current RTT estimate for this flow, in ns.
+    fn rtt_estimate_ns(&self) -> Option<i64> {
+        if let (Some(s), Some(a)) = (self.handshake.syn_ns, self.handshake.ack_ns) {
+            if a > s {
+                return Some(a - s);
+            }
+        }
+        let a = self.streams[0].rtt.percentile(50.0);
+        let b = self.streams[1].rtt.percentile(50.0);
+        match (a, b) {
+            (Some(x), Some(y)) => Some(((x.max(y)) * 1e6) as i64),
+            (Some(x), None) | (None, Some(x)) => Some((x * 1e6) as i64),
+            _ => None,
+        }
+    }
+
+    /// Accounts one TCP packet.
+    pub fn packet(&mut self, p: Seen<'_>) {
+        let t = p.tcp;
+        let f = t.flags;
+        let d = p.dir;
+        let len = u64::from(p.payload_len);
+        self.history
+            .packet(d, f.syn(), f.ack(), f.fin(), f.rst(), len > 0);
+        self.endpoint_state(d, t);
+        self.handshake_and_retries(d, p.ts_ns, t);
+        if f.ack() {
+            self.ack(p);
+        }
+        self.window(d, t);
+        self.data(p);
+        if len > 0 {
+            self.response_turn(d, p.ts_ns);
+        }
+        let (me, _) = pair(&mut self.streams, d);
+        if f.rst() {
+            me.resets += 1;
+        }
+        me.last_tx_ns = Some(p.ts_ns);
+    }
+
+    fn endpoint_state(&mut self, d: usize, t: &TcpSummary) {
+        use EndpointState::*;
+        let f = t.flags;
+        let (me, peer) = {
+            let (a, b) = pair(&mut self.states, d);
+            (a, b)
+        };
+        if f.rst() {
+            *me = Reset;
+            return;
+        }
+        if *me == Reset {
+            return;
+        }
+        if f.fin() {
+            *me = Closed;
+            return;
+        }
+        if *me == Closed {
+            return;
+        }
+        if f.syn() && !f.ack() {
+            if matches!(*me, Inactive) {
+                *me = SynSent;
+            }
+        } else if f.syn() && f.ack() {
+            if matches!(*me, Inactive | SynSent) {
+                *me = SynAckSent;
+            }
+        } else {
+            match *me {
+                Inactive => *me = Partial,
+                SynSent if *peer == SynAckSent || *peer == Established => {
+                    *me = Established;
+                    *peer = Established;
+                }
+                SynAckSent if *peer == Established => *me = Established,
+                _ => {}
+            }
+        }
+    }
+
+    fn handshake_and_retries(&mut self, d: usize, ts: i64, t: &TcpSummary) {
+        let f = t.flags;
+        let hs = &mut self.handshake;
+        if f.syn() && !f.ack() && d == 0 {
+            let s = &mut self.streams[0];
+            s.syns += 1;
+            if hs.synack_ns.is_none() {
+                // With SYN retries, the last SYN is the one the SYN-ACK answers.
+                hs.syn_ns = Some(ts);
+            }
+        } else if f.syn() && f.ack() && d == 1 {
+            if hs.synack_ns.is_none() {
+                hs.synack_ns = Some(ts);
+            } else {
+                self.synack_retransmissions += 1;
+            }
+        } else if d == 0 && f.ack() && !f.syn() && hs.synack_ns.is_some() && hs.ack_ns.is_none() {
+            let server_isn = self.streams[1].isn;
+            let ack = self.streams[1].seq.unwrap(t.ack);
+            if server_isn.is_some_and(|isn| ack == isn + 1) {
+                hs.ack_ns = Some(ts);
+            }
+        }
+    }
+
+    /// The ACK (and SACK, timestamp echo) in a packet from `d` acknowledges the other stream.
+    fn ack(&mut self, p: Seen<'_>) {
+        let t = p.tcp;
+        let d = p.dir;
+        let payload = p.payload_len > 0;
+        let (acker, s) = pair(&mut self.streams, d);
+        if !s.seq.is_set() {
+            return;
+        }
+        let ack = s.seq.unwrap(t.ack);
+        let pure = !payload && !t.flags.syn() && !t.flags.fin() && !t.flags.rst();
+        let window_same = acker.last_win_sent == Some(t.window) && t.window != 0;
+        match s.acked {
+            None => {
+                s.acked = Some(ack);
+                s.last_ack_progress_ns = Some(p.ts_ns);
+            }
+            Some(prev) if ack > prev => {
+                // RTT: the ACK that covers exactly a segment's end (Karn applies).
+                while let Some(seg) = s.unacked.front().copied() {
+                    if seg.end > ack {
+                        break;
+                    }
+                    s.unacked.pop_front();
+                    if seg.end == ack && !seg.ambiguous {
+                        s.rtt.push(ms(p.ts_ns - seg.ts));
+                    }
+                }
+                // Bytes acknowledged that the capture never saw: capture loss.
+                let floor = prev.max(s.first.unwrap_or(prev));
+                let top = ack.min(s.next.unwrap_or(ack).max(floor));
+                let mut lost: Vec<(u64, u64)> = if top > floor {
+                    s.seen.gaps(floor, top)
+                } else {
+                    Vec::new()
+                };
+                if let Some(next) = s.next {
+                    if ack > next && next >= floor {
+                        // "ACKed unseen segment": beyond anything seen.
+                        lost.push((next, ack));
+                    }
+                }
+                let mss = u64::from(s.max_payload.max(u32::from(s.syn_mss.unwrap_or(0)))).max(1);
+                for (a, b) in lost {
+                    s.capture_lost_bytes += b - a;
+                    s.capture_lost_segments += (b - a).div_ceil(mss);
+                }
+                if let Some(next) = s.next {
+                    if ack > next {
+                        s.next = Some(ack);
+                        s.seq.note(ack);
+                    }
+                }
+                s.holes.retain(|h| h.end > ack);
+                for h in &mut s.holes {
+                    h.start = h.start.max(ack);
+                }
+                s.seen.prune_below(ack);
+                s.acked = Some(ack);
+                s.dup_acks_rcvd = 0;
+                s.sack_high = s.sack_high.filter(|&h| h > ack);
+                s.last_ack_progress_ns = Some(p.ts_ns);
+                if s.recovery.is_some_and(|(_, point)| ack >= point) {
+                    s.recovery = None;
+                }
+                // Timestamp RTT: the first transmission of the echoed TSval.
+                if let Some((_, tsecr)) = t.timestamps {
+                    if tsecr != 0 && s.last_tsecr_sampled != Some(tsecr) {
+                        if let Some(&(_, sent)) = s.tsvals.iter().find(|(v, _)| *v == tsecr) {
+                            s.ts_rtt.push(ms(p.ts_ns - sent));
+                            s.last_tsecr_sampled = Some(tsecr);
+                        }
+                    }
+                }
+            }
+            Some(prev) if ack == prev => {
+                let outstanding = s.next.is_some_and(|n| n > ack);
+                if pure && window_same && outstanding && acker.last_ack_sent == Some(t.ack) {
+                    acker.dup_acks += 1;
+                    s.dup_acks_rcvd += 1;
+                }
+            }
+            Some(_) => {} // an older ACK, reordered: no information
+        }
+        // SACK blocks: loss evidence above the ACK, or D-SACK below it.
+        let acked = s.acked.unwrap_or(ack);
+        for &(l, r) in &t.sack_blocks[..usize::from(t.sack_count)] {
+            let (l, r) = (s.seq.unwrap(l), s.seq.unwrap(r));
+            if r <= acked {
+                dsack(s, l, r);
+            } else if l >= acked {
+                s.sack_high = Some(s.sack_high.map_or(r, |h| h.max(r)));
+            }
+        }
+        acker.last_ack_sent = Some(t.ack);
+        acker.last_win_sent = Some(t.window);
+    }
+
+    fn window(&mut self, d: usize, t: &TcpSummary) {
+        let f = t.flags;
+        let (me, peer) = pair(&mut self.streams, d);
+        if f.syn() {
+            me.wscale = t.window_scale;
+            me.syn_mss = t.mss;
+            me.sack_permitted = t.sack_permitted;
+            me.timestamps = t.timestamps.is_some();
+            me.window = Some(u64::from(t.window));
+            return;
+        }
+        // Scaling applies only when both SYNs offered it.
+        let shift = match (me.wscale, peer.wscale) {
+            (Some(s), Some(_)) => s.min(14),
+            _ => 0,
+        };
+        me.window = Some(u64::from(t.window) << shift);
+        if t.window == 0 && !f.fin() && !f.rst() {
+            me.zero_windows += 1;
+            self.history.repeating(d, Repeating::ZeroWindow);
+        }
+    }
+
+    fn data(&mut self, p: Seen<'_>) {
+        let t = p.tcp;
+        let d = p.dir;
+        let f = t.flags;
+        let rtt_ns = self.rtt_estimate_ns();
+        let (me, peer) = pair(&mut self.streams, d);
+        let seq = me.seq.unwrap(t.seq);
+        if f.syn() {
+            me.isn = Some(seq);
+        }
+        if me.first.is_none() {
+            me.first = Some(seq);
+        }
+        if let Some((tsval, _)) = t.timestamps {
+            if me
+                .max_tsval
+                .is_none_or(|m| tsval.wrapping_sub(m) as i32 > 0)
+            {
+                me.max_tsval = Some(tsval);
+                me.tsvals.push_back((tsval, p.ts_ns));
+                if me.tsvals.len() > MAX_TSVALS {
+                    me.tsvals.pop_front();
+                }
+            }
+        }
+        let len = u64::from(p.payload_len);
+        let start = seq + u64::from(f.syn());
+        let end = start + len;
+        let seq_end = end + u64::from(f.fin());
+        if f.syn() {
+            me.seen.insert(seq, seq + 1);
+        }
+        let next = me.next;
+        if len > 0 {
+            me.max_payload = me.max_payload.max(p.payload_len);
+            let peer_window_zero = peer.window == Some(0);
+            let at_next = next == Some(start);
+            let acked_already = me.acked.is_some_and(|a| a >= end);
+            if len <= 1 && next == Some(end) && !f.syn() && !f.fin() && !f.rst() && acked_already {
+                // seq = next - 1 with 0 or 1 byte: a keep-alive, not data.
+                me.keep_alives += 1;
+            } else if len == 1 && at_next && peer_window_zero {
+                me.zero_window_probes += 1;
+            } else {
+                self::classify(me, start, end, p, rtt_ns, &mut self.history);
+            }
+            if let Some(window) = peer.window {
+                if let Some(acked) = me.acked {
+                    if end == acked + window && window > 0 {
+                        me.window_full += 1;
+                    }
+                }
+            }
+            me.data_start = Some(me.data_start.map_or(start, |s| s.min(start)));
+            me.data_end = Some(me.data_end.map_or(end, |e| e.max(end)));
+        } else if !f.syn()
+            && !f.fin()
+            && !f.rst()
+            && next.is_some_and(|n| start + 1 == n)
+            && f.ack()
+        {
+            // 0-byte segment one below the next sequence number: keep-alive or
+            // Linux's zero-window probe (which uses snd_una - 1).
+            if peer.window == Some(0) {
+                me.zero_window_probes += 1;
+            } else if me.acked.is_some() || peer.acked.is_some() {
+                me.keep_alives += 1;
+            }
+        }
+        if f.fin() {
+            me.seen.insert(end, end + 1);
+        }
+        if next.is_none_or(|n| seq_end > n) {
+            me.next = Some(seq_end);
+        }
+        me.seq.note(seq_end);
+    }
+
+    /// A turn is client data then server data; the response time runs from
+    /// the client's last segment of the request to the server's first of the response.
+    fn response_turn(&mut self, d: usize, ts: i64) {
+        if d == 0 {
+            self.turn = Turn::Request { last_ns: ts };
+        } else if let Turn::Request { last_ns } = self.turn {
+            self.response.push(ms(ts - last_ns));
+            self.turn = Turn::Response;
+        }
+    }
+
+    /// The per-flow TCP record.
+    pub fn finish(&self) -> TcpRecord {
+        let [c, s] = &self.streams;
+        let sizes_zero = c.data_start.is_none() && s.data_start.is_none();
+        let hs = self.handshake;
+        let handshake = match (hs.syn_ns, hs.synack_ns, hs.ack_ns) {
+            (Some(a), Some(b), Some(c)) if a <= b && b <= c => Some(HandshakeLegs {
+                syn_to_synack_ms: ms(b - a),
+                synack_to_ack_ms: ms(c - b),
+            }),
+            _ => None,
+        };
+        let mut all_rtt = c.rtt.clone();
+        all_rtt.extend(&s.rtt);
+        let mut ts_rtt = c.ts_rtt.clone();
+        ts_rtt.extend(&s.ts_rtt);
+        let pair_u = |f: fn(&Stream) -> u64| Pair {
+            client: f(c),
+            server: f(s),
+        };
+        TcpRecord {
+            conn_state: conn_state(
+                self.states[0],
+                self.states[1],
+                sizes_zero,
+                self.history.as_str(),
+            ),
+            history: self.history.as_str().to_string(),
+            handshake_rtt_ms: match (hs.syn_ns, handshake) {
+                (Some(a), Some(_)) => hs.ack_ns.map(|c| ms(c - a)),
+                _ => None,
+            },
+            handshake,
+            rtt_ms: all_rtt.summary(),
+            rtt_ms_by_dir: Pair {
+                client: c.rtt.summary(),
+                server: s.rtt.summary(),
+            },
+            ts_rtt_ms: ts_rtt.summary(),
+            response_time_ms: self.response.short(),
+            retransmissions: Pair {
+                client: c.retrans,
+                server: s.retrans,
+            },
+            out_of_order: pair_u(|x| x.out_of_order),
+            capture_lost_segments: pair_u(|x| x.capture_lost_segments),
+            capture_lost_bytes: pair_u(|x| x.capture_lost_bytes),
+            dup_acks: pair_u(|x| x.dup_acks),
+            zero_windows: pair_u(|x| x.zero_windows),
+            zero_window_probes: pair_u(|x| x.zero_window_probes),
+            window_full: pair_u(|x| x.window_full),
+            keep_alives: pair_u(|x| x.keep_alives),
+            resets: pair_u(|x| x.resets),
+            syn_retransmissions: c.syns.saturating_sub(1),
+            synack_retransmissions: self.synack_retransmissions,
+            unique_bytes: pair_u(|x| match (x.data_start, x.data_end) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0,
+            }),
+            options: Pair {
+                client: options(c),
+                server: options(s),
+            },
+        }
+    }
+}
+
+fn options(s: &Stream) -> TcpOptions {
+    TcpOptions {
+        mss: s.syn_mss,
+        window_scale: s.wscale,
+        sack_permitted: s.sack_permitted,
+        timestamps: s.timestamps,
+    }
+}
+
+/// A D-SACK: the receiver got [l, r) twice, so retransmissions of it were spurious.
+fn dsack(s: &mut Stream, l: u64, r: u64) {
+    for e in s.retrans_log.iter_mut() {
+        if !e.spurious && e.start < r && l < e.end {
+            e.spurious = true;
+            s.retrans.spurious += 1;
+        }
+    }
+}
+
+/// Classifies a segment with payload [start, end) of stream `me`.
+fn classify(
+    me: &mut Stream,
+    start: u64,
+    end: u64,
+    p: Seen<'_>,
+    rtt_ns: Option<i64>,
+    history: &mut History,
+) {
+    let ts = p.ts_ns;
+    let d = p.dir;
+    let already = me.already_sent(start, end);
+    let next = me.next.unwrap_or(start);
+    if already > 0 {
+        let spurious = me.acked.is_some_and(|a| end <= a);
+        retransmission(me, start, end, ts, spurious, history, d);
+    } else if start < next && me.next.is_some() {
+        // New bytes below the highest seen fill a hole: network reordering,
+        // or a retransmission of a segment lost before the capture point.
+        let hole = me
+            .holes
+            .iter()
+            .copied()
+            .find(|h| h.start <= start && start < h.end);
+        let reordered = match hole {
+            Some(h) => {
+                let tsval = p.tcp.timestamps.map(|(v, _)| v);
+                match (tsval, h.tsval) {
+                    // Sent after the data beyond the hole: a retransmission.
+                    (Some(v), Some(hv)) if v.wrapping_sub(hv) as i32 > 0 => false,
+                    // Sent before it: the network reordered it.
+                    (Some(v), Some(hv)) if (v.wrapping_sub(hv) as i32) < 0 => true,
+                    // Same tick or no timestamps: a retransmission needs at
+                    // least about an RTT (loss report + resend); reordering is faster.
+                    _ => {
+                        let window = rtt_ns.map_or(DEFAULT_REORDER_NS, |r| r / 2);
+                        ts - h.seen_ns < window
+                    }
+                }
+            }
+            None => true,
+        };
+        if reordered {
+            me.out_of_order += 1;
+        } else {
+            retransmission(me, start, end, ts, false, history, d);
+        }
+        fill_hole(me, start, end);
+    } else if me.next.is_some_and(|n| start > n) {
+        // Data beyond the highest seen: a hole the capture has not seen (yet).
+        if me.holes.len() < MAX_HOLES {
+            me.holes.push(Hole {
+                start: next,
+                end: start,
+                seen_ns: ts,
+                // The TSval of the segment that revealed the hole.
+                tsval: p.tcp.timestamps.map(|(v, _)| v),
+            });
+        }
+    }
+    if end > next || me.next.is_none() {
+        me.unacked.push_back(Seg {
+            end,
+            ts,
+            ambiguous: false,
+        });
+        if me.unacked.len() > MAX_UNACKED {
+            me.unacked.pop_front();
+        }
+    }
+    me.seen.insert(start, end);
+}
+
+fn fill_hole(me: &mut Stream, start: u64, end: u64) {
+    let mut rest = Vec::new();
+    for h in me.holes.drain(..) {
+        if end <= h.start || start >= h.end {
+            rest.push(h);
+            continue;
+        }
+        if h.start < start {
+            rest.push(Hole { end: start, ..h });
+        }
+        if end < h.end {
+            rest.push(Hole { start: end, ..h });
+        }
+    }
+    me.holes = rest;
+}
+
+fn retransmission(
+    me: &mut Stream,
+    start: u64,
+    end: u64,
+    ts: i64,
+    spurious: bool,
+    history: &mut History,
+    d: usize,
+) {
+    let mech = mechanism(me, start, end, ts);
+    let r = &mut me.retrans;
+    r.segments += 1;
+    r.bytes += end - start;
+    match mech {
+        Mechanism::Rto => r.rto += 1,
+        Mechanism::Fast => r.fast += 1,
+        Mechanism::Tlp => r.tlp += 1,
+    }
+    if spurious {
+        r.spurious += 1;
+    }
+    me.retrans_log.push_back(RetransLog {
+        start,
+        end,
+        spurious,
+    });
+    if me.retrans_log.len() > MAX_RETRANS_LOG {
+        me.retrans_log.pop_front();
+    }
+    // Karn: ACKs arriving now may answer either transmission.
+    for s in me.unacked.iter_mut() {
+        s.ambiguous = true;
+    }
+    history.repeating(d, Repeating::Retransmission);
+}
+
+/// Why the sender retransmitted [start, end) at `ts`.
+fn mechanism(me: &mut Stream, start: u64, end: u64, ts: i64) -> Mechanism {
+    let first_tx = me.first_tx_ns(start);
+    let last_progress = me.last_ack_progress_ns;
+    // Time the sender waited without news: since the later of the data's
+    // first transmission and the last ACK that advanced.
+    let quiet = [first_tx, last_progress]
+        .into_iter()
+        .flatten()
+        .max()
+        .map(|t0| ts - t0);
+    let timed_out = quiet.is_some_and(|q| q >= RTO_FLOOR_NS);
+    if let Some((mech, point)) = me.recovery {
+        if me.acked.is_some_and(|a| a < point) && !timed_out {
+            return mech;
+        }
+    }
+    let next = me.next.unwrap_or(end);
+    let dupacks = me.dup_acks_rcvd >= 1 && me.acked == Some(start);
+    let sacked_above = me.sack_high.is_some_and(|h| h > end);
+    let mech = if timed_out {
+        Mechanism::Rto
+    } else if dupacks || sacked_above {
+        Mechanism::Fast
+    } else if end >= next {
+        Mechanism::Tlp
+    } else {
+        // Recovery clocked by ACKs without visible duplicates (RACK).
+        Mechanism::Fast
+    };
+    if mech != Mechanism::Tlp {
+        me.recovery = Some((mech, next));
+    }
+    mech
+}
+
+/// A value per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Pair<T> {
+    pub client: T,
+    pub server: T,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HandshakeLegs {
+    /// SYN to SYN-ACK at the capture point: the network beyond the capture
+    /// point when capturing at the client, the server's host time at the server.
+    pub syn_to_synack_ms: f64,
+    /// SYN-ACK to the handshake's ACK: the client side's share.
+    pub synack_to_ack_ms: f64,
+}
+
+/// Options a side offered in its SYN.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TcpOptions {
+    pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
+    pub timestamps: bool,
+}
+
+/// TCP analysis of one flow, as serialized in `flows[].tcp`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TcpRecord {
+    pub conn_state: &'static str,
+    pub history: String,
+    pub handshake_rtt_ms: Option<f64>,
+    pub handshake: Option<HandshakeLegs>,
+    pub rtt_ms: Option<Summary>,
+    pub rtt_ms_by_dir: Pair<Option<Summary>>,
+    pub ts_rtt_ms: Option<Summary>,
+    pub response_time_ms: Option<ShortSummary>,
+    pub retransmissions: Pair<RetransCounts>,
+    pub out_of_order: Pair<u64>,
+    pub capture_lost_segments: Pair<u64>,
+    pub capture_lost_bytes: Pair<u64>,
+    pub dup_acks: Pair<u64>,
+    pub zero_windows: Pair<u64>,
+    pub zero_window_probes: Pair<u64>,
+    pub window_full: Pair<u64>,
+    pub keep_alives: Pair<u64>,
+    pub resets: Pair<u64>,
+    pub syn_retransmissions: u64,
+    pub synack_retransmissions: u64,
+    pub unique_bytes: Pair<u64>,
+    pub options: Pair<TcpOptions>,
+}
