@@ -25,6 +25,9 @@ use crate::source::{read_capture, FileInfo, Record, SourceError};
 
 /// Packets sent between threads per message: amortizes channel cost.
 const BATCH: usize = 1024;
+/// Expiry is checked at most this often (capture time), keeping the sweep
+/// cost proportional to active flows per interval, not per packet.
+const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
 /// Batches in flight per file: bounds memory while decoding runs ahead.
 const BATCHES_IN_FLIGHT: usize = 8;
 
@@ -136,17 +139,26 @@ fn spawn_reader(
 /// A file's stream of decoded packets, one batch at a time.
 struct Stream {
     rx: Receiver<Vec<Packet>>,
-    batch: Vec<Packet>,
-    pos: usize,
+    batch: std::vec::IntoIter<Packet>,
+    head: Option<Packet>,
 }
 
 impl Stream {
-    fn head(&mut self) -> Option<&Packet> {
-        while self.pos >= self.batch.len() {
-            self.batch = self.rx.recv().ok()?;
-            self.pos = 0;
+    /// Moves to the next packet; `head` is `None` at the end of the file.
+    fn advance(&mut self) {
+        loop {
+            if let Some(p) = self.batch.next() {
+                self.head = Some(p);
+                return;
+            }
+            match self.rx.recv() {
+                Ok(b) => self.batch = b.into_iter(),
+                Err(_) => {
+                    self.head = None;
+                    return;
+                }
+            }
         }
-        self.batch.get(self.pos)
     }
 }
 
@@ -165,28 +177,31 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
     let mut handles = Vec::new();
     for (i, path) in config.files.iter().enumerate() {
         let (rx, h) = spawn_reader(i, path.clone(), progress.clone());
-        streams.push(Stream {
+        let mut s = Stream {
             rx,
-            batch: Vec::new(),
-            pos: 0,
-        });
+            batch: Vec::new().into_iter(),
+            head: None,
+        };
+        s.advance();
+        streams.push(s);
         handles.push(h);
     }
 
     // k-way merge on (timestamp, file index): deterministic for equal times.
     let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
-    for (i, s) in streams.iter_mut().enumerate() {
-        if let Some(p) = s.head() {
+    for (i, s) in streams.iter().enumerate() {
+        if let Some(p) = &s.head {
             heap.push(Reverse((p.ts_ns, i)));
         }
     }
     let mut ready = Vec::with_capacity(8);
     let mut merged = 0u64;
+    let mut next_sweep = i64::MIN;
     while let Some(Reverse((_, i))) = heap.pop() {
         let s = &mut streams[i];
-        let pkt = s.batch[s.pos];
-        s.pos += 1;
-        if let Some(next) = s.head() {
+        let Some(pkt) = s.head.take() else { continue };
+        s.advance();
+        if let Some(next) = &s.head {
             heap.push(Reverse((next.ts_ns, i)));
         }
         merged += 1;
@@ -194,7 +209,16 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
             progress.packets.store(merged, Ordering::Relaxed);
         }
         first_ns = Some(first_ns.map_or(pkt.ts_ns, |f| f.min(pkt.ts_ns)));
-        last_ns = Some(last_ns.map_or(pkt.ts_ns, |l| l.max(pkt.ts_ns)));
+        let now = last_ns.map_or(pkt.ts_ns, |l| l.max(pkt.ts_ns));
+        last_ns = Some(now);
+        // Every shard expires flows on the same capture clock, so results
+        // do not depend on how flows are spread over shards.
+        if now >= next_sweep {
+            for t in &mut tables {
+                t.sweep(now);
+            }
+            next_sweep = now.saturating_add(SWEEP_INTERVAL_NS);
+        }
         let t = totals.entry(proto_name(pkt.proto)).or_default();
         t.packets += 1;
         t.ip_bytes += u64::from(pkt.ip_len);
@@ -232,9 +256,10 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         .collect();
 
     let peak_active_flows = tables.iter().map(|t| t.peak_active).sum();
+    let end_ns = last_ns.unwrap_or(0);
     let mut flows = Vec::new();
     for t in tables {
-        flows.extend(t.finish());
+        flows.extend(t.finish(end_ns));
     }
     // One order for any shard count: by first packet, then by key fields.
     flows.sort_by(|a, b| {
@@ -387,6 +412,11 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
             flows: flows.len() as u64,
         },
         protocols: totals,
+        dns: crate::analysis::dns::summarize(
+            flows
+                .iter()
+                .filter_map(|f| f.dns.as_ref().map(|d| (f.server.ip, f.server.port, d))),
+        ),
         flows,
     };
     Outcome {

@@ -1,1 +1,404 @@
-//! DNS transactions (placeholder until the DNS analysis lands).
+//! DNS over UDP and TCP: queries matched to responses by flow, transaction
+//! id and question; latency, rcodes, unanswered queries and names.
+//!
+//! DNS names are untrusted bytes from the wire. They are turned into text
+//! once, here, by [`display_name`], which keeps letters, digits, `-`, `_`
+//! and `*` and writes every other byte as `\DDD` (the master-file escape
+//! that dig uses): the result is plain ASCII that cannot carry markup or
+//! terminal control sequences wherever it is shown.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::stats::{Samples, ShortSummary};
+
+/// A query without a response this long after it is unanswered. Matches the
+/// default per-try timeout of glibc's resolver (`options timeout:5`).
+pub const UNANSWERED_AFTER_NS: i64 = 5_000_000_000;
+/// Queries awaiting their response, per flow; older ones are counted unanswered.
+const MAX_PENDING: usize = 1024;
+/// Distinct names counted per flow before further ones go to "(other)".
+const MAX_NAMES_PER_FLOW: usize = 256;
+/// Shortest resource record on the wire (root name, type, class, TTL, rdlength).
+const MIN_RR_LEN: usize = 11;
+
+/// One parsed DNS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsMsg {
+    pub id: u16,
+    pub response: bool,
+    /// Header RCODE (0..15).
+    pub rcode: u8,
+    /// First question's name, escaped for display.
+    pub qname: String,
+    pub qtype: u16,
+    pub answers: u16,
+    pub truncated: bool,
+}
+
+/// Parses a DNS message. `on_dns_port`: the packet uses port 53 or 5353;
+/// elsewhere the message must look unmistakably like DNS (one question,
+/// standard query, sane counts) to be taken as such.
+pub fn parse(data: &[u8], on_dns_port: bool) -> Option<DnsMsg> {
+    let h = data.get(..12)?;
+    let id = u16::from_be_bytes([h[0], h[1]]);
+    let flags = u16::from_be_bytes([h[2], h[3]]);
+    let count = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
+    let response = flags & 0x8000 != 0;
+    let opcode = (flags >> 11) & 0xf;
+    // Cheap sanity before parsing: counts must fit in the message.
+    if qd == 0 || (an + ns + ar) * MIN_RR_LEN > data.len() {
+        return None;
+    }
+    if !on_dns_port && (qd != 1 || opcode != 0 || flags & 0x0040 != 0 || (!response && an + ns > 0))
+    {
+        return None;
+    }
+    let packet = simple_dns::Packet::parse(data).ok()?;
+    let q = packet.questions.first()?;
+    let qname = display_name(q.qname.as_bytes());
+    if !on_dns_port && qname.is_empty() {
+        return None;
+    }
+    Some(DnsMsg {
+        id,
+        response,
+        rcode: (flags & 0xf) as u8,
+        qname,
+        qtype: u16::from(q.qtype),
+        answers: an as u16,
+        truncated: flags & 0x0200 != 0,
+    })
+}
+
+/// Text form of a name's labels: safe ASCII, dot-separated, no trailing dot
+/// (`.` for the root).
+pub fn display_name<'a>(labels: impl Iterator<Item = &'a [u8]>) -> String {
+    let mut out = String::new();
+    for label in labels {
+        if !out.is_empty() {
+            out.push('.');
+        }
+        for &b in label {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*') {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("\\{b:03}"));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
+}
+
+/// Name of an RCODE.
+pub fn rcode_name(rcode: u8) -> String {
+    match rcode {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        6 => "YXDOMAIN".into(),
+        7 => "YXRRSET".into(),
+        8 => "NXRRSET".into(),
+        9 => "NOTAUTH".into(),
+        10 => "NOTZONE".into(),
+        n => format!("RCODE{n}"),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    id: u16,
+    qname: String,
+    qtype: u16,
+    ts: i64,
+}
+
+/// DNS transactions of one flow.
+#[derive(Debug, Clone, Default)]
+pub struct DnsFlow {
+    pending: Vec<Pending>,
+    queries: u64,
+    responses: u64,
+    /// Queries sent again with the same id and question before a response.
+    retries: u64,
+    unanswered: u64,
+    /// Responses that matched no query seen.
+    unmatched_responses: u64,
+    rcodes: BTreeMap<String, u64>,
+    latency: Samples,
+    names: BTreeMap<String, u64>,
+    /// Unanswered query times, for timelines.
+    unanswered_at: Vec<i64>,
+}
+
+impl DnsFlow {
+    /// Accounts one DNS message seen at `ts`.
+    pub fn message(&mut self, ts: i64, m: &DnsMsg) {
+        if !m.response {
+            self.queries += 1;
+            let key = if self.names.len() < MAX_NAMES_PER_FLOW || self.names.contains_key(&m.qname)
+            {
+                m.qname.clone()
+            } else {
+                "(other)".to_string()
+            };
+            *self.names.entry(key).or_insert(0) += 1;
+            if self
+                .pending
+                .iter()
+                .any(|p| p.id == m.id && p.qname == m.qname && p.qtype == m.qtype)
+            {
+                // A resend of the same query: latency counts from the first.
+                self.retries += 1;
+                return;
+            }
+            if self.pending.len() >= MAX_PENDING {
+                let old = self.pending.remove(0);
+                self.unanswered += 1;
+                self.unanswered_at.push(old.ts);
+            }
+            self.pending.push(Pending {
+                id: m.id,
+                qname: m.qname.clone(),
+                qtype: m.qtype,
+                ts,
+            });
+            return;
+        }
+        self.responses += 1;
+        *self.rcodes.entry(rcode_name(m.rcode)).or_insert(0) += 1;
+        if let Some(i) = self
+            .pending
+            .iter()
+            .position(|p| p.id == m.id && p.qname == m.qname && p.qtype == m.qtype)
+        {
+            let q = self.pending.remove(i);
+            self.latency.push((ts - q.ts) as f64 / 1e6);
+        } else {
+            self.unmatched_responses += 1;
+        }
+    }
+
+    /// Ends the flow when the capture ends at `end_ns`: pending queries older
+    /// than the timeout are unanswered; younger ones may yet have been answered.
+    pub fn finish(&mut self, end_ns: i64) -> DnsFlowRecord {
+        let mut pending_at_end = 0;
+        for p in self.pending.drain(..) {
+            if end_ns - p.ts >= UNANSWERED_AFTER_NS {
+                self.unanswered += 1;
+                self.unanswered_at.push(p.ts);
+            } else {
+                pending_at_end += 1;
+            }
+        }
+        DnsFlowRecord {
+            queries: self.queries,
+            responses: self.responses,
+            unanswered: self.unanswered,
+            pending_at_end,
+            retries: self.retries,
+            unmatched_responses: self.unmatched_responses,
+            rcodes: self.rcodes.clone(),
+            latency_ms: self.latency.short(),
+            names: std::mem::take(&mut self.names),
+            latency: std::mem::take(&mut self.latency),
+            unanswered_at: std::mem::take(&mut self.unanswered_at),
+        }
+    }
+}
+
+/// DNS of one flow, as serialized in `flows[].dns`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsFlowRecord {
+    pub queries: u64,
+    pub responses: u64,
+    pub unanswered: u64,
+    /// Queries younger than the timeout when the capture ended, without response.
+    pub pending_at_end: u64,
+    pub retries: u64,
+    pub unmatched_responses: u64,
+    pub rcodes: BTreeMap<String, u64>,
+    pub latency_ms: Option<ShortSummary>,
+    /// Queries by name (for the capture-wide top names).
+    #[serde(skip)]
+    pub names: BTreeMap<String, u64>,
+    #[serde(skip)]
+    pub latency: Samples,
+    #[serde(skip)]
+    pub unanswered_at: Vec<i64>,
+}
+
+/// Capture-wide DNS summary (`dns` in the JSON document).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DnsSummary {
+    pub queries: u64,
+    pub responses: u64,
+    pub unanswered: u64,
+    pub pending_at_end: u64,
+    pub retries: u64,
+    pub rcodes: BTreeMap<String, u64>,
+    pub latency_ms: Option<ShortSummary>,
+    /// Most queried names.
+    pub top_names: Vec<NameCount>,
+    /// Per server (resolver): queries, unanswered, latency.
+    pub servers: Vec<DnsServer>,
+    /// Unix seconds of unanswered queries (first 1000), for timelines.
+    pub unanswered_ts: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NameCount {
+    pub name: String,
+    pub queries: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsServer {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub queries: u64,
+    pub unanswered: u64,
+    pub latency_ms: Option<ShortSummary>,
+}
+
+/// How many names `top_names` lists.
+const TOP_NAMES: usize = 10;
+
+/// Builds the capture-wide summary from the flows' DNS records.
+pub fn summarize<'a>(
+    flows: impl Iterator<Item = (IpAddr, u16, &'a DnsFlowRecord)>,
+) -> Option<DnsSummary> {
+    let mut s = DnsSummary::default();
+    let mut latency = Samples::default();
+    let mut names: BTreeMap<String, u64> = BTreeMap::new();
+    let mut servers: BTreeMap<(IpAddr, u16), (u64, u64, Samples)> = BTreeMap::new();
+    let mut unanswered_at = Vec::new();
+    let mut any = false;
+    for (ip, port, d) in flows {
+        any = true;
+        s.queries += d.queries;
+        s.responses += d.responses;
+        s.unanswered += d.unanswered;
+        s.pending_at_end += d.pending_at_end;
+        s.retries += d.retries;
+        for (k, v) in &d.rcodes {
+            *s.rcodes.entry(k.clone()).or_insert(0) += v;
+        }
+        latency.extend(&d.latency);
+        for (k, v) in &d.names {
+            *names.entry(k.clone()).or_insert(0) += v;
+        }
+        let e = servers.entry((ip, port)).or_default();
+        e.0 += d.queries;
+        e.1 += d.unanswered;
+        e.2.extend(&d.latency);
+        unanswered_at.extend(d.unanswered_at.iter().copied());
+    }
+    if !any {
+        return None;
+    }
+    s.latency_ms = latency.short();
+    let mut top: Vec<NameCount> = names
+        .into_iter()
+        .map(|(name, queries)| NameCount { name, queries })
+        .collect();
+    top.sort_by(|a, b| b.queries.cmp(&a.queries).then(a.name.cmp(&b.name)));
+    top.truncate(TOP_NAMES);
+    s.top_names = top;
+    s.servers = servers
+        .into_iter()
+        .map(|((ip, port), (queries, unanswered, lat))| DnsServer {
+            ip,
+            port,
+            queries,
+            unanswered,
+            latency_ms: lat.short(),
+        })
+        .collect();
+    s.servers
+        .sort_by(|a, b| b.queries.cmp(&a.queries).then(a.ip.cmp(&b.ip)));
+    unanswered_at.sort_unstable();
+    s.unanswered_ts = unanswered_at
+        .iter()
+        .take(1000)
+        .map(|&t| t as f64 / 1e9)
+        .collect();
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(id: u16, name: &str, response: bool, rcode: u8) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&id.to_be_bytes());
+        let flags: u16 = if response {
+            0x8180 | u16::from(rcode)
+        } else {
+            0x0100
+        };
+        m.extend_from_slice(&flags.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.push(0);
+        m.extend_from_slice(&[0, 1, 0, 1]);
+        m
+    }
+
+    #[test]
+    fn parses_query_and_response() {
+        let q = parse(&query(7, "fast.test", false, 0), true).unwrap();
+        assert_eq!(
+            (q.id, q.response, q.qname.as_str(), q.qtype),
+            (7, false, "fast.test", 1)
+        );
+        let r = parse(&query(7, "nx.test", true, 3), true).unwrap();
+        assert_eq!((r.response, r.rcode), (true, 3));
+        assert!(parse(b"hello world, not dns at all", false).is_none());
+        assert!(parse(&[0u8; 5], true).is_none());
+    }
+
+    #[test]
+    fn hostile_names_become_inert_ascii() {
+        let labels: [&[u8]; 3] = [b"<script>alert(1)</script>", b"a.b\x1b[31m", b"ok"];
+        let s = display_name(labels.into_iter());
+        assert!(s.is_ascii());
+        for bad in ['<', '>', '\x1b', '"', '&', '\''] {
+            assert!(!s.contains(bad), "{s}");
+        }
+        assert_eq!(display_name([b"a.b".as_slice()].into_iter()), "a\\046b");
+    }
+
+    #[test]
+    fn latency_and_unanswered() {
+        let mut f = DnsFlow::default();
+        let m = |id, name: &str, resp, rcode| parse(&query(id, name, resp, rcode), true).unwrap();
+        f.message(0, &m(1, "a.test", false, 0));
+        f.message(5_000_000, &m(1, "a.test", true, 0));
+        f.message(10_000_000, &m(2, "nx.test", false, 0));
+        f.message(20_000_000, &m(2, "nx.test", true, 3));
+        f.message(30_000_000, &m(3, "drop.test", false, 0));
+        f.message(40_000_000, &m(4, "late.test", false, 0));
+        let r = f.finish(5_035_000_000);
+        assert_eq!(
+            (r.queries, r.responses, r.unanswered, r.pending_at_end),
+            (4, 2, 1, 1)
+        );
+        assert_eq!(r.rcodes.get("NXDOMAIN"), Some(&1));
+        let l = r.latency_ms.unwrap();
+        assert_eq!((l.count, l.max), (2, 10.0));
+    }
+}

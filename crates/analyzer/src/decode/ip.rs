@@ -4,10 +4,14 @@ use std::net::IpAddr;
 
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
+use crate::analysis::dns;
+
 use super::transport::{parse_icmp, parse_tcp, parse_udp_ports};
 use super::{decode_tunneled, ipproto, Fragment, Packet, Skip, Transport, Tunnel, TunnelKind};
 
 const VXLAN_PORT: u16 = 4789;
+const DNS_PORT: u16 = 53;
+const MDNS_PORT: u16 = 5353;
 const GENEVE_PORT: u16 = 6081;
 /// Geneve protocol type for an Ethernet payload ("Transparent Ethernet Bridging").
 const ETHERTYPE_TEB: u16 = 0x6558;
@@ -29,11 +33,14 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             let h = v4.header();
             let hdr_len = u32::from(h.ihl()) * 4;
             let total = u32::from(h.total_len());
-            // total_len 0 happens with segmentation offload on the capturing host.
-            let ip_len = if total >= hdr_len {
-                total
-            } else {
-                wire_len_hint
+            // total_len 0 happens with segmentation offload on the capturing
+            // host; any other value below the header length is bogus.
+            let ip_len = match total {
+                0 => wire_len_hint,
+                t if t < hdr_len => {
+                    return Err(Skip::Malformed("IPv4 total length (below header length)"))
+                }
+                t => t,
             };
             let offset = u32::from(h.fragments_offset().value()) * 8;
             let frag = (offset != 0 || h.more_fragments()).then_some(Fragment {
@@ -84,6 +91,7 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         fragment,
         transport: Transport::Other,
         truncated: payload.incomplete,
+        dns: None,
     };
     if fragment.is_some_and(|f| !f.is_first()) {
         // The transport header is in the first fragment; the flow table joins them.
@@ -97,6 +105,17 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             pkt.payload_len = l4_wire.saturating_sub(hdr_len);
             pkt.transport = Transport::Tcp(tcp);
             pkt.truncated |= tcp.options_truncated;
+            if (sport == DNS_PORT || dport == DNS_PORT) && pkt.payload_len > 2 {
+                // DNS over TCP: a 2-byte length, then the message; only
+                // segments that carry one whole message are read.
+                if let Some(body) = l4.get(hdr_len as usize..) {
+                    if body.len() >= 2
+                        && usize::from(u16::from_be_bytes([body[0], body[1]])) == body.len() - 2
+                    {
+                        pkt.dns = dns::parse(&body[2..], true).map(Box::new);
+                    }
+                }
+            }
         }
         ipproto::UDP => {
             let (sport, dport) = parse_udp_ports(l4)?;
@@ -107,6 +126,12 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             if fragment.is_none() {
                 if let Some(inner) = tunnel(&pkt, l4, depth) {
                     return inner;
+                }
+                if let Some(body) = l4.get(8..) {
+                    let dns_port = [sport, dport]
+                        .iter()
+                        .any(|p| *p == DNS_PORT || *p == MDNS_PORT);
+                    pkt.dns = dns::parse(body, dns_port).map(Box::new);
                 }
             }
         }
@@ -184,4 +209,32 @@ pub(super) fn quoted_addrs(data: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
         payload.ip_number.0,
         payload.payload,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4_udp(total_len: u16) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p[2..4].copy_from_slice(&total_len.to_be_bytes());
+        p.extend_from_slice(&[0, 1, 0, 2, 0, 38, 0, 0]);
+        p.extend_from_slice(&[b'w'; 30]);
+        p
+    }
+
+    #[test]
+    fn ipv4_total_length_below_header_is_malformed() {
+        assert!(matches!(
+            decode_ip(&ipv4_udp(10), 58, 0),
+            Err(Skip::Malformed(_))
+        ));
+        // Zero (segmentation offload) falls back to the frame's length.
+        let p = decode_ip(&ipv4_udp(0), 58, 0).unwrap();
+        assert_eq!((p.ip_len, p.payload_len), (58, 30));
+        let p = decode_ip(&ipv4_udp(58), 9999, 0).unwrap();
+        assert_eq!((p.ip_len, p.payload_len, p.sport, p.dport), (58, 30, 1, 2));
+    }
 }

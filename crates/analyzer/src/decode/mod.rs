@@ -99,7 +99,7 @@ pub enum Transport {
 }
 
 /// A decoded packet: what flow analysis needs, owned and small.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Packet {
     pub ts_ns: i64,
     /// Index of the input file.
@@ -122,6 +122,8 @@ pub struct Packet {
     pub transport: Transport,
     /// Fewer bytes were captured than the headers needed (snaplen).
     pub truncated: bool,
+    /// A DNS message carried by this packet (UDP, or a whole message in a TCP segment).
+    pub dns: Option<Box<crate::analysis::dns::DnsMsg>>,
 }
 
 /// Why a frame produced no packet. Each reason is counted, never silently dropped.

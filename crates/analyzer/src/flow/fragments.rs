@@ -61,6 +61,7 @@ impl FragmentTracker {
                     }
                 }
             }
+            let (sport, dport) = (pkt.sport, pkt.dport);
             out.push(pkt);
             // Fragments that overtook their first fragment can go now.
             let mut i = 0;
@@ -68,8 +69,8 @@ impl FragmentTracker {
                 let p = &self.pending[i];
                 if (p.src, p.dst, p.proto, p.fragment.map_or(0, |f| f.id)) == key {
                     let mut p = self.pending.remove(i);
-                    p.sport = pkt.sport;
-                    p.dport = pkt.dport;
+                    p.sport = sport;
+                    p.dport = dport;
                     out.push(p);
                 } else {
                     i += 1;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::analysis::dns::DnsFlow;
 use crate::analysis::tcp::{Seen, TcpAnalyzer};
 use crate::decode::{ipproto, IcmpSummary, Packet, Quoted, Transport};
 use crate::report::{
@@ -35,10 +36,6 @@ impl Default for Timeouts {
     }
 }
 
-/// Expiry is checked at most this often (capture time), keeping the sweep
-/// cost proportional to active flows per interval, not per packet.
-const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
-
 #[derive(Debug, Clone, Copy, Default)]
 struct DirStats {
     packets: u64,
@@ -69,6 +66,7 @@ struct Flow {
     icmp_errors: Vec<IcmpErrorRecord>,
     /// TCP analysis, for TCP flows.
     analyzer: Option<Box<TcpAnalyzer>>,
+    dns: Option<Box<DnsFlow>>,
 }
 
 impl Flow {
@@ -86,6 +84,7 @@ impl Flow {
             icmp: None,
             icmp_errors: Vec::new(),
             analyzer: None,
+            dns: None,
         }
     }
 
@@ -97,7 +96,9 @@ impl Flow {
         }
     }
 
-    fn finish(self, end: EndReason) -> FlowRecord {
+    /// The flow's record; `end_ns` is when it is known to have ended (for
+    /// DNS queries still waiting for an answer).
+    fn finish(self, end: EndReason, end_ns: i64) -> FlowRecord {
         let per = |f: fn(&DirStats) -> u64| PerDir {
             client: f(&self.dirs[0]),
             server: f(&self.dirs[1]),
@@ -129,6 +130,7 @@ impl Flow {
             icmp_errors: self.icmp_errors,
             first_ts_ns: self.first_ns,
             tcp: self.analyzer.map(|a| a.finish()),
+            dns: self.dns.map(|mut d| d.finish(end_ns)),
         }
     }
 }
@@ -164,7 +166,6 @@ pub struct FlowTable {
     flows: HashMap<FlowKey, Flow>,
     timeouts: Timeouts,
     now_ns: i64,
-    next_sweep_ns: i64,
     finished: Vec<FlowRecord>,
     /// Most flows held at once: the memory high-water mark.
     pub peak_active: usize,
@@ -176,7 +177,6 @@ impl FlowTable {
             flows: HashMap::new(),
             timeouts,
             now_ns: i64::MIN,
-            next_sweep_ns: i64::MIN,
             finished: Vec::new(),
             peak_active: 0,
         }
@@ -193,25 +193,18 @@ impl FlowTable {
     }
 
     /// Ends every flow (end of input) and returns all finished flows.
-    pub fn finish(mut self) -> Vec<FlowRecord> {
+    pub fn finish(mut self, end_ns: i64) -> Vec<FlowRecord> {
         let mut rest: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
         rest.sort_by_key(|f| (f.first_ns, f.key));
         for f in rest {
             let end = end_reason_at_eof(&f);
-            self.finished.push(f.finish(end));
+            self.finished.push(f.finish(end, end_ns));
         }
         self.finished
     }
 
     /// Accounts one packet.
     pub fn process(&mut self, pkt: &Packet) {
-        if pkt.ts_ns > self.now_ns {
-            self.now_ns = pkt.ts_ns;
-        }
-        if self.now_ns >= self.next_sweep_ns {
-            self.sweep();
-            self.next_sweep_ns = self.now_ns.saturating_add(SWEEP_INTERVAL_NS);
-        }
         if let Transport::Icmp(icmp) = &pkt.transport {
             if let Some(q) = icmp.quoted {
                 self.icmp_error(pkt, icmp, q);
@@ -236,7 +229,7 @@ impl FlowTable {
                 } else {
                     EndReason::Reused
                 };
-                self.finished.push(old.finish(end));
+                self.finished.push(old.finish(end, pkt.ts_ns));
             }
         }
         let flow = self.flows.entry(key).or_insert_with(|| {
@@ -261,6 +254,9 @@ impl FlowTable {
         flow.last_ns = flow.last_ns.max(pkt.ts_ns);
         if pkt.fragment.is_some() {
             flow.fragments += 1;
+        }
+        if let Some(m) = &pkt.dns {
+            flow.dns.get_or_insert_default().message(pkt.ts_ns, m);
         }
         match &pkt.transport {
             Transport::Tcp(t) => {
@@ -343,8 +339,10 @@ impl FlowTable {
         self.peak_active = self.peak_active.max(self.flows.len());
     }
 
-    fn sweep(&mut self) {
-        let now = self.now_ns;
+    /// Ends the flows idle at capture time `now` (called by the pipeline on
+    /// one clock for every shard).
+    pub fn sweep(&mut self, now: i64) {
+        self.now_ns = now;
         let t = self.timeouts;
         let mut expired: Vec<(FlowKey, EndReason)> = Vec::new();
         for (k, f) in &self.flows {
@@ -371,7 +369,7 @@ impl FlowTable {
         });
         for (k, end) in expired {
             if let Some(f) = self.flows.remove(&k) {
-                self.finished.push(f.finish(end));
+                self.finished.push(f.finish(end, now));
             }
         }
     }

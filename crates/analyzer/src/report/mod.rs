@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+pub use crate::analysis::dns::{DnsFlowRecord, DnsSummary};
 pub use crate::analysis::tcp::TcpRecord;
 use crate::decode::Tunnel;
 use crate::flow::Endpoint;
@@ -22,6 +23,8 @@ pub struct Report {
     pub tool: ToolInfo,
     pub capture: CaptureInfo,
     pub protocols: BTreeMap<String, ProtoTotals>,
+    /// Capture-wide DNS summary; null when no DNS was seen.
+    pub dns: Option<DnsSummary>,
     pub flows: Vec<FlowRecord>,
 }
 
@@ -203,6 +206,8 @@ pub struct FlowRecord {
     pub first_ts_ns: i64,
     /// TCP analysis (TCP flows only).
     pub tcp: Option<TcpRecord>,
+    /// DNS transactions seen in this flow.
+    pub dns: Option<DnsFlowRecord>,
 }
 
 /// Seconds since the epoch as a float, as the JSON contract expects.

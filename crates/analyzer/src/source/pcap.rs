@@ -134,6 +134,14 @@ pub fn read_capture(
                         legacy_nanos = hdr.is_nanosecond_precision();
                         legacy_big_endian = hdr.is_bigendian();
                         legacy_snaplen = hdr.snaplen;
+                        if (hdr.version_major, hdr.version_minor) != (2, 4) {
+                            info.warnings.push(format!(
+                                "{}: pcap version {}.{} is not the standard 2.4 (libpcap and tshark refuse it); read as 2.4",
+                                path.display(),
+                                hdr.version_major,
+                                hdr.version_minor
+                            ));
+                        }
                         let linktype = linktype_u16(hdr.network.0);
                         ifaces = vec![Iface {
                             linktype,
@@ -173,7 +181,15 @@ pub fn read_capture(
                             },
                         );
                     }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        if shb.major_version != 1 || shb.minor_version != 0 {
+                            info.warnings.push(format!(
+                                "{}: pcapng section at byte {offset} has version {}.{}, not 1.0 (libpcap and tshark refuse it); read as 1.0",
+                                path.display(),
+                                shb.major_version,
+                                shb.minor_version
+                            ));
+                        }
                         info.format = Some(Format::Pcapng);
                         info.sections += 1;
                         ifaces.clear();
