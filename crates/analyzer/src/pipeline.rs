@@ -28,6 +28,8 @@ const BATCH: usize = 1024;
 /// Expiry is checked at most this often (capture time), keeping the sweep
 /// cost proportional to active flows per interval, not per packet.
 const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
+/// Flows kept in each worst-flows ranking.
+const WORST_FLOWS: usize = 10;
 /// Batches in flight per file: bounds memory while decoding runs ahead.
 const BATCHES_IN_FLIGHT: usize = 8;
 
@@ -417,6 +419,7 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
                 .iter()
                 .filter_map(|f| f.dns.as_ref().map(|d| (f.server.ip, f.server.port, d))),
         ),
+        worst_flows: crate::analysis::worst::rank(&flows, WORST_FLOWS),
         flows,
     };
     Outcome {

@@ -5,3 +5,4 @@
 pub mod dns;
 pub mod stats;
 pub mod tcp;
+pub mod worst;

@@ -176,11 +176,174 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
                 e.reporter
             ));
         }
+        if let Some(t) = &f.tcp {
+            notes.push(t.conn_state.to_string());
+            if let Some(h) = t.handshake_rtt_ms {
+                notes.push(format!("handshake {}", ms(h)));
+            }
+            let re = t.retransmissions.client.segments + t.retransmissions.server.segments;
+            if re > 0 {
+                notes.push(format!("{re} retransmitted"));
+            }
+        }
         if !notes.is_empty() {
-            writeln!(out, "  {:<6} {DIM}{}{DIM:#}", "", notes.join("; "))?;
+            wrap(out, &format!("{DIM}{}{DIM:#}", notes.join("; ")), "         ", "         ")?;
+        }
+    }
+    worst(report, opts, out)?;
+    dns(report, out)?;
+    Ok(())
+}
+
+/// "12.3 ms" from milliseconds.
+fn ms(v: f64) -> String {
+    human_duration(v / 1000.0)
+}
+
+fn flow_line(f: &FlowRecord) -> String {
+    if f.icmp.is_some() {
+        format!("{} → {}", f.client.ip, f.server.ip)
+    } else {
+        format!(
+            "{} → {}",
+            endpoint(&f.client.ip, f.client.port),
+            endpoint(&f.server.ip, f.server.port)
+        )
+    }
+}
+
+/// The worst flows by retransmission rate, RTT and response time.
+fn worst(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let w = &report.worst_flows;
+    let n = opts.top.min(5);
+    let views: [(&str, &Vec<crate::analysis::worst::Ranked>, fn(&FlowRecord, f64) -> String); 3] = [
+        ("by retransmission rate", &w.retransmission_rate, |f, v| {
+            let t = f.tcp.as_ref();
+            let (c, s) = t.map_or((0, 0), |t| {
+                (
+                    t.retransmissions.client.segments,
+                    t.retransmissions.server.segments,
+                )
+            });
+            let classes = t.map_or(String::new(), |t| {
+                let r = &t.retransmissions;
+                format!(
+                    "rto {} fast {} tlp {}",
+                    r.client.rto + r.server.rto,
+                    r.client.fast + r.server.fast,
+                    r.client.tlp + r.server.tlp
+                )
+            });
+            format!("{:.2}% ({c}↑ {s}↓; {classes})", v * 100.0)
+        }),
+        ("by data RTT (p50)", &w.rtt_p50_ms, |f, v| {
+            let p99 = f.tcp.as_ref().and_then(|t| t.rtt_ms).map_or(0.0, |r| r.p99);
+            format!("p50 {}  p99 {}", ms(v), ms(p99))
+        }),
+        ("by response time (p50)", &w.response_time_p50_ms, |f, v| {
+            let t = f.tcp.as_ref();
+            let hs = t.and_then(|t| t.handshake_rtt_ms);
+            let n = t.and_then(|t| t.response_time_ms).map_or(0, |r| r.count);
+            match hs {
+                Some(h) => format!("p50 {} ({n}×; handshake {})", ms(v), ms(h)),
+                None => format!("p50 {} ({n}×)", ms(v)),
+            }
+        }),
+    ];
+    if views.iter().all(|(_, v, _)| v.is_empty()) {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{BOLD}Worst flows{BOLD:#}")?;
+    for (title, list, describe) in views {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out, "  {DIM}{title}{DIM:#}")?;
+        for r in list.iter().take(n) {
+            let Some(f) = report.flows.get(r.flow as usize) else {
+                continue;
+            };
+            let (line, what) = (flow_line(f), describe(f, r.value));
+            if 4 + 7 + line.chars().count() + 2 + what.chars().count() <= 80 {
+                writeln!(out, "    {:<6} {line}  {what}", f.proto)?;
+            } else {
+                writeln!(out, "    {:<6} {line}", f.proto)?;
+                writeln!(out, "    {:<6} {what}", "")?;
+            }
         }
     }
     Ok(())
+}
+
+/// The DNS section.
+fn dns(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let Some(d) = &report.dns else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    writeln!(out, "{BOLD}DNS{BOLD:#}")?;
+    let unanswered = if d.unanswered > 0 {
+        format!("{WARN}{} unanswered{WARN:#}", d.unanswered)
+    } else {
+        "0 unanswered".to_string()
+    };
+    let mut line = format!(
+        "{} queries, {} responses, {unanswered}",
+        thousands(d.queries),
+        thousands(d.responses)
+    );
+    if d.pending_at_end > 0 {
+        line.push_str(&format!(", {} pending at end", d.pending_at_end));
+    }
+    wrap(out, &line, "  ", "  ")?;
+    if let Some(l) = &d.latency_ms {
+        writeln!(
+            out,
+            "  latency p50 {}, p99 {}, max {} ({} answered)",
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max),
+            thousands(l.count)
+        )?;
+    }
+    if !d.rcodes.is_empty() {
+        let mut rc: Vec<_> = d.rcodes.iter().collect();
+        rc.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let text: Vec<String> = rc.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        wrap(out, &format!("rcodes: {}", text.join(", ")), "  ", "    ")?;
+    }
+    if !d.top_names.is_empty() {
+        writeln!(out, "  {DIM}top names{DIM:#}")?;
+        for n in d.top_names.iter().take(5) {
+            // Names were escaped to inert ASCII when parsed; long ones are cut.
+            writeln!(out, "    {:>7}  {}", thousands(n.queries), cut(&n.name, 68))?;
+        }
+    }
+    for s in d.servers.iter().take(5) {
+        let lat = s
+            .latency_ms
+            .map_or(String::new(), |l| format!(", p50 {}", ms(l.p50)));
+        writeln!(
+            out,
+            "  server {}: {} queries, {} unanswered{lat}",
+            endpoint(&s.ip, s.port),
+            thousands(s.queries),
+            thousands(s.unanswered)
+        )?;
+    }
+    Ok(())
+}
+
+/// Shortens `s` to `max` characters with an ellipsis.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
 }
 
 /// Names the ICMP errors an engineer meets most; others by number.

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 pub use crate::analysis::dns::{DnsFlowRecord, DnsSummary};
 pub use crate::analysis::tcp::TcpRecord;
+pub use crate::analysis::worst::WorstFlows;
 use crate::decode::Tunnel;
 use crate::flow::Endpoint;
 
@@ -25,6 +26,8 @@ pub struct Report {
     pub protocols: BTreeMap<String, ProtoTotals>,
     /// Capture-wide DNS summary; null when no DNS was seen.
     pub dns: Option<DnsSummary>,
+    /// The flows that suffer most, by measure (indexes into `flows`).
+    pub worst_flows: WorstFlows,
     pub flows: Vec<FlowRecord>,
 }
 

@@ -130,6 +130,7 @@ struct Stream {
     max_payload: u32,
     // Counters.
     retrans: RetransCounts,
+    data_segments: u64,
     out_of_order: u64,
     capture_lost_segments: u64,
     capture_lost_bytes: u64,
@@ -487,6 +488,7 @@ impl TcpAnalyzer {
         let next = me.next;
         if len > 0 {
             me.max_payload = me.max_payload.max(p.payload_len);
+            me.data_segments += 1;
             let peer_window_zero = peer.window == Some(0);
             let at_next = next == Some(start);
             let acked_already = me.acked.is_some_and(|a| a >= end);
@@ -581,6 +583,7 @@ impl TcpAnalyzer {
             },
             ts_rtt_ms: ts_rtt.summary(),
             response_time_ms: self.response.short(),
+            data_segments: pair_u(|x| x.data_segments),
             retransmissions: Pair {
                 client: c.retrans,
                 server: s.retrans,
@@ -825,6 +828,8 @@ pub struct TcpRecord {
     pub rtt_ms_by_dir: Pair<Option<Summary>>,
     pub ts_rtt_ms: Option<Summary>,
     pub response_time_ms: Option<ShortSummary>,
+    /// Segments carrying payload, retransmissions included.
+    pub data_segments: Pair<u64>,
     pub retransmissions: Pair<RetransCounts>,
     pub out_of_order: Pair<u64>,
     pub capture_lost_segments: Pair<u64>,
