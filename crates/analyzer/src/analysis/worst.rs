@@ -49,10 +49,16 @@ pub fn rank(flows: &[FlowRecord], n: usize) -> WorstFlows {
             });
         }
         if let Some(r) = &t.rtt_ms {
-            rtt.push(Ranked { flow: f.id, value: r.p50 });
+            rtt.push(Ranked {
+                flow: f.id,
+                value: r.p50,
+            });
         }
         if let Some(r) = &t.response_time_ms {
-            resp.push(Ranked { flow: f.id, value: r.p50 });
+            resp.push(Ranked {
+                flow: f.id,
+                value: r.p50,
+            });
         }
     }
     WorstFlows {

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
+use crate::analysis::worst::Ranked;
 use crate::report::{FlowRecord, Report};
 
 const BOLD: Style = Style::new().bold();
@@ -187,7 +188,12 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             }
         }
         if !notes.is_empty() {
-            wrap(out, &format!("{DIM}{}{DIM:#}", notes.join("; ")), "         ", "         ")?;
+            wrap(
+                out,
+                &format!("{DIM}{}{DIM:#}", notes.join("; ")),
+                "         ",
+                "         ",
+            )?;
         }
     }
     worst(report, opts, out)?;
@@ -212,43 +218,54 @@ fn flow_line(f: &FlowRecord) -> String {
     }
 }
 
+/// A worst-flows list: title, ranking, and how to describe an entry.
+type View<'a> = (&'static str, &'a [Ranked], fn(&FlowRecord, f64) -> String);
+
 /// The worst flows by retransmission rate, RTT and response time.
 fn worst(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
     let w = &report.worst_flows;
     let n = opts.top.min(5);
-    let views: [(&str, &Vec<crate::analysis::worst::Ranked>, fn(&FlowRecord, f64) -> String); 3] = [
-        ("by retransmission rate", &w.retransmission_rate, |f, v| {
-            let t = f.tcp.as_ref();
-            let (c, s) = t.map_or((0, 0), |t| {
-                (
-                    t.retransmissions.client.segments,
-                    t.retransmissions.server.segments,
-                )
-            });
-            let classes = t.map_or(String::new(), |t| {
-                let r = &t.retransmissions;
-                format!(
-                    "rto {} fast {} tlp {}",
-                    r.client.rto + r.server.rto,
-                    r.client.fast + r.server.fast,
-                    r.client.tlp + r.server.tlp
-                )
-            });
-            format!("{:.2}% ({c}↑ {s}↓; {classes})", v * 100.0)
-        }),
-        ("by data RTT (p50)", &w.rtt_p50_ms, |f, v| {
+    let views: [View<'_>; 3] = [
+        (
+            "by retransmission rate",
+            &w.retransmission_rate[..],
+            |f, v| {
+                let t = f.tcp.as_ref();
+                let (c, s) = t.map_or((0, 0), |t| {
+                    (
+                        t.retransmissions.client.segments,
+                        t.retransmissions.server.segments,
+                    )
+                });
+                let classes = t.map_or(String::new(), |t| {
+                    let r = &t.retransmissions;
+                    format!(
+                        "rto {} fast {} tlp {}",
+                        r.client.rto + r.server.rto,
+                        r.client.fast + r.server.fast,
+                        r.client.tlp + r.server.tlp
+                    )
+                });
+                format!("{:.2}% ({c}↑ {s}↓; {classes})", v * 100.0)
+            },
+        ),
+        ("by data RTT (p50)", &w.rtt_p50_ms[..], |f, v| {
             let p99 = f.tcp.as_ref().and_then(|t| t.rtt_ms).map_or(0.0, |r| r.p99);
             format!("p50 {}  p99 {}", ms(v), ms(p99))
         }),
-        ("by response time (p50)", &w.response_time_p50_ms, |f, v| {
-            let t = f.tcp.as_ref();
-            let hs = t.and_then(|t| t.handshake_rtt_ms);
-            let n = t.and_then(|t| t.response_time_ms).map_or(0, |r| r.count);
-            match hs {
-                Some(h) => format!("p50 {} ({n}×; handshake {})", ms(v), ms(h)),
-                None => format!("p50 {} ({n}×)", ms(v)),
-            }
-        }),
+        (
+            "by response time (p50)",
+            &w.response_time_p50_ms[..],
+            |f, v| {
+                let t = f.tcp.as_ref();
+                let hs = t.and_then(|t| t.handshake_rtt_ms);
+                let n = t.and_then(|t| t.response_time_ms).map_or(0, |r| r.count);
+                match hs {
+                    Some(h) => format!("p50 {} ({n}×; handshake {})", ms(v), ms(h)),
+                    None => format!("p50 {} ({n}×)", ms(v)),
+                }
+            },
+        ),
     ];
     if views.iter().all(|(_, v, _)| v.is_empty()) {
         return Ok(());
