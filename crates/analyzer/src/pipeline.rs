@@ -94,11 +94,12 @@ fn spawn_reader(
         let mut receiver_gone = false;
         let file = u16::try_from(index).unwrap_or(u16::MAX);
         let stop = progress.stop.clone();
-        let (info, mut error) =
-            read_capture(&path, progress.bytes_read.clone(), &mut |rec: Record<
-                '_,
-            >| {
-                if receiver_gone || stop.load(Ordering::Relaxed) {
+        let (info, mut error) = read_capture(
+            &path,
+            progress.bytes_read.clone(),
+            &stop,
+            &mut |rec: Record<'_>| {
+                if receiver_gone {
                     return;
                 }
                 *link_counts.entry(rec.linktype).or_insert(0) += 1;
@@ -120,7 +121,8 @@ fn spawn_reader(
                     }
                     Err(skip) => *skips.entry(skip).or_insert(0) += 1,
                 }
-            });
+            },
+        );
         if !batch.is_empty() && !receiver_gone {
             let _ = tx.send(batch);
         }

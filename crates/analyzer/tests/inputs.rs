@@ -260,3 +260,43 @@ fn help_has_examples_and_exit_codes() {
     let usage = bin().output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[test]
+fn standard_input_is_read_and_ctrl_c_loses_nothing() {
+    use std::process::Stdio;
+    let data = std::fs::read(testdata("nanosecond.pcap")).unwrap();
+    let mut child = bin()
+        .args(["-", "--format", "json", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&data).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Ctrl-C while the capture is still streaming in, then the producer closes.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["capture"]["packets"], 12,
+        "every packet written before the stop is analyzed"
+    );
+    assert_eq!(v["flows"].as_array().unwrap().len(), 1);
+    assert_eq!(v["flows"][0]["packets"]["client"], 5);
+    assert_eq!(v["capture"]["partial"], true);
+    assert!(v["capture"]["warnings"].to_string().contains("interrupted"));
+}

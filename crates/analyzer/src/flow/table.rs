@@ -411,3 +411,175 @@ fn starts_new_connection(flow: &Flow, pkt: &Packet, sender: Side) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags, TcpSummary};
+    use std::net::IpAddr;
+
+    const S: i64 = 1_000_000_000;
+
+    fn pkt(
+        ts: i64,
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        transport: Transport,
+    ) -> Packet {
+        let proto = match transport {
+            Transport::Tcp(_) => ipproto::TCP,
+            _ => ipproto::UDP,
+        };
+        Packet {
+            ts_ns: ts,
+            file: 0,
+            interface: 0,
+            wire_len: 60,
+            src: IpAddr::from(src),
+            dst: IpAddr::from(dst),
+            proto,
+            sport,
+            dport,
+            ip_len: 40,
+            payload_len: 0,
+            tunnel: None,
+            fragment: None,
+            transport,
+            truncated: false,
+            dns: None,
+        }
+    }
+
+    fn tcp(flags: u16, seq: u32, ack: u32) -> Transport {
+        Transport::Tcp(TcpSummary {
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window: 1000,
+            ..TcpSummary::default()
+        })
+    }
+
+    const C: [u8; 4] = [10, 0, 0, 1];
+    const SRV: [u8; 4] = [10, 0, 0, 2];
+    const SYN: u16 = TcpFlags::SYN;
+    const ACK: u16 = TcpFlags::ACK;
+    const FIN: u16 = TcpFlags::FIN | TcpFlags::ACK;
+
+    /// A complete connection from port `cport` with client ISN `isn`, starting at `t`.
+    fn connection(table: &mut FlowTable, t: i64, cport: u16, isn: u32) {
+        let steps = [
+            (true, SYN, isn, 0),
+            (false, SYN | ACK, 7000, isn + 1),
+            (true, ACK, isn + 1, 7001),
+            (true, FIN, isn + 1, 7001),
+            (false, FIN, 7001, isn + 2),
+            (true, ACK, isn + 2, 7002),
+        ];
+        for (i, (from_client, flags, seq, ack)) in steps.into_iter().enumerate() {
+            let ts = t + i as i64 * 1000;
+            let p = if from_client {
+                pkt(ts, C, cport, SRV, 80, tcp(flags, seq, ack))
+            } else {
+                pkt(ts, SRV, 80, C, cport, tcp(flags, seq, ack))
+            };
+            table.process(&p);
+        }
+    }
+
+    #[test]
+    fn new_syn_with_another_isn_starts_a_new_flow() {
+        let mut t = FlowTable::new(Timeouts::default());
+        connection(&mut t, 0, 40000, 100);
+        connection(&mut t, S, 40000, 900_000);
+        let flows = t.finish(2 * S);
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].end_reason, EndReason::Fin);
+        assert!(flows
+            .iter()
+            .all(|f| f.packets.client == 4 && f.packets.server == 2));
+        assert!(flows
+            .iter()
+            .all(|f| f.tcp.as_ref().unwrap().conn_state == "SF"));
+    }
+
+    #[test]
+    fn a_retransmitted_syn_stays_in_its_flow() {
+        let mut t = FlowTable::new(Timeouts::default());
+        t.process(&pkt(0, C, 40000, SRV, 80, tcp(SYN, 5, 0)));
+        t.process(&pkt(S, C, 40000, SRV, 80, tcp(SYN, 5, 0)));
+        let flows = t.finish(2 * S);
+        assert_eq!(flows.len(), 1);
+        assert_eq!(flows[0].tcp.as_ref().unwrap().syn_retransmissions, 1);
+        assert_eq!(flows[0].tcp.as_ref().unwrap().conn_state, "S0");
+    }
+
+    #[test]
+    fn idle_timeout_ends_a_flow() {
+        let mut t = FlowTable::new(Timeouts::default());
+        t.process(&pkt(0, C, 5000, SRV, 53, Transport::Udp));
+        t.sweep(30 * S);
+        assert_eq!(t.active(), 1);
+        t.sweep(61 * S);
+        assert_eq!(t.active(), 0);
+        t.process(&pkt(62 * S, C, 5000, SRV, 53, Transport::Udp));
+        let flows = t.finish(63 * S);
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].end_reason, EndReason::Idle);
+        assert_eq!(flows[1].end_reason, EndReason::EndOfCapture);
+    }
+
+    #[test]
+    fn every_flow_is_finished_exactly_once() {
+        let mut t = FlowTable::new(Timeouts::default());
+        let mut done = 0;
+        for i in 0..20_000u32 {
+            let now = i64::from(i) * S / 10; // ten connections a second
+            connection(&mut t, now, 1024 + (i % 60_000) as u16, i * 10);
+            if i % 10 == 0 {
+                t.sweep(now);
+                done += t.drain_finished().len();
+            }
+        }
+        done += t.finish(3000 * S).len();
+        assert_eq!(done, 20_000);
+    }
+
+    /// Memory follows active flows, not the size of the capture: closed
+    /// flows linger 10 s, so ten connections a second keep about 100 held.
+    #[test]
+    fn peak_active_is_bounded_by_linger() {
+        let mut t = FlowTable::new(Timeouts::default());
+        for i in 0..5_000u32 {
+            let now = i64::from(i) * S / 10;
+            connection(&mut t, now, 1024 + i as u16, i * 10);
+            t.sweep(now);
+        }
+        assert!(t.peak_active <= 110, "peak {}", t.peak_active);
+    }
+
+    #[test]
+    fn originator_rules() {
+        // First packet a SYN-ACK: its receiver is the client.
+        let mut t = FlowTable::new(Timeouts::default());
+        t.process(&pkt(0, SRV, 80, C, 40000, tcp(SYN | ACK, 1, 2)));
+        let f = &t.finish(S)[0];
+        assert_eq!((f.client.port, f.role_basis), (40000, RoleBasis::SynAck));
+        assert!(f.tcp.as_ref().unwrap().history.starts_with('^'));
+        // Midstream: the side on a well-known port is the server.
+        let mut t = FlowTable::new(Timeouts::default());
+        t.process(&pkt(0, SRV, 443, C, 50000, tcp(ACK, 1, 2)));
+        let f = &t.finish(S)[0];
+        assert_eq!((f.server.port, f.role_basis), (443, RoleBasis::ServerPort));
+        // Otherwise the first sender.
+        let mut t = FlowTable::new(Timeouts::default());
+        t.process(&pkt(0, SRV, 40001, C, 50000, Transport::Udp));
+        let f = &t.finish(S)[0];
+        assert_eq!(
+            (f.client.port, f.role_basis),
+            (40001, RoleBasis::FirstPacket)
+        );
+    }
+}

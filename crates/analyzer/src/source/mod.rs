@@ -172,6 +172,25 @@ pub fn open(
     path: &Path,
     progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<(Box<dyn Read + Send>, FileInfo), SourceError> {
+    if path.as_os_str() == STDIN {
+        let info = FileInfo {
+            path: path.to_owned(),
+            ..FileInfo::default()
+        };
+        let reader = CountingReader {
+            inner: io::stdin(),
+            count: progress,
+        };
+        let mut reader = BufReader::with_capacity(256 * 1024, reader);
+        return sniff_gzip(path, &mut reader).map(|gzip| {
+            let inner: Box<dyn Read + Send> = if gzip {
+                Box::new(flate2::read::MultiGzDecoder::new(reader))
+            } else {
+                Box::new(reader)
+            };
+            (inner, FileInfo { gzip, ..info })
+        });
+    }
     let file = File::open(path).map_err(|source| SourceError::Open {
         path: path.to_owned(),
         source,
@@ -190,20 +209,7 @@ pub fn open(
             count: progress,
         },
     );
-    let head = {
-        use std::io::BufRead;
-        reader.fill_buf().map_err(|source| SourceError::Io {
-            path: path.to_owned(),
-            offset: 0,
-            source,
-        })?
-    };
-    if head.is_empty() {
-        return Err(SourceError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    let gzip = head.starts_with(&GZIP_MAGIC);
+    let gzip = sniff_gzip(path, &mut reader)?;
     let info = FileInfo {
         path: path.to_owned(),
         gzip,
@@ -216,6 +222,25 @@ pub fn open(
         Box::new(reader)
     };
     Ok((inner, info))
+}
+
+/// The path that means standard input.
+pub const STDIN: &str = "-";
+
+/// Peeks at the start of a buffered input: true for the gzip magic.
+fn sniff_gzip<R: Read>(path: &Path, reader: &mut BufReader<R>) -> Result<bool, SourceError> {
+    use std::io::BufRead;
+    let head = reader.fill_buf().map_err(|source| SourceError::Io {
+        path: path.to_owned(),
+        offset: 0,
+        source,
+    })?;
+    if head.is_empty() {
+        return Err(SourceError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(head.starts_with(&GZIP_MAGIC))
 }
 
 /// Formats the first bytes of a file for an error message.

@@ -2,7 +2,7 @@
 
 use std::io::{Cursor, Read};
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pcap_parser::pcapng::Block;
@@ -30,9 +30,13 @@ struct Iface {
 ///
 /// Returns what was learnt about the file and, if reading stopped early, why.
 /// Records before a damaged one are always delivered.
+/// Reading a file stops early, without error, once `stop` is set. Standard
+/// input is read to its end regardless: on Ctrl-C the producer upstream in
+/// the pipeline is interrupted too and closes it, and nothing it wrote is lost.
 pub fn read_capture(
     path: &Path,
     progress: Arc<AtomicU64>,
+    stop: &AtomicBool,
     on_record: &mut dyn FnMut(Record<'_>),
 ) -> (FileInfo, Option<SourceError>) {
     let (mut input, mut info) = match open(path, progress) {
@@ -118,6 +122,7 @@ pub fn read_capture(
         }
     };
 
+    let from_stdin = path.as_os_str() == super::STDIN;
     let mut ifaces: Vec<Iface> = Vec::new();
     let mut legacy_nanos = false;
     let mut legacy_big_endian = false;
@@ -125,6 +130,9 @@ pub fn read_capture(
     let mut buffer_size = INITIAL_BUFFER;
     let mut last_refill_consumed = u64::MAX;
     loop {
+        if !from_stdin && stop.load(Ordering::Relaxed) {
+            break;
+        }
         let offset = reader.consumed() as u64;
         match reader.next() {
             Ok((len, block)) => {
