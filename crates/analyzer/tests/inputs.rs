@@ -221,6 +221,30 @@ fn terminal_summary_fits_80_columns_and_has_no_color_when_piped() {
             assert!(text.contains(section), "{file}: {section}");
         }
     }
+    // Damaged files (warnings) under a long path still fit.
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir
+        .path()
+        .join("a-rather-long-directory-name/another-long-directory-name-for-captures");
+    std::fs::create_dir_all(&deep).unwrap();
+    let mut files = Vec::new();
+    for name in [
+        "truncated.pcap",
+        "corrupt-caplen.pcap",
+        "unknown-linktype.pcap",
+        "icmp-errors.pcap",
+        "multi-if.pcapng",
+    ] {
+        let to = deep.join(format!("node-7-incident-20261126-capture-{name}"));
+        std::fs::copy(testdata(&format!("edge/{name}")), &to).unwrap();
+        files.push(to);
+    }
+    let out = bin().args(&files).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Warnings"), "{text}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "line over 80 columns: {line:?}");
+    }
     let colored = text_output(&testdata("nanosecond.pcap"), &["--color", "always"]);
     assert!(colored.contains('\x1b'));
 }

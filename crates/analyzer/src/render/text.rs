@@ -42,9 +42,15 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             out,
             "  {} → {} UTC ({})",
             utc(f),
-            utc(l)
-                .split_once(' ')
-                .map_or(String::new(), |(_, t)| t.to_string()),
+            {
+                // Same day: the time alone; otherwise the full date.
+                let (first, last) = (utc(f), utc(l));
+                if first.get(..10) == last.get(..10) {
+                    last.get(11..).unwrap_or_default().to_string()
+                } else {
+                    last
+                }
+            },
             human_duration(c.duration_s)
         )?;
     }
@@ -62,10 +68,8 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             v.dedup();
             v
         };
-        writeln!(
-            out,
-            "  {}  {}  {} pkts{}{}",
-            escape(&f.path),
+        let details = format!(
+            "{}  {} pkts{}{}",
             kind,
             thousands(f.packets),
             if links.is_empty() {
@@ -78,7 +82,22 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             } else {
                 String::new()
             }
-        )?;
+        );
+        let path = escape(&f.path);
+        let plain_len = 2
+            + path.chars().count()
+            + 2
+            + anstream::adapter::strip_str(&details)
+                .to_string()
+                .chars()
+                .count();
+        if plain_len <= 80 {
+            writeln!(out, "  {path}  {details}")?;
+        } else {
+            // Long paths get a line of their own, shortened from the left.
+            writeln!(out, "  {}", cut_left(&path, 78))?;
+            writeln!(out, "      {details}")?;
+        }
     }
     if !c.warnings.is_empty() {
         writeln!(out)?;
@@ -397,11 +416,30 @@ fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {
     }
 }
 
-/// Wraps a long line at word boundaries to stay within 80 columns.
+/// Keeps the last `max` characters of `s`, marking the cut with an ellipsis.
+fn cut_left(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - (max - 1)).collect();
+    format!("…{tail}")
+}
+
+/// Wraps a long line at word boundaries to stay within 80 columns; words
+/// longer than a line (paths) are broken.
 fn wrap(out: &mut dyn Write, text: &str, first: &str, rest: &str) -> io::Result<()> {
+    let width = 80 - rest.chars().count();
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        let chars: Vec<char> = word.chars().collect();
+        for chunk in chars.chunks(width.max(1)) {
+            words.push(chunk.iter().collect());
+        }
+    }
     let mut line = String::from(first);
     let mut empty = true;
-    for word in text.split(' ') {
+    for word in &words {
         if !empty && line.chars().count() + 1 + word.chars().count() > 80 {
             writeln!(out, "{line}")?;
             line = String::from(rest);
