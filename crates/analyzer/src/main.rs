@@ -10,9 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
+use retina_analyzer::analysis::gate;
 use retina_analyzer::flow::Timeouts;
 use retina_analyzer::pipeline::{self, Config, Outcome, Progress};
 use retina_analyzer::render::{json, text};
+use retina_analyzer::report::Thresholds;
 
 /// Exit status: analysis complete.
 const EXIT_OK: u8 = 0;
@@ -20,6 +22,8 @@ const EXIT_OK: u8 = 0;
 const EXIT_ERROR: u8 = 1;
 /// Exit status: some input was damaged or unreadable; the report covers the rest.
 const EXIT_PARTIAL: u8 = 3;
+/// Exit status: a `--fail-on` condition holds.
+const EXIT_GATE: u8 = 4;
 /// Exit status: interrupted (Ctrl-C); the report covers what was read.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -39,12 +43,13 @@ Exit status:
   2    usage error
   3    some input was damaged or unreadable: the report covers every packet
        before the damage and is marked partial
+  4    a --fail-on condition holds (checked first: it wins over 3)
   130  interrupted (Ctrl-C): the report covers what was read";
 
 /// Offline pcap/pcapng analyzer: TCP/UDP/ICMP flows, per direction, from the
 /// captures you take during a Kubernetes network incident.
 #[derive(Debug, Parser)]
-#[command(name = "retina-analyze", version, after_help = AFTER_HELP)]
+#[command(name = "retina-analyze", version, after_help = after_help())]
 struct Cli {
     /// Capture files (pcap, pcapng, optionally gzip-compressed).
     #[arg(required = true, value_name = "CAPTURE")]
@@ -78,6 +83,27 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_name = "N", hide = true)]
     shards: usize,
 
+    /// Exit with status 4 when METRIC OP NUMBER holds, e.g. 'retrans_rate>0.01'
+    /// or 'dns_unanswered>0' (repeatable; metrics are listed below).
+    #[arg(long, value_name = "EXPR", value_parser = gate::parse)]
+    fail_on: Vec<gate::Condition>,
+
+    /// Retransmission rate on a path above which it is a finding.
+    #[arg(long, default_value_t = Thresholds::default().retrans_rate, value_name = "RATE")]
+    retrans_threshold: f64,
+
+    /// Median server response time (ms) above which the server is called slow.
+    #[arg(long, default_value_t = Thresholds::default().slow_response_ms, value_name = "MS")]
+    slow_response_ms: f64,
+
+    /// Share of segments the capture may miss before its numbers are flagged.
+    #[arg(long, default_value_t = Thresholds::default().capture_loss_rate, value_name = "RATE")]
+    capture_loss_threshold: f64,
+
+    /// Share of NXDOMAIN responses above which it is a finding.
+    #[arg(long, default_value_t = Thresholds::default().nxdomain_rate, value_name = "RATE")]
+    nxdomain_threshold: f64,
+
     /// Do not show a progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -98,6 +124,15 @@ enum ColorWhen {
     Never,
 }
 
+fn after_help() -> String {
+    let mut s = String::from(AFTER_HELP);
+    s.push_str("\n\nMetrics for --fail-on:\n");
+    for (name, what) in gate::METRICS {
+        s.push_str(&format!("  {name:<22} {what}\n"));
+    }
+    s
+}
+
 fn seconds_to_ns(name: &str, s: f64) -> Result<i64> {
     if !s.is_finite() || s <= 0.0 {
         anyhow::bail!("--{name} must be a positive number of seconds, got {s}");
@@ -107,6 +142,16 @@ fn seconds_to_ns(name: &str, s: f64) -> Result<i64> {
 
 fn config(cli: &Cli) -> Result<Config> {
     let defaults = Timeouts::default();
+    for (name, v) in [
+        ("retrans-threshold", cli.retrans_threshold),
+        ("capture-loss-threshold", cli.capture_loss_threshold),
+        ("nxdomain-threshold", cli.nxdomain_threshold),
+        ("slow-response-ms", cli.slow_response_ms),
+    ] {
+        if !v.is_finite() || v < 0.0 {
+            anyhow::bail!("--{name} must be a non-negative number, got {v}");
+        }
+    }
     Ok(Config {
         files: cli.files.clone(),
         timeouts: Timeouts {
@@ -116,6 +161,13 @@ fn config(cli: &Cli) -> Result<Config> {
             closed_linger_ns: defaults.closed_linger_ns,
         },
         shards: cli.shards.max(1),
+        thresholds: Thresholds {
+            retrans_rate: cli.retrans_threshold,
+            slow_response_ms: cli.slow_response_ms,
+            capture_loss_rate: cli.capture_loss_threshold,
+            nxdomain_rate: cli.nxdomain_threshold,
+            ..Thresholds::default()
+        },
     })
 }
 
@@ -142,6 +194,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn real_main(cli: &Cli) -> Result<u8> {
     let config = config(cli)?;
+    let gates = &cli.fail_on;
     match cli.color {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
@@ -170,7 +223,20 @@ fn real_main(cli: &Cli) -> Result<u8> {
         anyhow::bail!("no input could be read");
     }
     write_output(cli, &outcome)?;
-    Ok(if outcome.interrupted {
+    let mut failed = false;
+    for g in gates {
+        if g.holds(&outcome.report.metrics) {
+            failed = true;
+            eprintln!(
+                "retina-analyze: --fail-on {g}: holds ({} = {})",
+                g.metric,
+                outcome.report.metrics.get(g.metric).copied().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(if failed {
+        EXIT_GATE
+    } else if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.report.capture.partial {
         EXIT_PARTIAL

@@ -40,6 +40,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Flow-table shards (1 or more). Output does not depend on it.
     pub shards: usize,
+    /// Limits for findings.
+    pub thresholds: crate::report::Thresholds,
 }
 
 /// Live counters for a progress display and for interruption.
@@ -383,7 +385,7 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
 
     let packets = files.iter().map(|f| f.packets).sum();
     let bytes = files.iter().map(|f| f.bytes).sum();
-    let report = Report {
+    let mut report = Report {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {
             name: "retina-analyze",
@@ -422,8 +424,17 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
                 .filter_map(|f| f.dns.as_ref().map(|d| (f.server.ip, f.server.port, d))),
         ),
         worst_flows: crate::analysis::worst::rank(&flows, WORST_FLOWS),
+        findings: Vec::new(),
+        metrics: BTreeMap::new(),
         flows,
     };
+    report.findings = crate::analysis::findings::findings(&report, &config.thresholds);
+    let high = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == crate::report::Severity::High)
+        .count();
+    report.metrics = crate::analysis::gate::metrics(&report, high);
     Outcome {
         report,
         errors,

@@ -3,6 +3,8 @@
 //! they share ([`stats`]).
 
 pub mod dns;
+pub mod findings;
+pub mod gate;
 pub mod stats;
 pub mod tcp;
 pub mod worst;

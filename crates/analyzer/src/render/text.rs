@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use crate::analysis::worst::Ranked;
-use crate::report::{FlowRecord, Report};
+use crate::report::{FlowRecord, Report, Severity};
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -55,6 +55,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         )?;
     }
     writeln!(out)?;
+    findings(report, out)?;
 
     writeln!(out, "{BOLD}Files{BOLD:#}")?;
     for f in &c.files {
@@ -84,13 +85,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             }
         );
         let path = escape(&f.path);
-        let plain_len = 2
-            + path.chars().count()
-            + 2
-            + anstream::adapter::strip_str(&details)
-                .to_string()
-                .chars()
-                .count();
+        let plain_len = 2 + path.chars().count() + 2 + visible_len(&details);
         if plain_len <= 80 {
             writeln!(out, "  {path}  {details}")?;
         } else {
@@ -218,6 +213,32 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
     worst(report, opts, out)?;
     dns(report, out)?;
     Ok(())
+}
+
+/// Findings first: what a person should act on.
+fn findings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{BOLD}{} finding(s){BOLD:#}", report.findings.len())?;
+    for f in &report.findings {
+        let (style, label) = match f.severity {
+            Severity::High => (ERR, "HIGH"),
+            Severity::Medium => (WARN, "MED "),
+            Severity::Low => (DIM, "LOW "),
+            Severity::Info => (DIM, "INFO"),
+        };
+        wrap(
+            out,
+            &escape(&f.summary),
+            &format!("  {style}{label}{style:#}  "),
+            "        ",
+        )?;
+        for e in &f.evidence {
+            wrap(out, &escape(e), "        - ", "          ")?;
+        }
+    }
+    writeln!(out)
 }
 
 /// "12.3 ms" from milliseconds.
@@ -416,6 +437,11 @@ fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {
     }
 }
 
+/// Characters a terminal shows (styling escapes excluded).
+fn visible_len(s: &str) -> usize {
+    anstream::adapter::strip_str(s).to_string().chars().count()
+}
+
 /// Keeps the last `max` characters of `s`, marking the cut with an ellipsis.
 fn cut_left(s: &str, max: usize) -> String {
     let n = s.chars().count();
@@ -440,7 +466,7 @@ fn wrap(out: &mut dyn Write, text: &str, first: &str, rest: &str) -> io::Result<
     let mut line = String::from(first);
     let mut empty = true;
     for word in &words {
-        if !empty && line.chars().count() + 1 + word.chars().count() > 80 {
+        if !empty && visible_len(&line) + 1 + word.chars().count() > 80 {
             writeln!(out, "{line}")?;
             line = String::from(rest);
             empty = true;

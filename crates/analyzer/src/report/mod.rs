@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 pub use crate::analysis::dns::{DnsFlowRecord, DnsSummary};
+pub use crate::analysis::findings::{Finding, Severity, Thresholds};
 pub use crate::analysis::tcp::TcpRecord;
 pub use crate::analysis::worst::WorstFlows;
 use crate::decode::Tunnel;
@@ -28,6 +29,10 @@ pub struct Report {
     pub dns: Option<DnsSummary>,
     /// The flows that suffer most, by measure (indexes into `flows`).
     pub worst_flows: WorstFlows,
+    /// Diagnoses, most severe first.
+    pub findings: Vec<Finding>,
+    /// The numbers `--fail-on` conditions test (docs/json-schema.md#metrics).
+    pub metrics: BTreeMap<&'static str, f64>,
     pub flows: Vec<FlowRecord>,
 }
 

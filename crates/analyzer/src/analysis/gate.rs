@@ -1,0 +1,226 @@
+//! `--fail-on` conditions: a metric, a comparison and a number, evaluated on
+//! the report's metrics so the tool can gate a CI pipeline or a canary.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::report::Report;
+
+/// Metric names and what they mean (shown in `--help` and docs).
+pub const METRICS: &[(&str, &str)] = &[
+    (
+        "retrans_rate",
+        "retransmitted / data segments over all TCP flows (0..1)",
+    ),
+    (
+        "retrans_segments",
+        "retransmitted segments over all TCP flows",
+    ),
+    (
+        "syn_unanswered",
+        "TCP connection attempts never answered (state S0)",
+    ),
+    (
+        "refused",
+        "TCP connection attempts refused with a reset (state REJ)",
+    ),
+    ("resets", "RST segments sent, both directions, all flows"),
+    (
+        "capture_loss_rate",
+        "segments the capture missed / data segments (0..1)",
+    ),
+    ("rtt_p99_ms", "worst per-flow p99 data RTT"),
+    ("handshake_rtt_max_ms", "largest handshake RTT"),
+    ("response_p99_ms", "worst per-flow p99 server response time"),
+    ("zero_windows", "zero-window advertisements"),
+    ("dns_queries", "DNS queries"),
+    ("dns_unanswered", "DNS queries without an answer"),
+    ("dns_nxdomain", "NXDOMAIN responses"),
+    ("dns_servfail", "SERVFAIL responses"),
+    (
+        "dns_latency_p99_ms",
+        "p99 DNS latency over all answered queries",
+    ),
+    ("findings_high", "findings of severity HIGH"),
+    ("flows", "flows"),
+    ("packets", "packets read"),
+];
+
+/// Computes every metric of [`METRICS`] from a report (absent values are 0).
+pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<&'static str, f64> {
+    let mut m: BTreeMap<&'static str, f64> = METRICS.iter().map(|(k, _)| (*k, 0.0)).collect();
+    let (mut segs, mut re, mut lost) = (0u64, 0u64, 0u64);
+    for f in &r.flows {
+        let Some(t) = &f.tcp else { continue };
+        segs += t.data_segments.client + t.data_segments.server;
+        re += t.retransmissions.client.segments + t.retransmissions.server.segments;
+        lost += t.capture_lost_segments.client + t.capture_lost_segments.server;
+        let max = |m: &mut BTreeMap<&'static str, f64>, k: &'static str, v: f64| {
+            let e = m.entry(k).or_insert(0.0);
+            *e = e.max(v);
+        };
+        let add = |m: &mut BTreeMap<&'static str, f64>, k: &'static str, v: f64| {
+            *m.entry(k).or_insert(0.0) += v;
+        };
+        if t.conn_state == "S0" {
+            add(&mut m, "syn_unanswered", 1.0);
+        }
+        if t.conn_state == "REJ" {
+            add(&mut m, "refused", 1.0);
+        }
+        add(&mut m, "resets", (t.resets.client + t.resets.server) as f64);
+        add(
+            &mut m,
+            "zero_windows",
+            (t.zero_windows.client + t.zero_windows.server) as f64,
+        );
+        if let Some(s) = &t.rtt_ms {
+            max(&mut m, "rtt_p99_ms", s.p99);
+        }
+        if let Some(h) = t.handshake_rtt_ms {
+            max(&mut m, "handshake_rtt_max_ms", h);
+        }
+        if let Some(s) = &t.response_time_ms {
+            max(&mut m, "response_p99_ms", s.p99);
+        }
+    }
+    m.insert("retrans_segments", re as f64);
+    m.insert(
+        "retrans_rate",
+        if segs == 0 {
+            0.0
+        } else {
+            re as f64 / segs as f64
+        },
+    );
+    m.insert(
+        "capture_loss_rate",
+        if segs == 0 {
+            0.0
+        } else {
+            lost as f64 / segs as f64
+        },
+    );
+    if let Some(d) = &r.dns {
+        m.insert("dns_queries", d.queries as f64);
+        m.insert("dns_unanswered", d.unanswered as f64);
+        m.insert(
+            "dns_nxdomain",
+            d.rcodes.get("NXDOMAIN").copied().unwrap_or(0) as f64,
+        );
+        m.insert(
+            "dns_servfail",
+            d.rcodes.get("SERVFAIL").copied().unwrap_or(0) as f64,
+        );
+        m.insert("dns_latency_p99_ms", d.latency_ms.map_or(0.0, |l| l.p99));
+    }
+    m.insert("findings_high", findings_high as f64);
+    m.insert("flows", r.flows.len() as f64);
+    m.insert("packets", r.capture.packets as f64);
+    m
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+/// A parsed `--fail-on` condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub metric: &'static str,
+    pub op: Op,
+    pub value: f64,
+    /// The condition as written.
+    pub text: String,
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Parses `metric OP number`, e.g. `retrans_rate>0.01` or `dns_unanswered > 0`.
+pub fn parse(expr: &str) -> Result<Condition, String> {
+    let ops = [
+        (">=", Op::Ge),
+        ("<=", Op::Le),
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+        ("=", Op::Eq),
+    ];
+    let (pos, sym, op) = ops
+        .iter()
+        .filter_map(|(sym, op)| expr.find(sym).map(|p| (p, *sym, *op)))
+        .min_by_key(|(p, sym, _)| (*p, std::cmp::Reverse(sym.len())))
+        .ok_or_else(|| {
+            format!("'{expr}': expected METRIC OP NUMBER, with OP one of > >= < <= == !=")
+        })?;
+    let name = expr[..pos].trim();
+    let value_text = expr[pos + sym.len()..].trim();
+    let metric = METRICS
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(k, _)| *k)
+        .ok_or_else(|| {
+            let names: Vec<&str> = METRICS.iter().map(|(k, _)| *k).collect();
+            format!(
+                "'{expr}': unknown metric '{name}' (known: {})",
+                names.join(", ")
+            )
+        })?;
+    let value: f64 = value_text
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| format!("'{expr}': '{value_text}' is not a number"))?;
+    Ok(Condition {
+        metric,
+        op,
+        value,
+        text: format!("{metric}{sym}{value_text}"),
+    })
+}
+
+impl Condition {
+    /// True when the condition holds for these metrics.
+    pub fn holds(&self, m: &BTreeMap<&'static str, f64>) -> bool {
+        let v = m.get(self.metric).copied().unwrap_or(0.0);
+        match self.op {
+            Op::Gt => v > self.value,
+            Op::Ge => v >= self.value,
+            Op::Lt => v < self.value,
+            Op::Le => v <= self.value,
+            Op::Eq => v == self.value,
+            Op::Ne => v != self.value,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_conditions() {
+        let c = parse("retrans_rate>0.01").unwrap();
+        assert_eq!((c.metric, c.op, c.value), ("retrans_rate", Op::Gt, 0.01));
+        let c = parse(" dns_unanswered >= 1 ").unwrap();
+        assert_eq!((c.metric, c.op, c.value), ("dns_unanswered", Op::Ge, 1.0));
+        assert!(parse("nonsense>1").unwrap_err().contains("unknown metric"));
+        assert!(parse("flows>abc").unwrap_err().contains("not a number"));
+        assert!(parse("flows").is_err());
+        let m: BTreeMap<&'static str, f64> = [("flows", 3.0)].into_iter().collect();
+        assert!(parse("flows>2").unwrap().holds(&m));
+        assert!(!parse("flows!=3").unwrap().holds(&m));
+        assert!(parse("flows<=3").unwrap().holds(&m));
+    }
+}

@@ -1,0 +1,62 @@
+//! Findings and `--fail-on` gates on the project's own captures.
+
+mod common;
+
+use common::{analyze_json, bin, testdata};
+
+#[test]
+fn refused_connection_is_a_finding_pointing_at_its_flow() {
+    // make-testdata.sh connects once to the closed port 8099.
+    let (code, out, _) = analyze_json(&[&testdata("tcp-udp-ipv4.pcap")], &[]);
+    assert_eq!(code, 0);
+    let findings = out["findings"].as_array().unwrap();
+    let refused: Vec<_> = findings.iter().filter(|f| f["kind"] == "refused").collect();
+    assert_eq!(refused.len(), 1, "{findings:?}");
+    let f = refused[0];
+    assert!(f["summary"].as_str().unwrap().contains("10.99.0.2:8099"));
+    let id = f["flows"][0].as_u64().unwrap() as usize;
+    let flow = &out["flows"][id];
+    assert_eq!(flow["tcp"]["conn_state"], "REJ");
+    assert_eq!(flow["server"]["port"], 8099);
+    assert_eq!(out["metrics"]["refused"], 1.0);
+}
+
+#[test]
+fn fail_on_sets_exit_status_4_and_says_why() {
+    let file = testdata("tcp-udp-ipv4.pcap");
+    let run = |exprs: &[&str]| {
+        let mut c = bin();
+        c.arg(&file).arg("--quiet");
+        for e in exprs {
+            c.args(["--fail-on", e]);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["refused>0"]);
+    assert_eq!(code, Some(4));
+    assert!(
+        err.contains("refused>0") && err.contains("refused = 1"),
+        "{err}"
+    );
+    let (code, _) = run(&["refused>1", "dns_unanswered>0"]);
+    assert_eq!(code, Some(0));
+    let (code, _) = run(&["retrans_rate>=0", "flows<1"]);
+    assert_eq!(code, Some(4));
+    let (code, err) = run(&["no_such_metric>1"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown metric"), "{err}");
+}
+
+#[test]
+fn findings_lead_the_terminal_summary() {
+    let out = bin().arg(testdata("tcp-udp-ipv4.pcap")).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let f = text.find("finding(s)").expect("findings section");
+    let files = text.find("Files").unwrap();
+    assert!(f < files, "findings come before the file list");
+    assert!(text.contains("refused"));
+}
