@@ -372,11 +372,6 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         ));
         skipped.insert("fragment_without_first".into(), frags.unattributed);
     }
-    if truncated_packets > 0 {
-        warnings.push(format!(
-            "{truncated_packets} packet(s) were cut short by the capture's snap length; lengths come from their IP headers"
-        ));
-    }
     if interrupted {
         warnings.push(format!(
             "interrupted: analysis covers the {merged} packet(s) read before the stop"

@@ -39,14 +39,6 @@ const EXCLUDED: &[(&str, &str)] = &[
     // Link types the analyzer does not decode: it reports the frames as
     // "unsupported link type" (exit 3) while tshark dissects them.
     (
-        "corpus/zeek/testing/btest/Traces/nflog-http.pcap",
-        "link type 239 (NFLOG) is not decoded by the analyzer; tshark shows 1 TCP conversation",
-    ),
-    (
-        "corpus/tcpdump/tests/nflog.pcap",
-        "link type 239 (NFLOG) is not decoded by the analyzer; tshark shows 4 UDP/DNS conversations",
-    ),
-    (
         "corpus/zeek/testing/btest/Traces/ppp/quic-interop-retry.pcap",
         "link type 9 (PPP) is not decoded by the analyzer; tshark shows 1 UDP (QUIC) conversation",
     ),

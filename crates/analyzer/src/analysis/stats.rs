@@ -49,6 +49,11 @@ impl Samples {
         }
     }
 
+    /// Smallest sample, if any.
+    pub fn min(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.min)
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }

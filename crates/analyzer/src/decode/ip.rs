@@ -86,6 +86,10 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         sport: 0,
         dport: 0,
         ip_len,
+        ip_id: match &ip {
+            LaxIpSlice::Ipv4(v4) => v4.header().identification(),
+            LaxIpSlice::Ipv6(_) => 0,
+        },
         payload_len: l4_wire,
         tunnel: None,
         fragment,

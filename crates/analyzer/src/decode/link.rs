@@ -13,6 +13,7 @@ pub const LINKTYPE_LOOP: u16 = 108;
 pub const LINKTYPE_LINUX_SLL: u16 = 113;
 pub const LINKTYPE_IPV4: u16 = 228;
 pub const LINKTYPE_IPV6: u16 = 229;
+pub const LINKTYPE_NFLOG: u16 = 239;
 pub const LINKTYPE_LINUX_SLL2: u16 = 276;
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -32,6 +33,8 @@ pub enum LinkKind {
     LinuxSll2,
     RawIp,
     Null,
+    /// Linux netfilter log (`tcpdump -i nflog:N`): packets logged by nftables/iptables rules.
+    Nflog,
 }
 
 impl LinkKind {
@@ -44,6 +47,7 @@ impl LinkKind {
                 LinkKind::RawIp
             }
             LINKTYPE_NULL | LINKTYPE_LOOP => LinkKind::Null,
+            LINKTYPE_NFLOG => LinkKind::Nflog,
             _ => return None,
         })
     }
@@ -60,6 +64,7 @@ pub fn linktype_name(linktype: u16) -> &'static str {
         LINKTYPE_IPV4 => "raw IPv4",
         LINKTYPE_IPV6 => "raw IPv6",
         LINKTYPE_LINUX_SLL2 => "Linux cooked v2 (SLL2)",
+        LINKTYPE_NFLOG => "Linux netfilter log (NFLOG)",
         105 => "IEEE 802.11",
         127 => "IEEE 802.11 radiotap",
         147..=162 => "user-defined (DLT_USER)",
@@ -97,6 +102,7 @@ pub fn strip(linktype: u16, data: &[u8]) -> Result<&[u8], Skip> {
             Some(_) => Err(Skip::Malformed("raw IP version")),
             None => Err(Skip::Malformed("empty frame")),
         },
+        LinkKind::Nflog => nflog_payload(data),
         LinkKind::Null => {
             let af: [u8; 4] = data
                 .get(..4)
@@ -114,6 +120,44 @@ pub fn strip(linktype: u16, data: &[u8]) -> Result<&[u8], Skip> {
             }
         }
     }
+}
+
+/// NFLOG: a 4-byte header (family, version, resource id), then TLVs
+/// (length and type in the capturing host's byte order, padded to 4 bytes);
+/// the packet is the NFULA_PAYLOAD (type 9) TLV.
+fn nflog_payload(data: &[u8]) -> Result<&[u8], Skip> {
+    const NFULA_PAYLOAD: u16 = 9;
+    let family = *data.first().ok_or(Skip::Malformed("NFLOG header"))?;
+    // AF_INET = 2, AF_INET6 = 10; anything else carries no IP packet.
+    if family != 2 && family != 10 {
+        return Err(Skip::NotIp);
+    }
+    for little in [true, false] {
+        let mut at = 4;
+        while let Some(h) = data.get(at..at + 4) {
+            let (len, kind) = if little {
+                (
+                    u16::from_le_bytes([h[0], h[1]]),
+                    u16::from_le_bytes([h[2], h[3]]),
+                )
+            } else {
+                (
+                    u16::from_be_bytes([h[0], h[1]]),
+                    u16::from_be_bytes([h[2], h[3]]),
+                )
+            };
+            let len = usize::from(len);
+            if len < 4 {
+                break;
+            }
+            if kind == NFULA_PAYLOAD {
+                let end = (at + len).min(data.len());
+                return ip_version_checked(&data[at + 4..end]);
+            }
+            at += len.div_ceil(4) * 4;
+        }
+    }
+    Err(Skip::Malformed("NFLOG (no payload TLV)"))
 }
 
 fn ip_version_checked(ip: &[u8]) -> Result<&[u8], Skip> {
@@ -165,6 +209,17 @@ mod tests {
             strip(LINKTYPE_ETHERNET, &f[..5]),
             Err(Skip::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn nflog_payload_tlv() {
+        // header, a 8-byte prefix TLV (type 1), then the payload TLV (type 9).
+        let mut f = vec![2u8, 0, 0, 5];
+        f.extend_from_slice(&[8, 0, 1, 0, 0x08, 0x00, 3, 0]);
+        f.extend_from_slice(&[8, 0, 9, 0, 0x45, 0, 0, 4]);
+        assert_eq!(strip(LINKTYPE_NFLOG, &f).unwrap(), &[0x45, 0, 0, 4]);
+        f[0] = 7;
+        assert_eq!(strip(LINKTYPE_NFLOG, &f), Err(Skip::NotIp));
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub struct Packet {
     pub dport: u16,
     /// Total length of the innermost IP packet on the wire (header included).
     pub ip_len: u32,
+    /// IPv4 identification of the innermost header (0 for IPv6).
+    pub ip_id: u16,
     /// Transport payload length on the wire (retransmissions included).
     pub payload_len: u32,
     pub tunnel: Option<Tunnel>,

@@ -129,7 +129,7 @@ impl Flow {
             icmp: self.icmp,
             icmp_errors: self.icmp_errors,
             first_ts_ns: self.first_ns,
-            tcp: self.analyzer.map(|a| a.finish()),
+            tcp: self.analyzer.map(|mut a| a.finish()),
             dns: self.dns.map(|mut d| d.finish(end_ns)),
         }
     }
@@ -266,6 +266,7 @@ impl FlowTable {
                         dir: dir.index(),
                         tcp: t,
                         payload_len: pkt.payload_len,
+                        ip_id: pkt.ip_id,
                     });
                 }
                 if t.flags.syn() && flow.tcp.syn_isn[dir.index()].is_none() {
@@ -443,6 +444,7 @@ mod tests {
             sport,
             dport,
             ip_len: 40,
+            ip_id: 0,
             payload_len: 0,
             tunnel: None,
             fragment: None,

@@ -31,6 +31,9 @@ mod tests;
 const RTO_FLOOR_NS: i64 = 180_000_000;
 /// Out-of-order window when no RTT is known yet: Wireshark's default.
 const DEFAULT_REORDER_NS: i64 = 3_000_000;
+/// A tail loss probe comes at most 2 RTT plus Linux's 200 ms single-segment
+/// allowance (and timer slack) after the last news from the receiver.
+const TLP_MAX_EXTRA_NS: i64 = 250_000_000;
 /// In-flight segments remembered for RTT samples; a window's worth.
 const MAX_UNACKED: usize = 8192;
 /// Retransmissions remembered so a later D-SACK can mark them spurious.
@@ -105,6 +108,15 @@ struct Stream {
     next: Option<u64>,
     /// Highest cumulative ACK received for this stream.
     acked: Option<u64>,
+    /// Everything below this was either seen or counted as capture loss.
+    confirmed: Option<u64>,
+    /// A tail loss probe was sent since the ACK last advanced.
+    tlp_since_progress: bool,
+    /// Sequence number of this side's FIN.
+    fin_seq: Option<u64>,
+    /// Recent packets, to recognize the same packet captured twice.
+    recent: VecDeque<Fingerprint>,
+    duplicates: u64,
     seen: RangeSet,
     holes: Vec<Hole>,
     unacked: VecDeque<Seg>,
@@ -148,13 +160,53 @@ struct Stream {
 impl Stream {
     /// Bytes of [start, end) already sent: acknowledged or seen on the wire.
     fn already_sent(&self, start: u64, end: u64) -> u64 {
-        let acked = self.acked.unwrap_or(0);
-        let below = if start < acked {
-            end.min(acked) - start
+        let floor = self.confirmed.unwrap_or(0);
+        let below = if start < floor {
+            end.min(floor) - start
         } else {
             0
         };
-        below + self.seen.overlap(start.max(acked), end)
+        below + self.seen.overlap(start.max(floor), end)
+    }
+
+    /// Counts bytes acknowledged but never seen below both the ACK and the
+    /// highest byte seen (so an ACK captured before its data is not loss),
+    /// then forgets the ranges below. Returns the segments counted.
+    fn account_capture_loss(&mut self) -> u64 {
+        let (Some(acked), Some(next)) = (self.acked, self.next) else {
+            return 0;
+        };
+        let top = acked.min(next);
+        let floor = self.confirmed.or(self.first).unwrap_or(top);
+        let mut segments = 0;
+        if top > floor {
+            let mss = self.mss_estimate();
+            for (a, b) in self.seen.gaps(floor, top) {
+                self.capture_lost_bytes += b - a;
+                segments += (b - a).div_ceil(mss);
+            }
+            self.capture_lost_segments += segments;
+        }
+        let confirmed = top.max(floor);
+        self.confirmed = Some(confirmed);
+        self.seen.prune_below(confirmed);
+        segments
+    }
+
+    fn mss_estimate(&self) -> u64 {
+        u64::from(self.max_payload.max(u32::from(self.syn_mss.unwrap_or(0)))).max(1)
+    }
+
+    /// At the end: acknowledged data beyond anything seen was missed by the capture.
+    fn finish_capture_loss(&mut self) {
+        self.account_capture_loss();
+        if let (Some(acked), Some(next)) = (self.acked, self.next) {
+            if acked > next {
+                let b = acked - next;
+                self.capture_lost_bytes += b;
+                self.capture_lost_segments += b.div_ceil(self.mss_estimate());
+            }
+        }
     }
 
     fn first_tx_ns(&self, start: u64) -> Option<i64> {
@@ -203,7 +255,31 @@ pub struct Seen<'a> {
     pub dir: usize,
     pub tcp: &'a TcpSummary,
     pub payload_len: u32,
+    /// IPv4 identification (0 for IPv6 or when unset).
+    pub ip_id: u16,
 }
+
+/// What identifies one transmission of a segment, to recognize the same
+/// packet captured twice (two interfaces, a duplicating network).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    ts: i64,
+    seq: u32,
+    ack: u32,
+    len: u32,
+    flags: u16,
+    window: u16,
+    tsval: Option<u32>,
+    ip_id: u16,
+}
+
+/// Copies without an IP id (IPv6) must be this close in time to count as
+/// one packet: the same frame seen on two interfaces of one host.
+const DUPLICATE_WINDOW_NS: i64 = 20_000;
+/// Copies with the same IPv4 id: the sender never reuses an id that soon.
+const DUPLICATE_IP_ID_WINDOW_NS: i64 = 1_000_000_000;
+/// Recent packets remembered per direction for duplicate detection.
+const RECENT: usize = 8;
 
 fn pair<T>(v: &mut [T; 2], first: usize) -> (&mut T, &mut T) {
     let (a, b) = v.split_at_mut(1);
@@ -224,19 +300,24 @@ impl TcpAnalyzer {
         self.history.flip();
     }
 
-    /// Best current RTT estimate for this flow, in ns.
+    /// Current RTT estimate for this flow, in ns: the smallest of the
+    /// handshake RTT and the data RTT samples (the path's floor; queueing
+    /// and delayed ACKs only add to it).
     fn rtt_estimate_ns(&self) -> Option<i64> {
-        if let (Some(s), Some(a)) = (self.handshake.syn_ns, self.handshake.ack_ns) {
-            if a > s {
-                return Some(a - s);
-            }
-        }
-        let a = self.streams[0].rtt.percentile(50.0);
-        let b = self.streams[1].rtt.percentile(50.0);
-        match (a, b) {
-            (Some(x), Some(y)) => Some(((x.max(y)) * 1e6) as i64),
-            (Some(x), None) | (None, Some(x)) => Some((x * 1e6) as i64),
+        let hs = match (self.handshake.syn_ns, self.handshake.ack_ns) {
+            (Some(s), Some(a)) if a > s => Some(a - s),
             _ => None,
+        };
+        let data = self
+            .streams
+            .iter()
+            .filter_map(|s| s.rtt.min())
+            .map(|ms| (ms * 1e6) as i64)
+            .filter(|&ns| ns > 0)
+            .min();
+        match (hs, data) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -245,6 +326,9 @@ impl TcpAnalyzer {
         let t = p.tcp;
         let f = t.flags;
         let d = p.dir;
+        if self.duplicate(&p) {
+            return;
+        }
         let len = u64::from(p.payload_len);
         self.history
             .packet(d, f.syn(), f.ack(), f.fin(), f.rst(), len > 0);
@@ -263,6 +347,45 @@ impl TcpAnalyzer {
             me.resets += 1;
         }
         me.last_tx_ns = Some(p.ts_ns);
+    }
+
+    /// The same packet seen again (identical headers and IP id, or within
+    /// microseconds without one): counted, and left out of the analysis.
+    fn duplicate(&mut self, p: &Seen<'_>) -> bool {
+        let t = p.tcp;
+        let fp = Fingerprint {
+            ts: p.ts_ns,
+            seq: t.seq,
+            ack: t.ack,
+            len: p.payload_len,
+            flags: t.flags.0,
+            window: t.window,
+            tsval: t.timestamps.map(|(v, _)| v),
+            ip_id: p.ip_id,
+        };
+        let s = &mut self.streams[p.dir];
+        // Without an IP id, identical pure ACKs are normal (duplicate ACKs):
+        // only segments that carry something, with the same TSval, within
+        // microseconds, are taken for copies.
+        let carries = p.payload_len > 0 || t.flags.syn() || t.flags.fin() || t.flags.rst();
+        let dup = s.recent.iter().any(|r| {
+            let dt = (fp.ts - r.ts).abs();
+            Fingerprint { ts: fp.ts, ..*r } == fp
+                && if fp.ip_id != 0 {
+                    dt <= DUPLICATE_IP_ID_WINDOW_NS
+                } else {
+                    carries && fp.tsval.is_some() && dt <= DUPLICATE_WINDOW_NS
+                }
+        });
+        if dup {
+            s.duplicates += 1;
+        } else {
+            s.recent.push_back(fp);
+            if s.recent.len() > RECENT {
+                s.recent.pop_front();
+            }
+        }
+        dup
     }
 
     fn endpoint_state(&mut self, d: usize, t: &TcpSummary) {
@@ -344,78 +467,48 @@ impl TcpAnalyzer {
         let ack = s.seq.unwrap(t.ack);
         let pure = !payload && !t.flags.syn() && !t.flags.fin() && !t.flags.rst();
         let window_same = acker.last_win_sent == Some(t.window) && t.window != 0;
-        match s.acked {
-            None => {
-                s.acked = Some(ack);
-                s.last_ack_progress_ns = Some(p.ts_ns);
+        let mut lost = 0;
+        if s.acked.is_none_or(|prev| ack > prev) {
+            // RTT: the ACK that covers exactly a segment's end (Karn applies).
+            while let Some(seg) = s.unacked.front().copied() {
+                if seg.end > ack {
+                    break;
+                }
+                s.unacked.pop_front();
+                if seg.end == ack && !seg.ambiguous {
+                    s.rtt.push(ms(p.ts_ns - seg.ts));
+                }
             }
-            Some(prev) if ack > prev => {
-                // RTT: the ACK that covers exactly a segment's end (Karn applies).
-                while let Some(seg) = s.unacked.front().copied() {
-                    if seg.end > ack {
-                        break;
-                    }
-                    s.unacked.pop_front();
-                    if seg.end == ack && !seg.ambiguous {
-                        s.rtt.push(ms(p.ts_ns - seg.ts));
-                    }
-                }
-                // Bytes acknowledged that the capture never saw: capture loss.
-                let floor = prev.max(s.first.unwrap_or(prev));
-                let top = ack.min(s.next.unwrap_or(ack).max(floor));
-                let mut lost: Vec<(u64, u64)> = if top > floor {
-                    s.seen.gaps(floor, top)
-                } else {
-                    Vec::new()
-                };
-                if let Some(next) = s.next {
-                    if ack > next && next >= floor {
-                        // "ACKed unseen segment": beyond anything seen.
-                        lost.push((next, ack));
-                    }
-                }
-                let mss = u64::from(s.max_payload.max(u32::from(s.syn_mss.unwrap_or(0)))).max(1);
-                for (a, b) in lost {
-                    s.capture_lost_bytes += b - a;
-                    s.capture_lost_segments += (b - a).div_ceil(mss);
-                }
-                if let Some(next) = s.next {
-                    if ack > next {
-                        s.next = Some(ack);
-                        s.seq.note(ack);
-                    }
-                }
-                s.holes.retain(|h| h.end > ack);
-                for h in &mut s.holes {
-                    h.start = h.start.max(ack);
-                }
-                s.seen.prune_below(ack);
-                s.acked = Some(ack);
-                s.dup_acks_rcvd = 0;
-                s.sack_high = s.sack_high.filter(|&h| h > ack);
-                s.last_ack_progress_ns = Some(p.ts_ns);
-                if s.recovery.is_some_and(|(_, point)| ack >= point) {
-                    s.recovery = None;
-                }
-                // Timestamp RTT: the first transmission of the echoed TSval.
-                if let Some((_, tsecr)) = t.timestamps {
-                    if tsecr != 0 && s.last_tsecr_sampled != Some(tsecr) {
-                        if let Some(&(_, sent)) = s.tsvals.iter().find(|(v, _)| *v == tsecr) {
-                            s.ts_rtt.push(ms(p.ts_ns - sent));
-                            s.last_tsecr_sampled = Some(tsecr);
-                        }
+            s.acked = Some(ack);
+            lost = s.account_capture_loss();
+            s.holes.retain(|h| h.end > ack);
+            for h in &mut s.holes {
+                h.start = h.start.max(ack);
+            }
+            s.dup_acks_rcvd = 0;
+            s.tlp_since_progress = false;
+            s.sack_high = s.sack_high.filter(|&h| h > ack);
+            s.last_ack_progress_ns = Some(p.ts_ns);
+            if s.recovery.is_some_and(|(_, point)| ack >= point) {
+                s.recovery = None;
+            }
+            // Timestamp RTT: the first transmission of the echoed TSval.
+            if let Some((_, tsecr)) = t.timestamps {
+                if tsecr != 0 && s.last_tsecr_sampled != Some(tsecr) {
+                    if let Some(&(_, sent)) = s.tsvals.iter().find(|(v, _)| *v == tsecr) {
+                        s.ts_rtt.push(ms(p.ts_ns - sent));
+                        s.last_tsecr_sampled = Some(tsecr);
                     }
                 }
             }
-            Some(prev) if ack == prev => {
-                let outstanding = s.next.is_some_and(|n| n > ack);
-                if pure && window_same && outstanding && acker.last_ack_sent == Some(t.ack) {
-                    acker.dup_acks += 1;
-                    s.dup_acks_rcvd += 1;
-                }
+        } else if s.acked == Some(ack) {
+            let outstanding = s.next.is_some_and(|n| n > ack);
+            if pure && window_same && outstanding && acker.last_ack_sent == Some(t.ack) {
+                acker.dup_acks += 1;
+                s.dup_acks_rcvd += 1;
             }
-            Some(_) => {} // an older ACK, reordered: no information
         }
+        // (An older ACK, reordered, carries no information.)
         // SACK blocks: loss evidence above the ACK, or D-SACK below it.
         let acked = s.acked.unwrap_or(ack);
         for &(l, r) in &t.sack_blocks[..usize::from(t.sack_count)] {
@@ -428,6 +521,9 @@ impl TcpAnalyzer {
         }
         acker.last_ack_sent = Some(t.ack);
         acker.last_win_sent = Some(t.window);
+        for _ in 0..lost {
+            self.history.repeating(1 - d, Repeating::Gap);
+        }
     }
 
     fn window(&mut self, d: usize, t: &TcpSummary) {
@@ -525,6 +621,7 @@ impl TcpAnalyzer {
         }
         if f.fin() {
             me.seen.insert(end, end + 1);
+            me.fin_seq.get_or_insert(end);
         }
         if next.is_none_or(|n| seq_end > n) {
             me.next = Some(seq_end);
@@ -544,7 +641,10 @@ impl TcpAnalyzer {
     }
 
     /// The per-flow TCP record.
-    pub fn finish(&self) -> TcpRecord {
+    pub fn finish(&mut self) -> TcpRecord {
+        for s in &mut self.streams {
+            s.finish_capture_loss();
+        }
         let [c, s] = &self.streams;
         let sizes_zero = c.data_start.is_none() && s.data_start.is_none();
         let hs = self.handshake;
@@ -599,15 +699,29 @@ impl TcpAnalyzer {
             resets: pair_u(|x| x.resets),
             syn_retransmissions: c.syns.saturating_sub(1),
             synack_retransmissions: self.synack_retransmissions,
-            unique_bytes: pair_u(|x| match (x.data_start, x.data_end) {
-                (Some(a), Some(b)) => b - a,
-                _ => 0,
-            }),
+            duplicates: pair_u(|x| x.duplicates),
+            unique_bytes: pair_u(unique_bytes),
             options: Pair {
                 client: options(c),
                 server: options(s),
             },
         }
+    }
+}
+
+/// Payload sequence space the application sent: from after the SYN (or the
+/// first data seen) to the FIN (or the furthest data seen or acknowledged),
+/// so bytes the capture missed are included.
+fn unique_bytes(s: &Stream) -> u64 {
+    let start = s.isn.map(|i| i + 1).or(s.data_start);
+    let end = s.fin_seq.or_else(|| match (s.data_end, s.acked) {
+        (Some(d), Some(a)) => Some(d.max(a)),
+        (None, Some(a)) if s.isn.is_some() => Some(a),
+        (d, _) => d,
+    });
+    match (start, end) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => 0,
     }
 }
 
@@ -640,12 +754,16 @@ fn classify(
     history: &mut History,
 ) {
     let ts = p.ts_ns;
-    let d = p.dir;
+    let ctx = Ctx {
+        ts,
+        dir: p.dir,
+        rtt_ns,
+    };
     let already = me.already_sent(start, end);
     let next = me.next.unwrap_or(start);
     if already > 0 {
         let spurious = me.acked.is_some_and(|a| end <= a);
-        retransmission(me, start, end, ts, spurious, history, d);
+        retransmission(me, start, end, spurious, ctx, history);
     } else if start < next && me.next.is_some() {
         // New bytes below the highest seen fill a hole: network reordering,
         // or a retransmission of a segment lost before the capture point.
@@ -670,12 +788,14 @@ fn classify(
                     }
                 }
             }
-            None => true,
+            // The hole formed before the capture began or while it missed
+            // packets: nothing says reordering, and loss is far more common.
+            None => false,
         };
         if reordered {
             me.out_of_order += 1;
         } else {
-            retransmission(me, start, end, ts, false, history, d);
+            retransmission(me, start, end, false, ctx, history);
         }
         fill_hole(me, start, end);
     } else if me.next.is_some_and(|n| start > n) {
@@ -692,7 +812,8 @@ fn classify(
     }
     if end > next || me.next.is_none() {
         me.unacked.push_back(Seg {
-            end,
+            // The ACK of a segment carrying the FIN covers the FIN too.
+            end: end + u64::from(p.tcp.flags.fin()),
             ts,
             ambiguous: false,
         });
@@ -720,16 +841,24 @@ fn fill_hole(me: &mut Stream, start: u64, end: u64) {
     me.holes = rest;
 }
 
+/// When and from where a segment was seen, and the flow's RTT estimate.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    ts: i64,
+    dir: usize,
+    rtt_ns: Option<i64>,
+}
+
 fn retransmission(
     me: &mut Stream,
     start: u64,
     end: u64,
-    ts: i64,
     spurious: bool,
+    ctx: Ctx,
     history: &mut History,
-    d: usize,
 ) {
-    let mech = mechanism(me, start, end, ts);
+    let (ts, d) = (ctx.ts, ctx.dir);
+    let mech = mechanism(me, start, end, ts, ctx.rtt_ns);
     let r = &mut me.retrans;
     r.segments += 1;
     r.bytes += end - start;
@@ -757,7 +886,7 @@ fn retransmission(
 }
 
 /// Why the sender retransmitted [start, end) at `ts`.
-fn mechanism(me: &mut Stream, start: u64, end: u64, ts: i64) -> Mechanism {
+fn mechanism(me: &mut Stream, start: u64, end: u64, ts: i64, rtt_ns: Option<i64>) -> Mechanism {
     let first_tx = me.first_tx_ns(start);
     let last_progress = me.last_ack_progress_ns;
     // Time the sender waited without news: since the later of the data's
@@ -776,18 +905,23 @@ fn mechanism(me: &mut Stream, start: u64, end: u64, ts: i64) -> Mechanism {
     let next = me.next.unwrap_or(end);
     let dupacks = me.dup_acks_rcvd >= 1 && me.acked == Some(start);
     let sacked_above = me.sack_high.is_some_and(|h| h > end);
-    let mech = if timed_out {
-        Mechanism::Rto
-    } else if dupacks || sacked_above {
+    // Linux sends at most one probe per ACK advance, after 2 RTT (plus
+    // 200 ms with one segment in flight), and never later than the RTO.
+    let probe_deadline = 2 * rtt_ns.unwrap_or(0) + TLP_MAX_EXTRA_NS;
+    let probe = end >= next && !me.tlp_since_progress && quiet.is_none_or(|q| q <= probe_deadline);
+    let mech = if dupacks || sacked_above {
         Mechanism::Fast
-    } else if end >= next {
+    } else if probe {
         Mechanism::Tlp
+    } else if timed_out {
+        Mechanism::Rto
     } else {
         // Recovery clocked by ACKs without visible duplicates (RACK).
         Mechanism::Fast
     };
-    if mech != Mechanism::Tlp {
-        me.recovery = Some((mech, next));
+    match mech {
+        Mechanism::Tlp => me.tlp_since_progress = true,
+        _ => me.recovery = Some((mech, next)),
     }
     mech
 }
@@ -842,6 +976,8 @@ pub struct TcpRecord {
     pub resets: Pair<u64>,
     pub syn_retransmissions: u64,
     pub synack_retransmissions: u64,
+    /// The same packet captured more than once (left out of the analysis).
+    pub duplicates: Pair<u64>,
     pub unique_bytes: Pair<u64>,
     pub options: Pair<TcpOptions>,
 }

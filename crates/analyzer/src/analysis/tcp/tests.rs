@@ -14,6 +14,7 @@ struct Conn {
     t: i64,
     ts_opt: bool,
     tsval: u32,
+    ip_id: u16,
 }
 
 impl Conn {
@@ -25,6 +26,7 @@ impl Conn {
             t: 1_000 * MS,
             ts_opt: false,
             tsval: 1000,
+            ip_id: 0,
         }
     }
 
@@ -59,6 +61,7 @@ impl Conn {
             dir,
             tcp: &tcp,
             payload_len: len,
+            ip_id: self.ip_id,
         });
     }
 
@@ -97,7 +100,7 @@ impl Conn {
         self.at(0.1).send(0, 0, c + 1, 0, Some(s + 1), 64000);
     }
 
-    fn rec(&self) -> TcpRecord {
+    fn rec(&mut self) -> TcpRecord {
         self.a.finish()
     }
 }
@@ -201,7 +204,7 @@ fn spurious_retransmissions() {
     let mut c = Conn::new(7, 8);
     c.handshake();
     c.at(0.1).data(0, 1000);
-    c.at(250.0).resend(0, 1, 1000);
+    c.at(300.0).resend(0, 1, 1000);
     c.at(0.5).ack(1, 1001);
     let mut tcp = TcpSummary {
         seq: 8 + 1,
@@ -217,6 +220,7 @@ fn spurious_retransmissions() {
         dir: 1,
         tcp: &tcp,
         payload_len: 0,
+        ip_id: 0,
     });
     let rc = c.rec().retransmissions.client;
     assert_eq!((rc.segments, rc.rto, rc.spurious), (1, 1, 1));
@@ -352,4 +356,74 @@ fn refused_and_aborted_connections() {
     c.at(1.0).data(0, 10);
     c.at(1.0).send(1, TcpFlags::RST, 1, 0, Some(11), 0);
     assert_eq!(c.rec().conn_state, "RSTR");
+}
+
+#[test]
+fn linux_single_segment_probe_then_timeout() {
+    // One segment in flight: Linux probes after 2 RTT + 200 ms (a TLP), then
+    // times out (RTO, doubled) when the probe is lost too.
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    c.at(0.1).data(0, 100);
+    c.at(210.0).resend(0, 1, 100);
+    c.at(420.0).resend(0, 1, 100);
+    c.at(0.2).ack(1, 101);
+    let rc = c.rec().retransmissions.client;
+    assert_eq!((rc.segments, rc.tlp, rc.rto, rc.fast), (2, 1, 1, 0));
+}
+
+#[test]
+fn the_same_packet_captured_twice_is_not_a_retransmission() {
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    c.ip_id = 4242;
+    let seq = c.data(0, 100);
+    // A second copy of the frame (capture on two interfaces): same IP id.
+    c.resend(0, seq, 100);
+    c.at(1.0).ack(1, 101);
+    let r = c.rec();
+    assert_eq!(r.retransmissions.client.segments, 0);
+    assert_eq!(r.duplicates.client, 1);
+    assert_eq!(r.rtt_ms.unwrap().samples, 1);
+}
+
+#[test]
+fn an_ack_captured_before_its_data_is_neither_loss_nor_retransmission() {
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    c.at(0.1).ack(1, 101); // the receiver's ACK reaches the capture first
+    c.data(0, 100);
+    let r = c.rec();
+    assert_eq!(r.capture_lost_segments.client, 0);
+    assert_eq!(r.retransmissions.client.segments, 0);
+    assert_eq!(r.unique_bytes.client, 100);
+}
+
+#[test]
+fn first_ack_and_fin_carrying_segments_give_rtt_samples() {
+    // Midstream: the first ACK seen for the stream still yields a sample.
+    let mut c = Conn::new(7, 8);
+    c.sent = [1, 1];
+    c.data(0, 100);
+    c.at(2.0).ack(1, 101);
+    assert_eq!(c.rec().rtt_ms.unwrap().samples, 1);
+    // Data with the FIN: its ACK covers the FIN too.
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    c.send(0, TcpFlags::PSH | TcpFlags::FIN, 1, 100, Some(1), 64000);
+    c.at(3.0).ack(1, 102);
+    assert_eq!(c.rec().rtt_ms.unwrap().min, 3.0);
+}
+
+#[test]
+fn unique_bytes_count_what_the_capture_missed_at_the_end() {
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    c.sent[1] += 2902; // the server's data never reached the capture
+    let s = c.sent[1];
+    c.at(1.0).send(1, TcpFlags::FIN, s, 0, Some(1), 64000);
+    c.at(0.1).ack(0, s + 1);
+    let r = c.rec();
+    assert_eq!(r.unique_bytes.server, 2902);
+    assert_eq!(r.capture_lost_bytes.server, 2902);
 }
