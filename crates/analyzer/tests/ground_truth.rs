@@ -555,6 +555,13 @@ fn harness_loss(c: &mut Checks, loss: &Scenario) {
             Some(w.client.retrans_bytes),
             u(conn, "tcp_info_client.bytes_retrans"),
         );
+        if let Some(tt) = u(conn, "crosscheck.tcptrace.rexmt data pkts") {
+            c.eq(
+                format!("{tag}: tcptrace rexmt data pkts"),
+                tt,
+                w.client.retrans_segments,
+            );
+        }
         if let Some(ts) = u(conn, "crosscheck.tshark.any") {
             c.eq(
                 format!("{tag}: tshark's analysis flags count"),
@@ -589,14 +596,19 @@ fn harness_loss(c: &mut Checks, loss: &Scenario) {
         let km = |k: &str| u(conn, &format!("kernel_mechanism.{k}")).unwrap_or(0);
         match conn["role"].as_str() {
             Some("bulk-random-loss") => bulk_conns += 1,
-            Some("tail-drop-once") => {
+            // the tail A, B both lost: the probe re-sends B, and A follows,
+            // normally as a fast retransmit once B is SACKed (under heavy CPU
+            // load the kernel sometimes leaves that to the RTO instead; the
+            // analyzer is compared with whatever the kernel did)
+            Some("tail-loss-probe") => {
                 c.eq(
-                    format!("{tag}: kernel (fast, rto, tlp)"),
-                    (km("fast"), km("rto"), km("tlp")),
-                    (0, 0, 1),
+                    format!("{tag}: kernel (tlp, fast + rto)"),
+                    (km("tlp"), km("fast") + km("rto")),
+                    (1, 1),
                 );
             }
-            Some("tail-drop-twice") => {
+            // the probe is lost too: RTO re-sends A, then B in Loss state
+            Some("probe-lost-rto") => {
                 c.eq(
                     format!("{tag}: kernel (fast, tlp)"),
                     (km("fast"), km("tlp")),
@@ -801,8 +813,12 @@ fn loss_retransmissions_match_capture_and_kernel() {
 ///          Open/Disorder/CWR state; TcpExt.TCPLossProbes also counts probes
 ///          that carried new data).
 /// These add up to Tcp.RetransSegs. The deterministic connections are
-/// compared one by one: a tail drop recovered by a probe (tlp), a lost probe
-/// followed by RTO (tlp + rto), spurious probes answered with D-SACK.
+/// compared one by one: a lost two-segment tail recovered by a loss probe
+/// (about 2 x SRTT after the tail, re-sending the LAST segment) and a fast
+/// retransmit of the other one (tlp 1 + fast 1); the same with the probe
+/// lost too, so the retransmission timer fires ~200 ms later and re-sends
+/// the head, then the rest in Loss state (tlp 1 + rto 2); spurious probes
+/// answered with D-SACK.
 #[test]
 fn loss_mechanisms_match_the_kernel_deterministic_cases() {
     let Some(s) = scenario("loss") else { return };
@@ -831,13 +847,21 @@ fn loss_mechanisms_match_the_kernel_deterministic_cases() {
     c.finish();
 }
 
-/// The same split summed over the random-loss bulk connections, and over the
-/// whole scenario against the client namespace's SNMP deltas.
+/// The split summed over the random-loss bulk connections, and over the
+/// whole scenario against the client namespace's SNMP deltas. Here `fast`
+/// and the timer-driven sum `rto + tlp` are compared, not rto and tlp
+/// apart: a loss probe fired with a single segment in flight waits
+/// 2 x SRTT + 200 ms, capped at the time left until the RTO, so it leaves
+/// exactly when the RTO would have and re-sends the same segment — the two
+/// cannot be told apart on the wire (random tail drops do produce that
+/// case). The deterministic connections avoid it and are compared class by
+/// class above.
 #[test]
 fn loss_mechanism_totals_match_netstat() {
     let Some(s) = scenario("loss") else { return };
     let mut c = Checks::new("loss mechanism totals");
-    let mut bulk = [(0u64, 0u64); 3];
+    // [rto, fast, tlp] of the random-loss connections: [analyzer, kernel]
+    let mut bulk = [[0u64; 3]; 2];
     let mut all = [0u64; 4];
     for conn in conns(&s.truth) {
         let fl = flow(&s.out, "tcp", conn);
@@ -847,8 +871,8 @@ fn loss_mechanism_totals_match_netstat() {
                 .unwrap_or(0);
             let want = u(conn, &format!("kernel_mechanism.{k}")).unwrap_or(0);
             if conn["role"] == "bulk-random-loss" {
-                bulk[i].0 += got;
-                bulk[i].1 += want;
+                bulk[0][i] += got;
+                bulk[1][i] += want;
             }
             all[i] += got;
         }
@@ -856,13 +880,16 @@ fn loss_mechanism_totals_match_netstat() {
             .and_then(|fl| u(fl, "tcp.retransmissions.client.segments"))
             .unwrap_or(0);
     }
-    for (i, k) in ["rto", "fast", "tlp"].iter().enumerate() {
-        c.eq(
-            format!("random-loss connections: total {k} vs kernel"),
-            bulk[i].0,
-            bulk[i].1,
-        );
-    }
+    c.eq(
+        "random-loss connections: fast (analyzer vs kernel)",
+        bulk[0][1],
+        bulk[1][1],
+    );
+    c.eq(
+        "random-loss connections: rto + tlp (analyzer vs kernel)",
+        bulk[0][0] + bulk[0][2],
+        bulk[1][0] + bulk[1][2],
+    );
     let nd = &s.truth["netstat_delta"]["client"];
     c.eq(
         "all segments vs Tcp.RetransSegs",
@@ -875,22 +902,11 @@ fn loss_mechanism_totals_match_netstat() {
         netstat(nd, "TcpExt.TCPFastRetrans"),
     );
     c.eq(
-        "rto vs TcpExt.TCPTimeouts + TcpExt.TCPSlowStartRetrans",
-        all[0],
-        netstat(nd, "TcpExt.TCPTimeouts") + netstat(nd, "TcpExt.TCPSlowStartRetrans"),
-    );
-    c.eq(
-        "tlp vs loss probes that re-sent data (tracepoints)",
-        all[2],
-        u(&s.truth, "totals.kernel_tlp").unwrap_or(0),
-    );
-    c.ok(
-        format!(
-            "tlp {} <= TcpExt.TCPLossProbes {}",
-            all[2],
-            netstat(nd, "TcpExt.TCPLossProbes")
-        ),
-        all[2] <= netstat(nd, "TcpExt.TCPLossProbes"),
+        "rto + tlp vs TcpExt.TCPTimeouts + TcpExt.TCPSlowStartRetrans + probes that re-sent data",
+        all[0] + all[2],
+        netstat(nd, "TcpExt.TCPTimeouts")
+            + netstat(nd, "TcpExt.TCPSlowStartRetrans")
+            + u(&s.truth, "totals.kernel_tlp").unwrap_or(0),
     );
     c.finish();
 }

@@ -127,6 +127,8 @@ struct Stream {
     /// Highest SACKed byte above the cumulative ACK.
     sack_high: Option<u64>,
     last_ack_progress_ns: Option<i64>,
+    /// Last ACK of any kind (duplicate or SACK included) for this stream.
+    last_ack_any_ns: Option<i64>,
     last_tx_ns: Option<i64>,
     tsvals: VecDeque<(u32, i64)>,
     max_tsval: Option<u32>,
@@ -465,6 +467,7 @@ impl TcpAnalyzer {
             return;
         }
         let ack = s.seq.unwrap(t.ack);
+        s.last_ack_any_ns = Some(p.ts_ns);
         let pure = !payload && !t.flags.syn() && !t.flags.fin() && !t.flags.rst();
         let window_same = acker.last_win_sent == Some(t.window) && t.window != 0;
         let mut lost = 0;
@@ -909,7 +912,11 @@ fn mechanism(me: &mut Stream, start: u64, end: u64, ts: i64, rtt_ns: Option<i64>
     // 200 ms with one segment in flight), and never later than the RTO.
     let probe_deadline = 2 * rtt_ns.unwrap_or(0) + TLP_MAX_EXTRA_NS;
     let probe = end >= next && !me.tlp_since_progress && quiet.is_none_or(|q| q <= probe_deadline);
-    let mech = if dupacks || sacked_above {
+    // Loss evidence makes a fast retransmission only when the resend follows
+    // the ACKs that reported it; long after the last ACK it is the timer's.
+    let since_ack = me.last_ack_any_ns.map(|t0| ts - t0);
+    let ack_clocked = since_ack.is_none_or(|q| q < RTO_FLOOR_NS.max(3 * rtt_ns.unwrap_or(0) / 2));
+    let mech = if (dupacks || sacked_above) && ack_clocked {
         Mechanism::Fast
     } else if probe {
         Mechanism::Tlp

@@ -427,3 +427,34 @@ fn unique_bytes_count_what_the_capture_missed_at_the_end() {
     assert_eq!(r.unique_bytes.server, 2902);
     assert_eq!(r.capture_lost_bytes.server, 2902);
 }
+
+#[test]
+fn a_resend_long_after_the_sack_is_a_timeout() {
+    // SACK says segment 1 is missing, but the sender resends it only 212 ms
+    // after that ACK: its retransmission timer fired (seen on a busy host).
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    c.at(0.1).data(0, 1000);
+    c.at(0.1).data(0, 1000);
+    c.at(0.1).data(0, 1000);
+    let mut tcp = TcpSummary {
+        seq: 8 + 1,
+        ack: 7 + 1,
+        flags: TcpFlags(TcpFlags::ACK),
+        window: 64000,
+        ..TcpSummary::default()
+    };
+    tcp.sack_blocks[0] = (7 + 1001, 7 + 3001);
+    tcp.sack_count = 1;
+    c.at(1.0);
+    c.a.packet(Seen {
+        ts_ns: c.t,
+        dir: 1,
+        tcp: &tcp,
+        payload_len: 0,
+        ip_id: 0,
+    });
+    c.at(212.0).resend(0, 1, 1000);
+    let rc = c.rec().retransmissions.client;
+    assert_eq!((rc.segments, rc.rto, rc.fast), (1, 1, 0));
+}
