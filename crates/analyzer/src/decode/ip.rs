@@ -109,14 +109,16 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             pkt.payload_len = l4_wire.saturating_sub(hdr_len);
             pkt.transport = Transport::Tcp(tcp);
             pkt.truncated |= tcp.options_truncated;
-            if (sport == DNS_PORT || dport == DNS_PORT) && pkt.payload_len > 2 {
-                // DNS over TCP: a 2-byte length, then the message; only
-                // segments that carry one whole message are read.
+            // DNS over TCP: a 2-byte length, then the message; only segments
+            // that carry one whole message are read. Off port 53 the message
+            // must look unmistakably like DNS.
+            if pkt.payload_len > 2 {
                 if let Some(body) = l4.get(hdr_len as usize..) {
-                    if body.len() >= 2
+                    if body.len() >= 14
                         && usize::from(u16::from_be_bytes([body[0], body[1]])) == body.len() - 2
                     {
-                        pkt.dns = dns::parse(&body[2..], true).map(Box::new);
+                        let dns_port = sport == DNS_PORT || dport == DNS_PORT;
+                        pkt.dns = dns::parse(&body[2..], dns_port).map(Box::new);
                     }
                 }
             }
@@ -227,6 +229,39 @@ mod tests {
         p.extend_from_slice(&[0, 1, 0, 2, 0, 38, 0, 0]);
         p.extend_from_slice(&[b'w'; 30]);
         p
+    }
+
+    fn ipv4_udp_with(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let total = (20 + 8 + payload.len()) as u16;
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn dns_is_recognized_on_any_port_only_when_unmistakable() {
+        // A standard query for "svc.test" (one question, A/IN).
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x03svc\x04test\x00\x00\x01\x00\x01");
+        let p = decode_ip(&ipv4_udp_with(40000, 5300, &q), 0, 0).unwrap();
+        let m = p.dns.expect("DNS on port 5300");
+        assert_eq!(
+            (m.id, m.qname.as_str(), m.response),
+            (0x1234, "svc.test", false)
+        );
+        // Arbitrary bytes on other ports are not DNS.
+        let junk = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(decode_ip(&ipv4_udp_with(40000, 8080, junk), 0, 0)
+            .unwrap()
+            .dns
+            .is_none());
     }
 
     #[test]
