@@ -144,16 +144,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         "proto", "client → server", "pkts", "bytes", "duration"
     )?;
     for f in top {
-        let endpoints = if f.icmp.is_some() {
-            // ICMP "ports" are type and code: show addresses only.
-            format!("{} → {}", f.client.ip, f.server.ip)
-        } else {
-            format!(
-                "{} → {}",
-                endpoint(&f.client.ip, f.client.port),
-                endpoint(&f.server.ip, f.server.port)
-            )
-        };
+        let endpoints = flow_line(f);
         let stats = format!(
             "{:>7} {:>9} {:>9}",
             thousands(f.packets.total()),
@@ -246,6 +237,7 @@ fn ms(v: f64) -> String {
     human_duration(v / 1000.0)
 }
 
+/// "client → server"; for ICMP, whose "ports" are type and code, addresses only.
 fn flow_line(f: &FlowRecord) -> String {
     if f.icmp.is_some() {
         format!("{} → {}", f.client.ip, f.server.ip)
