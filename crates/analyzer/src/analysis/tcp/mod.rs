@@ -179,7 +179,7 @@ impl Stream {
             return 0;
         };
         let top = acked.min(next);
-        let floor = self.confirmed.or(self.first).unwrap_or(top);
+        let floor = self.confirmed.or(self.isn).or(self.first).unwrap_or(top);
         let mut segments = 0;
         if top > floor {
             let mss = self.mss_estimate();
@@ -302,24 +302,24 @@ impl TcpAnalyzer {
         self.history.flip();
     }
 
-    /// Current RTT estimate for this flow, in ns: the smallest of the
-    /// handshake RTT and the data RTT samples (the path's floor; queueing
-    /// and delayed ACKs only add to it).
+    /// Current estimate of the round trip through the capture point, in
+    /// ns: the handshake (SYN to ACK), or the two directions' smallest data
+    /// RTTs added (each is only the loop on one side of the capture point;
+    /// next to a host, one of them is just that host's ACK delay).
     fn rtt_estimate_ns(&self) -> Option<i64> {
         let hs = match (self.handshake.syn_ns, self.handshake.ack_ns) {
             (Some(s), Some(a)) if a > s => Some(a - s),
             _ => None,
         };
-        let data = self
-            .streams
-            .iter()
-            .filter_map(|s| s.rtt.min())
-            .map(|ms| (ms * 1e6) as i64)
-            .filter(|&ns| ns > 0)
-            .min();
+        let [a, b] =
+            [&self.streams[0], &self.streams[1]].map(|s| s.rtt.min().map(|ms| (ms * 1e6) as i64));
+        let data = match (a, b) {
+            (Some(x), Some(y)) => Some(x + y),
+            _ => None,
+        };
         match (hs, data) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+            (Some(h), Some(d)) => Some(h.min(d)),
+            (h, d) => h.or(d).or(a).or(b),
         }
     }
 
@@ -562,7 +562,9 @@ impl TcpAnalyzer {
         if f.syn() {
             me.isn = Some(seq);
         }
-        if me.first.is_none() {
+        // A stream starts at its SYN, else at its first segment; a reset
+        // (injected ones carry any sequence number) starts nothing.
+        if f.syn() || (me.first.is_none() && !f.rst()) {
             me.first = Some(seq);
         }
         if let Some((tsval, _)) = t.timestamps {
@@ -608,6 +610,17 @@ impl TcpAnalyzer {
             }
             me.data_start = Some(me.data_start.map_or(start, |s| s.min(start)));
             me.data_end = Some(me.data_end.map_or(end, |e| e.max(end)));
+        } else if !f.syn() && !f.rst() && next.is_some_and(|n| start > n) {
+            // A FIN or an ACK beyond the highest byte seen: the data between
+            // was sent, and the capture has not seen it (yet).
+            if me.holes.len() < MAX_HOLES {
+                me.holes.push(Hole {
+                    start: next.unwrap_or(start),
+                    end: start,
+                    seen_ns: p.ts_ns,
+                    tsval: t.timestamps.map(|(v, _)| v),
+                });
+            }
         } else if !f.syn()
             && !f.fin()
             && !f.rst()

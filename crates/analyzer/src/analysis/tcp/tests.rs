@@ -458,3 +458,66 @@ fn a_resend_long_after_the_sack_is_a_timeout() {
     let rc = c.rec().retransmissions.client;
     assert_eq!((rc.segments, rc.rto, rc.fast), (1, 1, 0));
 }
+
+#[test]
+fn an_injected_reset_does_not_start_the_stream() {
+    // A forged RST with sequence number 0 arrives before the real SYN-ACK.
+    let mut c = Conn::new(100, 3_000_000_000);
+    c.send(0, TcpFlags::SYN, 0, 0, None, 64000);
+    let forged = TcpSummary {
+        seq: 0,
+        flags: TcpFlags(TcpFlags::RST),
+        ..TcpSummary::default()
+    };
+    c.at(0.5);
+    c.a.packet(Seen {
+        ts_ns: c.t,
+        dir: 1,
+        tcp: &forged,
+        payload_len: 0,
+        ip_id: 0,
+    });
+    c.at(1.0).send(1, TcpFlags::SYN, 0, 0, Some(1), 64000);
+    c.at(0.1).send(0, 0, 1, 0, Some(1), 64000);
+    c.sent = [1, 1];
+    c.at(1.0).data(1, 500);
+    c.at(1.0).ack(0, 501);
+    let r = c.rec();
+    assert_eq!(r.capture_lost_bytes.server, 0);
+    assert_eq!(r.unique_bytes.server, 500);
+}
+
+#[test]
+fn a_fin_beyond_missing_data_opens_a_hole_filled_by_reordering() {
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    // The FIN overtakes the last data segment by 0.2 ms.
+    c.at(1.0).send(0, TcpFlags::FIN, 14, 0, Some(1), 64000);
+    c.at(0.2).send(0, TcpFlags::PSH, 1, 13, Some(1), 64000);
+    let r = c.rec();
+    assert_eq!(r.out_of_order.client, 1);
+    assert_eq!(r.retransmissions.client.segments, 0);
+}
+
+#[test]
+fn reordering_window_spans_the_whole_loop_not_one_hosts_ack_delay() {
+    // Capture beside the client: the path RTT is 50 ms, the client ACKs
+    // server data within 0.2 ms. A segment 2 ms late is reordered.
+    let mut c = Conn::new(7, 8);
+    c.send(0, TcpFlags::SYN, 0, 0, None, 64000);
+    c.at(50.0).send(1, TcpFlags::SYN, 0, 0, Some(1), 64000);
+    c.at(0.1).send(0, 0, 1, 0, Some(1), 64000);
+    c.sent = [1, 1];
+    c.at(0.1).data(0, 100);
+    c.at(50.0).data(1, 1000);
+    c.at(0.2).ack(0, 1001);
+    c.at(0.1).ack(1, 101);
+    // Server data: segment 2 overtaken by segment 3.
+    c.at(1.0).data(1, 1000);
+    c.sent[1] += 1000;
+    c.data(1, 1000);
+    c.at(2.0).resend(1, 2001, 1000);
+    let r = c.rec();
+    assert_eq!(r.out_of_order.server, 1, "{r:?}");
+    assert_eq!(r.retransmissions.server.segments, 0);
+}
