@@ -40,6 +40,19 @@ struct Scenario {
     out: Value,
     /// This file's own per-connection view of the capture (from tshark fields).
     wire: BTreeMap<(u16, u16), WireConn>,
+    /// `loss` only: the receiver-side capture (`loss.receiver.pcap`), when present.
+    receiver: Option<Receiver>,
+}
+
+/// `loss.receiver.pcap`: what TCP at the server received (the server veth
+/// capture minus exactly the frames nftables dropped), in arrival order.
+struct Receiver {
+    /// The analyzer's JSON for it.
+    out: Value,
+    /// This file's own view of it (from tshark fields, no analysis flags).
+    wire: BTreeMap<(u16, u16), WireConn>,
+    /// How tshark's analysis flags label it.
+    tshark: BTreeMap<(u16, u16), TsharkLabels>,
 }
 
 struct Run {
@@ -201,7 +214,30 @@ fn load(dir: &Path, fresh: bool) -> Setup {
             Ok(w) => w,
             Err(e) => return Setup::Failed(e),
         };
-        scenarios.insert(name, Scenario { truth, out, wire });
+        let receiver = if name == "loss" {
+            let rpcap = dir.join("loss.receiver.pcap");
+            if rpcap.exists() {
+                match load_receiver(&rpcap, &client_ip) {
+                    Ok(r) => Some(r),
+                    Err(e) => return Setup::Failed(e),
+                }
+            } else if fresh {
+                return Setup::Failed(format!("run.py wrote no {}", rpcap.display()));
+            } else {
+                None // RETINA_GROUNDTRUTH_DIR from before loss.receiver.pcap existed
+            }
+        } else {
+            None
+        };
+        scenarios.insert(
+            name,
+            Scenario {
+                truth,
+                out,
+                wire,
+                receiver,
+            },
+        );
     }
     if scenarios.is_empty() {
         return Setup::Skip(format!("no *.truth.json in {}", dir.display()));
@@ -210,6 +246,21 @@ fn load(dir: &Path, fresh: bool) -> Setup {
         dir: dir.to_path_buf(),
         scenarios,
     }))
+}
+
+fn load_receiver(rpcap: &Path, client_ip: &str) -> Result<Receiver, String> {
+    let (code, out, stderr) = analyze_json(&[rpcap], &[]);
+    if code != 0 {
+        return Err(format!(
+            "retina-analyze {} exited {code}: {stderr}",
+            rpcap.display()
+        ));
+    }
+    Ok(Receiver {
+        out,
+        wire: wire_from_tshark(rpcap, client_ip)?,
+        tshark: tshark_labels(rpcap, client_ip)?,
+    })
 }
 
 // ------------------------------------------------------------------ own view of the capture
@@ -360,6 +411,104 @@ fn wire_from_tshark(
         }
     }
     Ok(conns)
+}
+
+/// tshark's analysis flags on one connection: frames flagged anywhere in the
+/// connection (what `-Y tcp.analysis.out_of_order` and `-Y
+/// "tcp.analysis.retransmission || tcp.analysis.fast_retransmission"` count),
+/// and how it labels the client's REAL retransmissions (data segments
+/// starting below the highest sequence number already seen, decided here
+/// from sequence numbers alone).
+#[derive(Default, Debug)]
+struct TsharkLabels {
+    out_of_order: u64,
+    retransmission_or_fast: u64,
+    /// Client data segments that are retransmissions (see above)...
+    real_retrans: u64,
+    /// ... labelled out-of-order by tshark,
+    real_as_out_of_order: u64,
+    /// ... (fast or plain) retransmission,
+    real_as_retransmission: u64,
+    /// ... or nothing of the above.
+    real_unlabelled: u64,
+    /// Client data segments that are NOT retransmissions but labelled
+    /// out-of-order or retransmission.
+    new_data_labelled: u64,
+}
+
+fn tshark_labels(
+    pcap: &Path,
+    client_ip: &str,
+) -> Result<BTreeMap<(u16, u16), TsharkLabels>, String> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "tcp", "-T", "fields", "-E", "separator=\t"])
+        .args(["-e", "ip.src", "-e", "tcp.srcport", "-e", "tcp.dstport"])
+        .args(["-e", "tcp.flags", "-e", "tcp.seq_raw", "-e", "tcp.len"])
+        .args(["-e", "tcp.analysis.out_of_order"])
+        .args(["-e", "tcp.analysis.retransmission"])
+        .args(["-e", "tcp.analysis.fast_retransmission"])
+        .output()
+        .map_err(|e| format!("tshark: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tshark -r {}: {}",
+            pcap.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // (isn, highest relative end) of the client's data per connection
+    let mut seqs: BTreeMap<(u16, u16), (Option<u32>, u64)> = BTreeMap::new();
+    let mut labels: BTreeMap<(u16, u16), TsharkLabels> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 9 {
+            continue;
+        }
+        let bad = || format!("unexpected tshark line: {line}");
+        let from_client = f[0] == client_ip;
+        let sport: u16 = f[1].parse().map_err(|_| bad())?;
+        let dport: u16 = f[2].parse().map_err(|_| bad())?;
+        let flags = u16::from_str_radix(f[3].trim_start_matches("0x"), 16).map_err(|_| bad())?;
+        let seq: u32 = f[4].parse().map_err(|_| bad())?;
+        let len: u64 = f[5].parse().map_err(|_| bad())?;
+        let (ooo, retx) = (!f[6].is_empty(), !f[7].is_empty() || !f[8].is_empty());
+        let key = if from_client {
+            (sport, dport)
+        } else {
+            (dport, sport)
+        };
+        let l = labels.entry(key).or_default();
+        l.out_of_order += u64::from(ooo);
+        l.retransmission_or_fast += u64::from(retx);
+        if !from_client {
+            continue;
+        }
+        let (isn, high) = seqs.entry(key).or_default();
+        if flags & 0x02 != 0 {
+            isn.get_or_insert(seq);
+        }
+        let Some(isn) = *isn else { continue };
+        if len == 0 {
+            continue;
+        }
+        let rel = u64::from(seq.wrapping_sub(isn).wrapping_sub(1));
+        if rel < *high {
+            l.real_retrans += 1;
+            if ooo {
+                l.real_as_out_of_order += 1;
+            } else if retx {
+                l.real_as_retransmission += 1;
+            } else {
+                l.real_unlabelled += 1;
+            }
+        } else if ooo || retx {
+            l.new_data_labelled += 1;
+        }
+        *high = (*high).max(rel + len);
+    }
+    Ok(labels)
 }
 
 // ------------------------------------------------------------------ checking helpers
@@ -907,6 +1056,168 @@ fn loss_mechanism_totals_match_netstat() {
         netstat(nd, "TcpExt.TCPTimeouts")
             + netstat(nd, "TcpExt.TCPSlowStartRetrans")
             + u(&s.truth, "totals.kernel_tlp").unwrap_or(0),
+    );
+    c.finish();
+}
+
+// ------------------------------------------------------------------ loss: receiver side
+
+/// The same traffic seen where TCP receives it: `loss.receiver.pcap` is the
+/// server veth capture minus exactly the frames nftables dropped. A dropped
+/// segment is a hole there, filled later by its retransmission, at
+/// sub-millisecond RTT on a veth: the case where Wireshark's fixed time rule
+/// calls real retransmissions "out-of-order".
+///
+/// Truth (run.py, from the SENDER capture + the drop list, not from this
+/// file): of the client's retransmissions, `retrans_arrived` were not
+/// dropped. Only some of those can be retransmissions for anyone looking at
+/// the receiver: one that starts below the highest sequence number the
+/// receiver already had (`retrans_visible`; a hole fill when none of its
+/// bytes had arrived). One that arrives at or above it (`retrans_in_order`:
+/// every earlier copy of it AND everything sent after it was dropped, e.g.
+/// the tail of 41005: A, B, probe B dropped, then the RTO's A and B arrive
+/// in order) is indistinguishable from first transmissions there — the
+/// same bytes, in order, never seen before. So, per connection:
+///   retransmissions.client.segments == retrans_visible
+///                                    == retrans_arrived - retrans_in_order
+/// (bytes likewise), and out_of_order.client == 0 (a veth does not reorder:
+/// run.py checked that the receiver got the sender's packets minus the drops
+/// in the sender's order, so every hole fill is a retransmission), no
+/// capture loss, spurious == the receiver's duplicates (D-SACK), unique bytes
+/// == what the application wrote. tshark's labels are printed, not asserted.
+#[test]
+fn loss_receiver_side_hole_fills_are_retransmissions() {
+    let Some(s) = scenario("loss") else { return };
+    let Some(rx) = &s.receiver else {
+        eprintln!("skipped: no loss.receiver.pcap (output of an older run.py)");
+        return;
+    };
+    let mut c = Checks::new("loss receiver side");
+    let (mut sum_tshark, mut sum_ours) = ([0u64; 5], [0u64; 3]);
+    for conn in conns(&s.truth) {
+        let cp = port(conn, "client");
+        let sp = port(conn, "server");
+        let tag = format!(
+            "loss receiver {cp} ({})",
+            conn["role"].as_str().unwrap_or("?")
+        );
+        let r = &conn["receiver"];
+        let visible = u(r, "retrans_visible");
+        // the truth is sound: this file's view of both captures agrees
+        let sender = &s.wire[&(cp, sp)];
+        c.eq(
+            format!("{tag}: truth: retransmissions sent == dropped + arrived"),
+            Some(sender.client.retrans_segments),
+            u(r, "retrans_dropped")
+                .zip(u(r, "retrans_arrived"))
+                .map(|(a, b)| a + b),
+        );
+        c.eq(
+            format!("{tag}: truth: arrived == visible + in order"),
+            u(r, "retrans_arrived"),
+            visible.zip(u(r, "retrans_in_order")).map(|(a, b)| a + b),
+        );
+        c.eq(
+            format!("{tag}: truth: the receiver capture in the sender's order"),
+            r["receiver_capture_same_order"].as_bool(),
+            Some(true),
+        );
+        let rw = rx.wire.get(&(cp, sp));
+        c.eq(
+            format!("{tag}: truth: tshark-view retransmissions of the receiver capture"),
+            rw.map(|w| w.client.retrans_segments),
+            visible,
+        );
+        let Some(fl) = flow(&rx.out, "tcp", conn) else {
+            c.ok(format!("{tag}: flow missing"), false);
+            continue;
+        };
+        let tcp = &fl["tcp"];
+        let seg = u(tcp, "retransmissions.client.segments");
+        c.eq(
+            format!("{tag}: out-of-order client segments (a veth never reorders)"),
+            u(tcp, "out_of_order.client"),
+            Some(0),
+        );
+        c.eq(
+            format!(
+                "{tag}: retransmitted segments == arrived below the receiver's highest \
+                 (arrived {:?} - in order {:?})",
+                u(r, "retrans_arrived"),
+                u(r, "retrans_in_order")
+            ),
+            seg,
+            visible,
+        );
+        c.eq(
+            format!("{tag}: retransmitted bytes == arrived below the receiver's highest"),
+            u(tcp, "retransmissions.client.bytes"),
+            u(r, "retrans_visible_bytes"),
+        );
+        c.eq(
+            format!("{tag}: capture lost segments (client)"),
+            u(tcp, "capture_lost_segments.client"),
+            Some(0),
+        );
+        c.eq(
+            format!("{tag}: spurious vs duplicates the receiver got"),
+            u(tcp, "retransmissions.client.spurious"),
+            u(conn, "delivery.spurious_duplicates"),
+        );
+        c.eq(
+            format!("{tag}: unique bytes vs bytes the client application sent"),
+            u(tcp, "unique_bytes.client"),
+            u(conn, "app.client_sent"),
+        );
+        let t = rx.tshark.get(&(cp, sp));
+        let t0 = TsharkLabels::default();
+        let t = t.unwrap_or(&t0);
+        eprintln!(
+            "{tag}: retransmissions arrived {} (hole fills {}, in order {}); \
+             we: retransmissions {}, out-of-order {}; tshark: out_of_order {}, \
+             retransmission||fast_retransmission {}; of the {} real ones tshark says \
+             out-of-order {}, retransmission {}, nothing {}; new data labelled {}",
+            u(r, "retrans_arrived").unwrap_or(0),
+            u(r, "hole_fills").unwrap_or(0),
+            u(r, "retrans_in_order").unwrap_or(0),
+            seg.unwrap_or(0),
+            u(tcp, "out_of_order.client").unwrap_or(0),
+            t.out_of_order,
+            t.retransmission_or_fast,
+            t.real_retrans,
+            t.real_as_out_of_order,
+            t.real_as_retransmission,
+            t.real_unlabelled,
+            t.new_data_labelled,
+        );
+        for (i, v) in [
+            t.out_of_order,
+            t.retransmission_or_fast,
+            t.real_retrans,
+            t.real_as_out_of_order,
+            t.real_unlabelled,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            sum_tshark[i] += v;
+        }
+        sum_ours[0] += seg.unwrap_or(0);
+        sum_ours[1] += u(tcp, "out_of_order.client").unwrap_or(0);
+        sum_ours[2] += u(r, "hole_fills").unwrap_or(0);
+    }
+    eprintln!(
+        "loss receiver, all connections: we say {} retransmissions ({} hole fills), \
+         {} out-of-order; tshark: {} out-of-order, {} retransmission||fast, and of {} real \
+         retransmissions {} labelled out-of-order, {} unlabelled",
+        sum_ours[0],
+        sum_ours[2],
+        sum_ours[1],
+        sum_tshark[0],
+        sum_tshark[1],
+        sum_tshark[2],
+        sum_tshark[3],
+        sum_tshark[4],
     );
     c.finish();
 }

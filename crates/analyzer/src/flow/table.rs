@@ -6,7 +6,8 @@ use crate::analysis::dns::DnsFlow;
 use crate::analysis::tcp::{Seen, TcpAnalyzer};
 use crate::decode::{ipproto, IcmpSummary, Packet, Quoted, Transport};
 use crate::report::{
-    ns_to_s, proto_name, EndReason, FlowRecord, IcmpErrorRecord, IcmpInfo, PerDir, RoleBasis,
+    community_id, ns_to_s, proto_name, EndReason, FlowRecord, IcmpErrorRecord, IcmpInfo, PerDir,
+    RoleBasis,
 };
 
 use super::{likely_server_port, Direction, Endpoint, FlowKey, Side};
@@ -114,6 +115,24 @@ impl Flow {
         FlowRecord {
             id: 0,
             proto: proto_name(self.key.proto),
+            // An ICMP flow named by a reply (the request was not seen): the
+            // message went from the server, as the Community ID must see it.
+            community_id: match self.icmp {
+                Some(i) if matches!((self.key.proto, i.icmp_type), (1, 0) | (58, 129)) => {
+                    let (from, to) = (
+                        Endpoint {
+                            port: client.port,
+                            ..server
+                        },
+                        Endpoint {
+                            port: server.port,
+                            ..client
+                        },
+                    );
+                    community_id(self.key.proto, from, to)
+                }
+                _ => community_id(self.key.proto, client, server),
+            },
             client,
             server,
             first_ts: ns_to_s(self.first_ns),
@@ -560,6 +579,35 @@ mod tests {
             t.sweep(now);
         }
         assert!(t.peak_active <= 110, "peak {}", t.peak_active);
+    }
+
+    #[test]
+    fn icmp_community_id_is_the_same_whichever_message_was_seen() {
+        use crate::decode::IcmpSummary;
+        let icmp = |t: u8, req: bool| {
+            Transport::Icmp(IcmpSummary {
+                icmp_type: t,
+                code: 0,
+                echo_id: Some(7),
+                is_request: req,
+                quoted: None,
+            })
+        };
+        let mut p = pkt(0, [1, 2, 3, 4], 7, [5, 6, 7, 8], 7, icmp(8, true));
+        p.proto = ipproto::ICMP;
+        let mut t = FlowTable::new(Timeouts::default());
+        t.process(&p);
+        let request_first = t.finish(S).remove(0);
+        let mut p = pkt(0, [5, 6, 7, 8], 7, [1, 2, 3, 4], 7, icmp(0, false));
+        p.proto = ipproto::ICMP;
+        let mut t = FlowTable::new(Timeouts::default());
+        t.process(&p);
+        let reply_only = t.finish(S).remove(0);
+        // The specification's ICMP vector.
+        let spec = "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=";
+        assert_eq!(request_first.community_id.as_deref(), Some(spec));
+        assert_eq!(reply_only.community_id.as_deref(), Some(spec));
+        assert_eq!(reply_only.client.ip, request_first.client.ip);
     }
 
     #[test]

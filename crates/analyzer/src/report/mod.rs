@@ -133,6 +133,54 @@ impl PerDir {
 }
 
 /// How the originator (client) of a flow was decided.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(ip: &str, port: u16) -> Endpoint {
+        Endpoint {
+            ip: ip.parse().unwrap(),
+            port,
+        }
+    }
+
+    /// The specification's baseline vectors (community-id-spec, seed 0).
+    #[test]
+    fn community_id_matches_the_specification() {
+        let (a, b) = (ep("1.2.3.4", 1122), ep("5.6.7.8", 3344));
+        assert_eq!(
+            community_id(6, a, b).unwrap(),
+            "1:wCb3OG7yAFWelaUydu0D+125CLM="
+        );
+        assert_eq!(
+            community_id(6, b, a).unwrap(),
+            "1:wCb3OG7yAFWelaUydu0D+125CLM="
+        );
+        assert_eq!(
+            community_id(17, a, b).unwrap(),
+            "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg="
+        );
+        let (c, d) = (ep("1.2.3.4", 8), ep("5.6.7.8", 0));
+        assert_eq!(
+            community_id(1, c, d).unwrap(),
+            "1:crodRHL2FEsHjbv3UkRrfbs4bZ0="
+        );
+        let (e, f) = (
+            ep("fe80:1:203:405:607:809:a0b:c0d", 128),
+            ep("fe80:1011:1213:1415:1617:1819:1a1b:1c1d", 0),
+        );
+        assert_eq!(
+            community_id(58, e, f).unwrap(),
+            "1:0bf7hyMJUwt3fMED7z8LIfRpBeo="
+        );
+        let (g, h) = (ep("1.2.3.4", 0), ep("5.6.7.8", 0));
+        assert_eq!(
+            community_id(46, g, h).unwrap(),
+            "1:ikv3kmf89luf73WPz1jOs49S768="
+        );
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleBasis {
@@ -204,6 +252,9 @@ pub struct FlowRecord {
     /// Transport payload on the wire, retransmissions included.
     pub payload_bytes: PerDir,
     pub tunnel: Option<Tunnel>,
+    /// Community ID v1 (seed 0) of the flow: the same string Zeek, Suricata
+    /// and Arkime log for it, to join their records with ours.
+    pub community_id: Option<String>,
     pub role_basis: RoleBasis,
     pub end_reason: EndReason,
     /// IP fragments counted in this flow (first fragments included).
@@ -216,6 +267,17 @@ pub struct FlowRecord {
     pub tcp: Option<TcpRecord>,
     /// DNS transactions seen in this flow.
     pub dns: Option<DnsFlowRecord>,
+}
+
+/// Community ID v1 of a flow (seed 0). ICMP flows pass their type and code
+/// as ports, as the specification says; other portless protocols none.
+pub fn community_id(proto: u8, client: Endpoint, server: Endpoint) -> Option<String> {
+    let ports = match proto {
+        6 | 17 | 132 | 1 | 58 => (Some(client.port), Some(server.port)),
+        _ => (None, None),
+    };
+    community_id::calculate_community_id(0, client.ip, server.ip, ports.0, ports.1, proto, false)
+        .ok()
 }
 
 /// Seconds since the epoch as a float, as the JSON contract expects.
