@@ -75,12 +75,6 @@ impl Samples {
         }
     }
 
-    /// Nearest-rank percentile (p in 0..=100) of the kept samples.
-    pub fn percentile(&self, p: f64) -> Option<f64> {
-        let mut v = self.kept.clone();
-        percentile_sorted(sort(&mut v), p)
-    }
-
     /// Full summary, or `None` without samples.
     pub fn summary(&self) -> Option<Summary> {
         if self.count == 0 {
