@@ -14,8 +14,10 @@ namespaces. It then writes
     OUTDIR/<scenario>.truth.json   what the KERNEL and the applications say
 
 and, for `loss` only, OUTDIR/loss.server.pcap (the same traffic seen where
-it arrives, before nftables) and OUTDIR/loss.dropped.pcap (NFLOG copy of
-exactly the packets nftables dropped).
+it arrives, before nftables), OUTDIR/loss.dropped.pcap (NFLOG copy of
+exactly the packets nftables dropped) and OUTDIR/loss.receiver.pcap (the
+server capture minus exactly the dropped frames: what TCP at the server
+received, where a lost segment is a hole filled by its retransmission).
 
 Sources of truth recorded in truth.json:
   * the applications: bytes written/read, request/response turns, DNS
@@ -1617,6 +1619,225 @@ def delivery_truth(server_pcap, dropped_pcap, client_port, server_port):
             "delivered_bytes": sum(e - s for s, e in delivered)}
 
 
+# ---------------------------------------------------------------- receiver view (after the drops)
+def read_pcap_raw(path):
+    """(global header bytes, endianness, linktype, [(record header, frame bytes)])."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    gh = raw[:24]
+    if len(gh) < 24:
+        raise Fail(f"{path}: no pcap header")
+    if gh[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif gh[:4] in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        raise Fail(f"{path}: not a pcap file")
+    linktype = struct.unpack(e + "I", gh[20:24])[0] & 0x0FFFFFFF
+    recs, i = [], 24
+    while i + 16 <= len(raw):
+        rh = raw[i:i + 16]
+        incl = struct.unpack(e + "I", rh[8:12])[0]
+        recs.append((rh, raw[i + 16:i + 16 + incl]))
+        i += 16 + incl
+    if i != len(raw):
+        raise Fail(f"{path}: truncated record at byte {i}")
+    return gh, e, linktype, recs
+
+
+def frame_ip(linktype, data):
+    """The IPv4 packet of an Ethernet / NFLOG / raw-IP frame, or None."""
+    if linktype == 1 and len(data) >= 14 and struct.unpack("!H", data[12:14])[0] == 0x0800:
+        return data[14:]
+    if linktype == 239 and len(data) >= 4:
+        i = 4
+        while i + 4 <= len(data):
+            tl, tt = struct.unpack("<HH", data[i:i + 4])
+            if tl < 4:
+                break
+            if tt == 9:
+                return data[i + 4:i + tl]
+            i += (tl + 3) & ~3
+        return None
+    if linktype == 101:
+        return data
+    return None
+
+
+def header_key(ip):
+    """The IP + TCP header bytes of a packet (ip id, lengths, checksums, seq,
+    ack, flags, options with TSval ...): what identifies one transmission.
+    Linux gives every packet of a connected DF socket its own IP id, so a
+    retransmission never has the same header as its original. None if not
+    IPv4/TCP."""
+    if ip is None or len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+        return None
+    ihl = (ip[0] & 0xF) * 4
+    if len(ip) < ihl + 20:
+        return None
+    doff = (ip[ihl + 12] >> 4) * 4
+    return bytes(ip[:ihl + doff])
+
+
+def match_drops(frames, drops, what):
+    """Matches every dropped packet (NFLOG copy, in order) to one frame of a
+    capture with the same IP + TCP header, in order: each drop to the first
+    unmatched frame with its header. Returns the frame indices (one per drop,
+    strictly increasing); raises Fail if a drop has no frame, or the order
+    differs."""
+    by_key = {}
+    for i, (key, _) in enumerate(frames):
+        if key is not None:
+            by_key.setdefault(key, []).append(i)
+    out = []
+    for n, key in enumerate(drops):
+        cands = by_key.get(key)
+        if not cands:
+            raise Fail(f"dropped packet #{n} has no frame with the same IP/TCP header in {what}")
+        out.append(cands.pop(0))
+    if any(b <= a for a, b in zip(out, out[1:])):
+        raise Fail(f"dropped packets match frames of {what} out of order: {out}")
+    return out
+
+
+def make_receiver_pcap(spcap, dpcap, out_path):
+    """loss.receiver.pcap: the server veth capture (before nftables) minus
+    exactly the frames nftables dropped = what TCP at the server received,
+    in arrival order, with the original record headers (timestamps, lengths)
+    and the same pcap header (link type, snaplen, resolution). Returns the
+    drop -> frame matching for the truth."""
+    gh, _, lt, recs = read_pcap_raw(spcap)
+    _, _, dlt, drecs = read_pcap_raw(dpcap)
+    frames = [(header_key(frame_ip(lt, d)), rh) for rh, d in recs]
+    drops = [header_key(frame_ip(dlt, d)) for _, d in drecs]
+    if any(k is None for k in drops):
+        raise Fail(f"{dpcap}: a dropped packet is not IPv4/TCP")
+    idx = match_drops(frames, drops, os.path.basename(spcap))
+    gone = set(idx)
+    if len(gone) != len(drops):
+        raise Fail("two dropped packets matched the same server frame")
+    with open(out_path, "wb") as f:
+        f.write(gh)
+        for i, (rh, d) in enumerate(recs):
+            if i not in gone:
+                f.write(rh)
+                f.write(d)
+    return {"server_frames": len(recs), "dropped": len(drops), "matched": len(idx),
+            "receiver_frames": len(recs) - len(gone), "dropped_frame_indices": idx}
+
+
+def receiver_view(sender_pcap, dropped_pcap, receiver_pcap, client_port, server_port,
+                  receiver_wire, receiver_tshark):
+    """receiver_truth plus cross-checks from loss.receiver.pcap itself: this
+    script's pcap reader on it (retransmissions = data below the highest
+    sequence number seen there, hole fills) must agree with the sender-side
+    computation; and tshark's analysis flags on it (recorded, not checked:
+    tshark labels hole fills by timing, see the README)."""
+    r = receiver_truth(sender_pcap, dropped_pcap, receiver_pcap, client_port, server_port)
+    w = next((x for x in receiver_wire if x["client"]["port"] == client_port), None)
+    cd = w and w["client_dir"]
+    r["crosscheck_receiver_capture"] = cd and {
+        "retrans_segments": cd["retrans_segments"], "retrans_bytes": cd["retrans_bytes"],
+        "hole_fill_segments": cd["hole_fill_segments"]}
+    if not cd or (cd["retrans_segments"], cd["retrans_bytes"], cd["hole_fill_segments"]) != (
+            r["retrans_visible"], r["retrans_visible_bytes"], r["hole_fills"]):
+        raise Fail(f"{client_port}: loss.receiver.pcap shows {r['crosscheck_receiver_capture']}, "
+                   f"the sender capture + drops say visible {r['retrans_visible']} "
+                   f"({r['retrans_visible_bytes']} B), hole fills {r['hole_fills']}")
+    r["crosscheck_tshark"] = receiver_tshark and receiver_tshark.get(str(client_port))
+    return r
+
+
+def receiver_truth(sender_pcap, dropped_pcap, receiver_pcap, client_port, server_port):
+    """What the receiver (TCP at the server, after nftables) got of one
+    connection's client->server data, computed from the SENDER capture and the
+    drop list alone (not from loss.receiver.pcap): the receiver gets exactly
+    the sender's data segments that were not dropped, in the sender's order
+    (a veth does not reorder; checked against loss.receiver.pcap). For every
+    retransmission (a data segment re-sending bytes already on the wire at the
+    sender) it records whether it was dropped or arrived, and, if it arrived,
+    whether the receiver could tell: it starts below the highest sequence
+    number the receiver already had ("visible"; a hole fill if none of its
+    bytes had arrived before), or at/above it ("in order": every copy of it
+    and of everything after it was dropped, so it looks like new data)."""
+    _, _, lt, recs = read_pcap_raw(sender_pcap)
+    _, _, dlt, drecs = read_pcap_raw(dropped_pcap)
+    stamps = [ts for ts, *_ in read_pcap(sender_pcap)]
+    drops = [header_key(frame_ip(dlt, d)) for _, d in drecs]
+    frames = [(header_key(frame_ip(lt, d)), None) for _, d in recs]
+    # all drops are matched against the sender capture as a whole (each
+    # connection's slice of them below)
+    dropped_idx = set(match_drops(frames, drops, os.path.basename(sender_pcap)))
+    isn = None
+    high_sent = 0
+    recv_high = 0
+    recv_seen = []
+    r = {"data_segments_sent": 0, "data_segments_dropped": 0, "data_segments_arrived": 0,
+         "retrans_sent": 0, "retrans_dropped": 0, "retrans_arrived": 0,
+         "retrans_arrived_bytes": 0,
+         "retrans_visible": 0, "retrans_visible_bytes": 0, "hole_fills": 0,
+         "retrans_in_order": 0, "new_data_below_receiver_high": 0,
+         "arrived": []}
+    order_sent = []
+    for i, (rh, d) in enumerate(recs):
+        p = parse_ip(frame_ip(lt, d) or b"")
+        if not p or p["proto"] != 6 or p["sport"] != client_port or p["dport"] != server_port:
+            continue
+        if p["flags"] & F_SYN and isn is None:
+            isn = p["seq"]
+        if i not in dropped_idx:
+            order_sent.append(frames[i][0])
+        if p["plen"] <= 0 or isn is None:
+            continue
+        rel = (p["seq"] - isn - 1) & 0xFFFFFFFF
+        end = rel + p["plen"]
+        retx = rel < high_sent
+        high_sent = max(high_sent, end)
+        dropped = i in dropped_idx
+        r["data_segments_sent"] += 1
+        r["data_segments_dropped"] += dropped
+        if retx:
+            r["retrans_sent"] += 1
+            r["retrans_dropped"] += dropped
+        if dropped:
+            continue
+        r["data_segments_arrived"] += 1
+        if retx:
+            r["retrans_arrived"] += 1
+            r["retrans_arrived_bytes"] += p["plen"]
+            if rel < recv_high:
+                seen = covered_bytes(recv_seen, rel, end)
+                r["retrans_visible"] += 1
+                r["retrans_visible_bytes"] += p["plen"]
+                r["hole_fills"] += seen == 0
+                r["arrived"].append({"ts": stamps[i], "rel_seq": rel, "len": p["plen"],
+                                     "kind": "hole_fill" if seen == 0 else "duplicate"
+                                     if seen == p["plen"] else "partial_overlap"})
+            else:
+                r["retrans_in_order"] += 1
+                r["arrived"].append({"ts": stamps[i], "rel_seq": rel, "len": p["plen"],
+                                     "kind": "in_order"})
+        elif rel < recv_high:
+            r["new_data_below_receiver_high"] += 1      # cannot happen: TCP sends in order
+        add_interval(recv_seen, rel, end)
+        recv_high = max(recv_high, end)
+    # the receiver capture shows the same packets in the same order
+    _, _, rlt, rrecs = read_pcap_raw(receiver_pcap)
+    order_recv = []
+    for _, d in rrecs:
+        ip = frame_ip(rlt, d)
+        p = parse_ip(ip or b"")
+        if p and p["proto"] == 6 and p["sport"] == client_port and p["dport"] == server_port:
+            order_recv.append(header_key(ip))
+    r["receiver_capture_same_order"] = order_recv == order_sent
+    if not r["receiver_capture_same_order"]:
+        raise Fail(f"{client_port}: loss.receiver.pcap is not the sender's packets minus the "
+                   f"drops in the same order ({len(order_recv)} vs {len(order_sent)} packets)")
+    if r["new_data_below_receiver_high"]:
+        raise Fail(f"{client_port}: new data arrived below the receiver's highest sequence")
+    return r
+
+
 # ---------------------------------------------------------------- cross-checks with tools
 def tshark_retrans(path):
     """tshark's own view: per client port, frames flagged as (fast/spurious)
@@ -1826,6 +2047,8 @@ def sc_loss(ctx, pair, procs, dumps):
                 if "counter" in ex:
                     rule_counters[r["comment"]] = ex["counter"]
     qdisc = pair.exec_c("tc", "-s", "-j", "qdisc", "show", "dev", pair.if_c).stdout
+    rpcap = os.path.join(ctx.outdir, "loss.receiver.pcap")
+    rmatch = make_receiver_pcap(spcap, dpcap, rpcap)
     truth = base_truth("loss", pair, st)
     truth["extra_captures"] = {
         "server": {"file": "loss.server.pcap", "side": "server",
@@ -1833,6 +2056,12 @@ def sc_loss(ctx, pair, procs, dumps):
                    "tcpdump": sst},
         "dropped": {"file": "loss.dropped.pcap", "point": f"NFLOG group {LOSS_NFLOG_GROUP}: "
                     "exactly the packets the nft rules dropped (linktype 239)", "tcpdump": dst},
+        "receiver": {"file": "loss.receiver.pcap", "side": "server",
+                     "point": "loss.server.pcap minus exactly the frames nftables dropped "
+                              "(matched to the NFLOG copies by IP + TCP header, in order): "
+                              "what TCP at the server received, in arrival order",
+                     "matching": {k: v for k, v in rmatch.items()
+                                  if k != "dropped_frame_indices"}},
     }
     truth["setup"] = {"nft_ruleset": ruleset.strip(), "client_qdisc": f"tbf {TBF}",
                       "client_qdisc_stats": json.loads(qdisc) if qdisc.strip() else None,
@@ -1850,6 +2079,8 @@ def sc_loss(ctx, pair, procs, dumps):
     wire = wire_tcp(pcap)
     ts = tshark_retrans(pcap)
     tt = tcptrace_rexmt(pcap)
+    rwire = wire_tcp(rpcap)
+    rts = tshark_retrans(rpcap)
     conns = []
     for rec in crec:
         cp = rec["client_port"]
@@ -1880,6 +2111,7 @@ def sc_loss(ctx, pair, procs, dumps):
             "kernel_mechanism": kernel_mechanism(rec["netstat_delta"], tc),
             "wire": w,
             "delivery": delivery_truth(spcap, dpcap, cp, port),
+            "receiver": receiver_view(pcap, dpcap, rpcap, cp, port, rwire, rts),
             "tracepoints": tc and {"summary": tc["summary"], "retransmits": tc["retransmits"],
                                    "ca_states": tc["ca_states"]},
             "crosscheck": {"tshark": ts and ts.get(str(cp)), "tcptrace": tt and tt.get(str(cp))},
@@ -1901,6 +2133,12 @@ def sc_loss(ctx, pair, procs, dumps):
         "kernel_rto": tot(lambda c: c["kernel_mechanism"]["rto"]),
         "kernel_tlp": tot(lambda c: c["kernel_mechanism"]["tlp"]),
         "wire_hole_fill_segments": tot(lambda c: c["wire"]["client_dir"]["hole_fill_segments"]),
+        "receiver_retrans_arrived": tot(lambda c: c["receiver"]["retrans_arrived"]),
+        "receiver_retrans_visible": tot(lambda c: c["receiver"]["retrans_visible"]),
+        "receiver_retrans_in_order": tot(lambda c: c["receiver"]["retrans_in_order"]),
+        "receiver_hole_fills": tot(lambda c: c["receiver"]["hole_fills"]),
+        "receiver_tshark_out_of_order": tot(
+            lambda c: (c["receiver"]["crosscheck_tshark"] or {}).get("out_of_order")),
         "client_qdisc_drops": sum(q.get("drops", 0) for q in truth["setup"]["client_qdisc_stats"] or []),
     }
     return truth
