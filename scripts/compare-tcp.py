@@ -73,7 +73,10 @@ CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
 
 # The default set: the Zeek TCP traces, captures from other projects whose
 # MANIFEST notes mention retransmissions / out-of-order / dup ACKs / zero
-# windows, the project's real captures, and the ground-truth captures.
+# windows, the project's real captures, and the ground-truth captures
+# (added in main(): every testdata/groundtruth/*.pcap*, so loss.pcap,
+# loss.server.pcap and the receiver's view loss.receiver.pcap, but not the
+# NFLOG copy loss.dropped.pcap).
 DEFAULT = [
     "corpus:zeek/testing/btest/Traces/tcp/ssh-dups.pcap",
     "corpus:zeek/testing/btest/Traces/tcp/reassembly.pcap",
