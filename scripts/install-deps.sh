@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs (Debian/Ubuntu, as root):
-# tshark and tcptrace are oracles for conformance tests; tcpdump, iproute2,
+# tshark and tcptrace are oracles for conformance tests; chromium opens the
+# HTML report headless; tcpdump, iproute2,
 # nftables and ethtool build the network-namespace captures. Does nothing
 # for packages that are already present.
 set -euo pipefail
 
-PACKAGES=(tshark tcptrace tcpdump iproute2 nftables ethtool iputils-ping python3)
+PACKAGES=(tshark tcptrace tcpdump iproute2 nftables ethtool iputils-ping python3 chromium fonts-dejavu-core)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -83,6 +83,15 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_name = "N", hide = true)]
     shards: usize,
 
+    /// Also write report.html, report.md and charts/ (SVG and PNG) into DIR,
+    /// for an incident ticket.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+
+    /// Replace report files that already exist in the --report directory.
+    #[arg(long)]
+    force: bool,
+
     /// Exit with status 4 when METRIC OP NUMBER holds, e.g. 'retrans_rate>0.01'
     /// or 'dns_unanswered>0' (repeatable; metrics are listed below).
     #[arg(long, value_name = "EXPR", value_parser = gate::parse)]
@@ -223,6 +232,9 @@ fn real_main(cli: &Cli) -> Result<u8> {
         anyhow::bail!("no input could be read");
     }
     write_output(cli, &outcome)?;
+    if let Some(dir) = &cli.report {
+        write_report(cli, &config, &outcome, dir)?;
+    }
     let mut failed = false;
     for g in gates {
         if g.holds(&outcome.report.metrics) {
@@ -274,6 +286,55 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
             render(&mut lock).context("writing to standard output")?;
             lock.flush().context("writing to standard output")?;
         }
+    }
+    Ok(())
+}
+
+/// Flows whose time-sequence graphs the report shows.
+const TRACED_FLOWS: usize = 3;
+
+fn write_report(
+    cli: &Cli,
+    config: &Config,
+    outcome: &Outcome,
+    dir: &std::path::Path,
+) -> Result<()> {
+    let r = &outcome.report;
+    // The worst TCP flows: by retransmission rate, then by RTT, then the largest.
+    let mut ids: Vec<u64> = Vec::new();
+    let mut by_bytes: Vec<&retina_analyzer::report::FlowRecord> =
+        r.flows.iter().filter(|f| f.tcp.is_some()).collect();
+    by_bytes.sort_by(|a, b| {
+        b.payload_bytes
+            .total()
+            .cmp(&a.payload_bytes.total())
+            .then(a.id.cmp(&b.id))
+    });
+    let candidates = r
+        .worst_flows
+        .retransmission_rate
+        .iter()
+        .map(|x| x.flow)
+        .chain(by_bytes.iter().map(|f| f.id));
+    for id in candidates {
+        if ids.len() < TRACED_FLOWS && !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let flows: Vec<&retina_analyzer::report::FlowRecord> = ids
+        .iter()
+        .filter_map(|id| r.flows.get(*id as usize))
+        .collect();
+    let traces = retina_analyzer::analysis::trace::trace(&config.files, &flows);
+    let written = retina_analyzer::render::report::write(r, &traces, dir, cli.force)
+        .with_context(|| format!("writing the report into {}", dir.display()))?;
+    if !cli.quiet {
+        eprintln!(
+            "retina-analyze: report written: {} and {} ({} chart files)",
+            written.html.display(),
+            written.markdown.display(),
+            written.charts.len()
+        );
     }
     Ok(())
 }

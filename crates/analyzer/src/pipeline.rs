@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::decode::{self, linktype_name, Packet, Skip, Transport};
-use crate::flow::{Endpoint, FlowKey, FlowTable, FragmentTracker, Timeouts};
+use crate::flow::{Endpoint, FlowKey, FlowTable, FragmentTracker, Timeouts, TIMELINE_TICK_NS};
 use crate::report::{
     ns_to_s, proto_name, CaptureInfo, FileError, FileRecord, InterfaceRecord, LinkTypeCount,
-    ProtoTotals, Report, ToolInfo, SCHEMA_VERSION,
+    LogHistogram, ProtoTotals, Report, TimeBin, Timeline, ToolInfo, MAX_BINS, SCHEMA_VERSION,
 };
 use crate::source::{read_capture, FileInfo, Record, SourceError};
 
@@ -263,6 +263,14 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
 
     let peak_active_flows = tables.iter().map(|t| t.peak_active).sum();
     let end_ns = last_ns.unwrap_or(0);
+    let mut per_tick: BTreeMap<i64, TimeBin> = BTreeMap::new();
+    let mut rtt_histogram = LogHistogram::default();
+    for t in &tables {
+        for (sec, bin) in &t.timeline {
+            per_tick.entry(*sec).or_default().add(bin);
+        }
+        rtt_histogram.merge(&t.rtt_histogram);
+    }
     let mut flows = Vec::new();
     for t in tables {
         flows.extend(t.finish(end_ns));
@@ -419,6 +427,7 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
                 .filter_map(|f| f.dns.as_ref().map(|d| (f.server.ip, f.server.port, d))),
         ),
         worst_flows: crate::analysis::worst::rank(&flows, WORST_FLOWS),
+        timeline: timeline(per_tick, rtt_histogram, &flows, first_ns, last_ns),
         findings: Vec::new(),
         metrics: BTreeMap::new(),
         flows,
@@ -435,6 +444,55 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         errors,
         interrupted,
         peak_active_flows,
+    }
+}
+
+/// Re-bins per-tick activity into at most [`MAX_BINS`] bins of a round
+/// width, and places unanswered DNS queries.
+fn timeline(
+    per_tick: BTreeMap<i64, TimeBin>,
+    rtt_histogram: LogHistogram,
+    flows: &[crate::report::FlowRecord],
+    first_ns: Option<i64>,
+    last_ns: Option<i64>,
+) -> Timeline {
+    let (Some(first), Some(last)) = (first_ns, last_ns) else {
+        return Timeline {
+            rtt_histogram,
+            ..Timeline::default()
+        };
+    };
+    // Bin widths in ticks (100 ms): round numbers from 100 ms to a day.
+    const WIDTHS: [i64; 19] = [
+        1, 2, 5, 10, 20, 50, 100, 150, 300, 600, 1200, 3000, 6000, 9000, 18000, 36000, 72000,
+        216_000, 864_000,
+    ];
+    let tick = TIMELINE_TICK_NS;
+    let start = first.div_euclid(tick);
+    let end = last.div_euclid(tick);
+    let span = end - start + 1;
+    let width = WIDTHS
+        .iter()
+        .copied()
+        .find(|w| (span + w - 1) / w <= MAX_BINS as i64)
+        .unwrap_or((span + MAX_BINS as i64 - 1) / MAX_BINS as i64);
+    let start = start.div_euclid(width) * width;
+    let n = (((end - start) / width + 1) as usize).clamp(1, MAX_BINS);
+    let mut bins = vec![TimeBin::default(); n];
+    let index = |t: i64| (((t - start) / width).max(0) as usize).min(n - 1);
+    for (t, b) in per_tick {
+        bins[index(t)].add(&b);
+    }
+    for f in flows {
+        for &ts in f.dns.iter().flat_map(|d| d.unanswered_at.iter()) {
+            bins[index(ts.div_euclid(tick))].dns_unanswered += 1;
+        }
+    }
+    Timeline {
+        start_ts: (start * tick) as f64 / 1e9,
+        bin_s: (width * tick) as f64 / 1e9,
+        bins,
+        rtt_histogram,
     }
 }
 

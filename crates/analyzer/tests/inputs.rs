@@ -324,3 +324,42 @@ fn standard_input_is_read_and_ctrl_c_loses_nothing() {
     assert_eq!(v["capture"]["partial"], true);
     assert!(v["capture"]["warnings"].to_string().contains("interrupted"));
 }
+
+#[test]
+fn timeline_accounts_for_every_flow_packet() {
+    for file in REAL {
+        let (_, out, _) = analyze_json(&[&testdata(file)], &[]);
+        let t = &out["timeline"];
+        let bins = t["bins"].as_array().unwrap();
+        assert!(!bins.is_empty() && bins.len() <= 240, "{file}");
+        let sum = |k: &str| bins.iter().map(|b| b[k].as_u64().unwrap()).sum::<u64>();
+        let flow_sum = |k: &str, side: &str| {
+            flows(&out)
+                .iter()
+                .map(|f| f[k][side].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        assert_eq!(
+            sum("packets"),
+            flow_sum("packets", "client") + flow_sum("packets", "server"),
+            "{file}"
+        );
+        assert_eq!(
+            sum("bytes_to_server"),
+            flow_sum("ip_bytes", "client"),
+            "{file}"
+        );
+        assert_eq!(
+            sum("bytes_to_client"),
+            flow_sum("ip_bytes", "server"),
+            "{file}"
+        );
+        let start = t["start_ts"].as_f64().unwrap();
+        let first = out["capture"]["first_ts"].as_f64().unwrap();
+        let width = t["bin_s"].as_f64().unwrap();
+        assert!(
+            start <= first && first < start + width,
+            "{file}: first packet in the first bin"
+        );
+    }
+}

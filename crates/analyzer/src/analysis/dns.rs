@@ -253,6 +253,9 @@ pub struct DnsSummary {
     pub servers: Vec<DnsServer>,
     /// Unix seconds of unanswered queries (first 1000), for timelines.
     pub unanswered_ts: Vec<f64>,
+    /// Latency samples (for charts; not serialized).
+    #[serde(skip)]
+    pub latency_values: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -307,6 +310,7 @@ pub fn summarize<'a>(
         return None;
     }
     s.latency_ms = latency.short();
+    s.latency_values = latency.values().to_vec();
     let mut top: Vec<NameCount> = names
         .into_iter()
         .map(|(name, queries)| NameCount { name, queries })

@@ -7,4 +7,5 @@ pub mod findings;
 pub mod gate;
 pub mod stats;
 pub mod tcp;
+pub mod trace;
 pub mod worst;

@@ -11,7 +11,7 @@ mod table;
 
 pub use fragments::FragmentTracker;
 pub use key::{Direction, Endpoint, FlowKey, Side};
-pub use table::{FlowTable, Timeouts};
+pub use table::{FlowTable, Timeouts, TIMELINE_TICK_NS};
 
 /// Ports that mark the responder of a midstream flow. Below 1024 plus the
 /// usual service ports of a Kubernetes cluster (databases, brokers, API

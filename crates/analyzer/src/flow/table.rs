@@ -1,13 +1,13 @@
 //! The flow table of one shard.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::analysis::dns::DnsFlow;
 use crate::analysis::tcp::{Seen, TcpAnalyzer};
 use crate::decode::{ipproto, IcmpSummary, Packet, Quoted, Transport};
 use crate::report::{
-    community_id, ns_to_s, proto_name, EndReason, FlowRecord, IcmpErrorRecord, IcmpInfo, PerDir,
-    RoleBasis,
+    community_id, ns_to_s, proto_name, EndReason, FlowRecord, IcmpErrorRecord, IcmpInfo,
+    LogHistogram, PerDir, RoleBasis, TimeBin,
 };
 
 use super::{likely_server_port, Direction, Endpoint, FlowKey, Side};
@@ -179,6 +179,10 @@ fn by_ports(sport: u16, dport: u16, sender: Side) -> (Side, RoleBasis) {
     }
 }
 
+/// Timeline resolution: 100 ms, fine enough for a chart of a short capture
+/// (a day of capture is 864,000 ticks at most).
+pub const TIMELINE_TICK_NS: i64 = 100_000_000;
+
 /// Flows of one shard.
 #[derive(Debug)]
 pub struct FlowTable {
@@ -188,6 +192,9 @@ pub struct FlowTable {
     finished: Vec<FlowRecord>,
     /// Most flows held at once: the memory high-water mark.
     pub peak_active: usize,
+    /// Activity per tick ([`TIMELINE_TICK_NS`]) of capture time.
+    pub timeline: BTreeMap<i64, TimeBin>,
+    pub rtt_histogram: LogHistogram,
 }
 
 impl FlowTable {
@@ -198,6 +205,8 @@ impl FlowTable {
             now_ns: i64::MIN,
             finished: Vec::new(),
             peak_active: 0,
+            timeline: BTreeMap::new(),
+            rtt_histogram: LogHistogram::default(),
         }
     }
 
@@ -265,6 +274,15 @@ impl FlowTable {
             flow
         });
         let dir = flow.direction(sender);
+        let bin = self
+            .timeline
+            .entry(pkt.ts_ns.div_euclid(TIMELINE_TICK_NS))
+            .or_default();
+        bin.packets += 1;
+        match dir {
+            Direction::ToServer => bin.bytes_to_server += u64::from(pkt.ip_len),
+            Direction::ToClient => bin.bytes_to_client += u64::from(pkt.ip_len),
+        }
         let d = &mut flow.dirs[dir.index()];
         d.packets += 1;
         d.ip_bytes += u64::from(pkt.ip_len);
@@ -280,13 +298,28 @@ impl FlowTable {
         match &pkt.transport {
             Transport::Tcp(t) => {
                 if let Some(a) = flow.analyzer.as_mut() {
-                    a.packet(Seen {
+                    let v = a.packet(Seen {
                         ts_ns: pkt.ts_ns,
                         dir: dir.index(),
                         tcp: t,
                         payload_len: pkt.payload_len,
                         ip_id: pkt.ip_id,
                     });
+                    let bin = self
+                        .timeline
+                        .entry(pkt.ts_ns.div_euclid(TIMELINE_TICK_NS))
+                        .or_default();
+                    bin.retransmissions += u64::from(v.retransmission);
+                    bin.out_of_order += u64::from(v.out_of_order);
+                    bin.resets += u64::from(v.reset);
+                    bin.zero_windows += u64::from(v.zero_window);
+                    bin.syn_retries += u64::from(v.syn_retry);
+                    if let Some(ms) = v.rtt_ms {
+                        bin.rtt_samples += 1;
+                        bin.rtt_sum_ms += ms;
+                        bin.rtt_max_ms = bin.rtt_max_ms.max(ms);
+                        self.rtt_histogram.add(ms);
+                    }
                 }
                 if t.flags.syn() && flow.tcp.syn_isn[dir.index()].is_none() {
                     flow.tcp.syn_isn[dir.index()] = Some(t.seq);

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 pub use crate::analysis::dns::{DnsFlowRecord, DnsSummary};
 pub use crate::analysis::findings::{Finding, Severity, Thresholds};
+pub use crate::analysis::stats::LogHistogram;
 pub use crate::analysis::tcp::TcpRecord;
 pub use crate::analysis::worst::WorstFlows;
 use crate::decode::Tunnel;
@@ -29,6 +30,8 @@ pub struct Report {
     pub dns: Option<DnsSummary>,
     /// The flows that suffer most, by measure (indexes into `flows`).
     pub worst_flows: WorstFlows,
+    /// Activity over time and the RTT distribution, for charts.
+    pub timeline: Timeline,
     /// Diagnoses, most severe first.
     pub findings: Vec<Finding>,
     /// The numbers `--fail-on` conditions test (docs/json-schema.md#metrics).
@@ -109,6 +112,57 @@ pub struct LinkTypeCount {
     pub name: &'static str,
     pub packets: u64,
 }
+
+/// Activity in one time bin, for charts (`timeline` in the JSON document).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TimeBin {
+    /// Packets of flows (ICMP errors excluded).
+    pub packets: u64,
+    /// IP bytes sent by clients, and by servers.
+    pub bytes_to_server: u64,
+    pub bytes_to_client: u64,
+    pub retransmissions: u64,
+    pub out_of_order: u64,
+    pub resets: u64,
+    pub zero_windows: u64,
+    pub syn_retries: u64,
+    pub dns_unanswered: u64,
+    /// Data RTT samples taken in the bin: count, sum and largest.
+    pub rtt_samples: u64,
+    pub rtt_sum_ms: f64,
+    pub rtt_max_ms: f64,
+}
+
+impl TimeBin {
+    pub fn add(&mut self, o: &TimeBin) {
+        self.packets += o.packets;
+        self.bytes_to_server += o.bytes_to_server;
+        self.bytes_to_client += o.bytes_to_client;
+        self.retransmissions += o.retransmissions;
+        self.out_of_order += o.out_of_order;
+        self.resets += o.resets;
+        self.zero_windows += o.zero_windows;
+        self.syn_retries += o.syn_retries;
+        self.dns_unanswered += o.dns_unanswered;
+        self.rtt_samples += o.rtt_samples;
+        self.rtt_sum_ms += o.rtt_sum_ms;
+        self.rtt_max_ms = self.rtt_max_ms.max(o.rtt_max_ms);
+    }
+}
+
+/// The capture cut into equal time bins (at most [`MAX_BINS`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    /// Start of the first bin, Unix seconds.
+    pub start_ts: f64,
+    pub bin_s: f64,
+    pub bins: Vec<TimeBin>,
+    /// Data RTT samples of all flows, in logarithmic buckets (for the CDF).
+    pub rtt_histogram: LogHistogram,
+}
+
+/// Most bins a timeline has: enough detail for a chart, small in JSON.
+pub const MAX_BINS: usize = 240;
 
 /// Per-protocol totals over flows.
 #[derive(Debug, Clone, Default, Serialize)]

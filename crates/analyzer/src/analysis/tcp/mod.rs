@@ -247,6 +247,23 @@ pub struct TcpAnalyzer {
     turn: Turn,
     response: Samples,
     synack_retransmissions: u64,
+    /// The data RTT sample the current packet produced, if any.
+    last_rtt_ms: Option<f64>,
+}
+
+/// What the analysis made of one packet (for timelines and traces).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Verdict {
+    pub retransmission: bool,
+    pub out_of_order: bool,
+    pub zero_window: bool,
+    pub reset: bool,
+    /// A client SYN beyond the first.
+    pub syn_retry: bool,
+    /// The same packet captured again: left out of the analysis.
+    pub duplicate: bool,
+    /// A data RTT sample this ACK produced.
+    pub rtt_ms: Option<f64>,
 }
 
 /// What one packet contributes, from the flow's point of view.
@@ -324,13 +341,18 @@ impl TcpAnalyzer {
     }
 
     /// Accounts one TCP packet.
-    pub fn packet(&mut self, p: Seen<'_>) {
+    pub fn packet(&mut self, p: Seen<'_>) -> Verdict {
         let t = p.tcp;
         let f = t.flags;
         let d = p.dir;
         if self.duplicate(&p) {
-            return;
+            return Verdict {
+                duplicate: true,
+                ..Verdict::default()
+            };
         }
+        let before = self.counts(d);
+        self.last_rtt_ms = None;
         let len = u64::from(p.payload_len);
         self.history
             .packet(d, f.syn(), f.ack(), f.fin(), f.rst(), len > 0);
@@ -349,6 +371,23 @@ impl TcpAnalyzer {
             me.resets += 1;
         }
         me.last_tx_ns = Some(p.ts_ns);
+        let after = self.counts(d);
+        Verdict {
+            retransmission: after.0 > before.0,
+            out_of_order: after.1 > before.1,
+            zero_window: after.2 > before.2,
+            reset: f.rst(),
+            syn_retry: after.3 > before.3 && after.3 >= 2,
+            duplicate: false,
+            rtt_ms: self.last_rtt_ms,
+        }
+    }
+
+    /// Counters a packet from `d` can move: retransmissions, out-of-order,
+    /// zero windows, SYNs.
+    fn counts(&self, d: usize) -> (u64, u64, u64, u64) {
+        let s = &self.streams[d];
+        (s.retrans.segments, s.out_of_order, s.zero_windows, s.syns)
     }
 
     /// The same packet seen again (identical headers and IP id, or within
@@ -471,6 +510,7 @@ impl TcpAnalyzer {
         let pure = !payload && !t.flags.syn() && !t.flags.fin() && !t.flags.rst();
         let window_same = acker.last_win_sent == Some(t.window) && t.window != 0;
         let mut lost = 0;
+        let mut rtt_sample = None;
         if s.acked.is_none_or(|prev| ack > prev) {
             // RTT: the ACK that covers exactly a segment's end (Karn applies).
             while let Some(seg) = s.unacked.front().copied() {
@@ -480,6 +520,7 @@ impl TcpAnalyzer {
                 s.unacked.pop_front();
                 if seg.end == ack && !seg.ambiguous {
                     s.rtt.push(ms(p.ts_ns - seg.ts));
+                    rtt_sample = Some(ms(p.ts_ns - seg.ts));
                 }
             }
             s.acked = Some(ack);
@@ -527,6 +568,7 @@ impl TcpAnalyzer {
         for _ in 0..lost {
             self.history.repeating(1 - d, Repeating::Gap);
         }
+        self.last_rtt_ms = rtt_sample;
     }
 
     fn window(&mut self, d: usize, t: &TcpSummary) {

@@ -1,0 +1,211 @@
+//! report.md: a ticket-sized summary (under 64 KiB for any capture) that
+//! renders on GitHub. Every string from the capture is escaped for Markdown.
+
+use std::fmt::Write as _;
+
+use super::text::{human_bytes, human_duration, thousands, utc};
+use crate::report::{FlowRecord, Report};
+
+/// report.md never exceeds this; long lists are cut to fit.
+pub const MAX_BYTES: usize = 60 * 1024;
+
+/// Escapes text for Markdown: no markup, links, HTML or table breaks survive.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '!'
+            | '|' | '~' | '>' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '&' => out.push_str("&amp;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn ms(v: f64) -> String {
+    human_duration(v / 1000.0)
+}
+
+/// "client → server" of a flow, escaped.
+pub fn flow_name(f: &FlowRecord) -> String {
+    let ep = |ip: &std::net::IpAddr, port: u16| match ip {
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+    };
+    let s = if f.icmp.is_some() {
+        format!("{} → {}", f.client.ip, f.server.ip)
+    } else {
+        format!(
+            "{} → {}",
+            ep(&f.client.ip, f.client.port),
+            ep(&f.server.ip, f.server.port)
+        )
+    };
+    escape(&s)
+}
+
+/// Renders report.md; `charts` are (file stem, title) of the charts written beside it.
+pub fn render(report: &Report, charts: &[(String, String)]) -> String {
+    let c = &report.capture;
+    let mut o = String::new();
+    let names: Vec<String> = c
+        .files
+        .iter()
+        .map(|f| format!("`{}`", f.path.replace('`', "'")))
+        .collect();
+    let _ = writeln!(o, "# Network analysis: {}\n", names.join(", "));
+    if let (Some(a), Some(b)) = (c.first_ts_ns, c.last_ts_ns) {
+        let _ = writeln!(
+            o,
+            "{} packets, {}, {} flows, {} → {} UTC ({}){}\n",
+            thousands(c.packets),
+            human_bytes(c.bytes),
+            thousands(c.flows),
+            utc(a),
+            utc(b),
+            human_duration(c.duration_s),
+            if c.partial {
+                " — **partial input**, see warnings"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(o, "## Findings ({})\n", report.findings.len());
+    if report.findings.is_empty() {
+        let _ = writeln!(o, "Nothing above the thresholds.\n");
+    }
+    for f in report.findings.iter().take(20) {
+        let _ = writeln!(o, "- **{:?}** {}", f.severity, escape(&f.summary));
+        for e in &f.evidence {
+            let _ = writeln!(o, "  - {}", escape(e));
+        }
+    }
+    let _ = writeln!(o);
+
+    let w = &report.worst_flows;
+    let mut ids: Vec<u64> = Vec::new();
+    for r in w
+        .retransmission_rate
+        .iter()
+        .chain(&w.rtt_p50_ms)
+        .chain(&w.response_time_p50_ms)
+    {
+        if !ids.contains(&r.flow) {
+            ids.push(r.flow);
+        }
+    }
+    if !ids.is_empty() {
+        let _ = writeln!(o, "## Worst flows\n");
+        let _ = writeln!(
+            o,
+            "| # | flow | state | retransmitted | handshake | RTT p50 / p99 | response p50 |\n|---|---|---|---|---|---|---|"
+        );
+        for id in ids.iter().take(15) {
+            let Some(f) = report.flows.get(*id as usize) else {
+                continue;
+            };
+            let Some(t) = &f.tcp else { continue };
+            let re = t.retransmissions.client.segments + t.retransmissions.server.segments;
+            let segs = t.data_segments.client + t.data_segments.server;
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} of {} | {} | {} | {} |",
+                f.id,
+                flow_name(f),
+                t.conn_state,
+                re,
+                segs,
+                t.handshake_rtt_ms.map_or("–".into(), ms),
+                t.rtt_ms
+                    .map_or("–".into(), |r| format!("{} / {}", ms(r.p50), ms(r.p99))),
+                t.response_time_ms.map_or("–".into(), |r| ms(r.p50)),
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    if let Some(d) = &report.dns {
+        let _ = writeln!(o, "## DNS\n");
+        let _ = writeln!(
+            o,
+            "{} queries, {} responses, **{} unanswered**{}.\n",
+            d.queries,
+            d.responses,
+            d.unanswered,
+            d.latency_ms.map_or(String::new(), |l| format!(
+                "; latency p50 {}, p99 {}",
+                ms(l.p50),
+                ms(l.p99)
+            ))
+        );
+        if !d.rcodes.is_empty() {
+            let rc: Vec<String> = d
+                .rcodes
+                .iter()
+                .map(|(k, v)| format!("{} {v}", escape(k)))
+                .collect();
+            let _ = writeln!(o, "Rcodes: {}.\n", rc.join(", "));
+        }
+        if !d.top_names.is_empty() {
+            let _ = writeln!(o, "| name | queries |\n|---|---|");
+            for n in d.top_names.iter().take(10) {
+                let name: String = n.name.chars().take(120).collect();
+                let _ = writeln!(o, "| {} | {} |", escape(&name), n.queries);
+            }
+            let _ = writeln!(o);
+        }
+    }
+
+    if !c.warnings.is_empty() {
+        let _ = writeln!(o, "## Warnings\n");
+        for wn in c.warnings.iter().take(20) {
+            let _ = writeln!(o, "- {}", escape(wn));
+        }
+        let _ = writeln!(o);
+    }
+    if !charts.is_empty() {
+        let _ = writeln!(o, "## Charts\n");
+        for (stem, title) in charts {
+            let _ = writeln!(
+                o,
+                "- [{}](charts/{stem}.svg) ([PNG](charts/{stem}.png))",
+                escape(title)
+            );
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(
+        o,
+        "Made by retina-analyze {}; the full analysis is in report.html.",
+        report.tool.version
+    );
+    if o.len() > MAX_BYTES {
+        let mut cut = MAX_BYTES - 100;
+        while !o.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        o.truncate(cut);
+        o.push_str("\n\n*(cut to fit a ticket; see report.html)*\n");
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_escapes_markup() {
+        let e = escape("<script>alert(1)</script> [x](http://a) | *b* `c`");
+        assert!(!e.contains("<script"));
+        assert!(!e.contains("](http"));
+        assert!(e.contains("\\|"));
+    }
+}

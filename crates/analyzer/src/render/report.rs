@@ -1,0 +1,502 @@
+//! `--report OUT/`: report.html (self-contained: inline CSS, inline SVG,
+//! no network request of any kind), report.md (ticket-sized) and the charts
+//! as charts/*.svg and charts/*.png.
+//!
+//! Every file is written under a temporary name and renamed into place, so
+//! nothing half-written looks complete. The HTML template escapes every
+//! value by default (minijinja auto-escaping); only the SVG charts, which
+//! this program generates with their text escaped, are inserted as markup.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::charts::{self, Chart, Series};
+use super::markdown;
+use super::text::{human_bytes, human_duration, thousands, utc};
+use crate::analysis::stats::LogHistogram;
+use crate::analysis::trace::FlowTrace;
+use crate::report::{FlowRecord, Report};
+
+/// Flows listed in the HTML table (largest first); the JSON has them all.
+const HTML_FLOWS: usize = 500;
+
+/// What went wrong writing a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: already exists (remove it, or choose another directory)")]
+    Exists { path: PathBuf },
+    #[error("rendering {what}: {message}")]
+    Render { what: String, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp{}",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Reads one count out of a time bin.
+type BinCount = fn(&crate::report::TimeBin) -> u64;
+
+/// The charts of a report: (file stem, title, chart).
+pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Chart)> {
+    let t = &report.timeline;
+    let x = |i: usize| i as f64 * t.bin_s;
+    let mut out = Vec::new();
+    let mbps = |b: u64| b as f64 * 8.0 / t.bin_s.max(1e-9) / 1e6;
+    out.push((
+        "throughput".to_string(),
+        "Throughput".to_string(),
+        Chart::Lines {
+            title: "Throughput per direction".into(),
+            x_label: "seconds since capture start".into(),
+            y_label: "Mbit/s (IP bytes)".into(),
+            series: vec![
+                Series {
+                    name: "client → server".into(),
+                    points: t
+                        .bins
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| (x(i), mbps(b.bytes_to_server)))
+                        .collect(),
+                },
+                Series {
+                    name: "server → client".into(),
+                    points: t
+                        .bins
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| (x(i), mbps(b.bytes_to_client)))
+                        .collect(),
+                },
+            ],
+        },
+    ));
+    let rtt_bins: Vec<(usize, &crate::report::TimeBin)> = t
+        .bins
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.rtt_samples > 0)
+        .collect();
+    out.push((
+        "rtt".to_string(),
+        "RTT over time".to_string(),
+        Chart::Lines {
+            title: "Data RTT over time".into(),
+            x_label: "seconds since capture start".into(),
+            y_label: "RTT (ms)".into(),
+            series: vec![
+                Series {
+                    name: "mean".into(),
+                    points: rtt_bins
+                        .iter()
+                        .map(|(i, b)| (x(*i), b.rtt_sum_ms / b.rtt_samples as f64))
+                        .collect(),
+                },
+                Series {
+                    name: "max".into(),
+                    points: rtt_bins
+                        .iter()
+                        .map(|(i, b)| (x(*i), b.rtt_max_ms))
+                        .collect(),
+                },
+            ],
+        },
+    ));
+    out.push((
+        "rtt-cdf".to_string(),
+        "RTT distribution".to_string(),
+        Chart::Cdf {
+            title: "Data RTT, cumulative distribution".into(),
+            x_label: "RTT (ms)".into(),
+            series: vec![Series {
+                name: "all flows".into(),
+                points: expand(&t.rtt_histogram),
+            }],
+        },
+    ));
+    let events: Vec<(&str, BinCount)> = vec![
+        ("retransmissions", |b| b.retransmissions),
+        ("resets", |b| b.resets),
+        ("zero windows", |b| b.zero_windows),
+        ("SYN retries", |b| b.syn_retries),
+        ("DNS unanswered", |b| b.dns_unanswered),
+    ];
+    out.push((
+        "events".to_string(),
+        "Trouble over time".to_string(),
+        Chart::Bars {
+            title: "Retransmissions, resets, zero windows over time".into(),
+            x_label: "seconds since capture start".into(),
+            y_label: "events per bin".into(),
+            bin_width: t.bin_s,
+            series: events
+                .into_iter()
+                .filter(|(_, f)| t.bins.iter().any(|b| f(b) > 0))
+                .map(|(name, f)| Series {
+                    name: name.into(),
+                    points: t
+                        .bins
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| (x(i), f(b) as f64))
+                        .collect(),
+                })
+                .collect(),
+        },
+    ));
+    for tr in traces {
+        let Some(f) = report.flows.get(tr.flow as usize) else {
+            continue;
+        };
+        out.push((
+            format!("flow-{}-sequence", tr.flow),
+            format!("Time-sequence of flow #{}", tr.flow),
+            Chart::TimeSequence {
+                title: format!(
+                    "Flow #{} {} ({} data)",
+                    tr.flow,
+                    plain_flow_name(f),
+                    tr.sender
+                ),
+                data: tr.data.clone(),
+                retransmitted: tr.retransmitted.clone(),
+                acks: tr.acks.clone(),
+                window: tr.window.clone(),
+            },
+        ));
+    }
+    if let Some(d) = &report.dns {
+        let mut h = LogHistogram::default();
+        for v in &d.latency_values {
+            h.add(*v);
+        }
+        let (edges, counts) = trim(&h);
+        out.push((
+            "dns-latency".to_string(),
+            "DNS latency".to_string(),
+            Chart::Histogram {
+                title: "DNS latency".into(),
+                x_label: "latency (ms)".into(),
+                edges,
+                counts,
+            },
+        ));
+        out.push((
+            "dns-rcodes".to_string(),
+            "DNS rcodes".to_string(),
+            Chart::Categories {
+                title: "DNS responses by rcode".into(),
+                x_label: "responses".into(),
+                items: d
+                    .rcodes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v as f64))
+                    .chain(std::iter::once((
+                        "no answer".to_string(),
+                        d.unanswered as f64,
+                    )))
+                    .collect(),
+            },
+        ));
+    }
+    out
+}
+
+/// Bucket midpoints repeated by count (scaled down past 20,000 values).
+fn expand(h: &LogHistogram) -> Vec<(f64, f64)> {
+    let total = h.total();
+    let scale = (total as f64 / 20_000.0).max(1.0);
+    let mut v = Vec::new();
+    for (i, &n) in h.counts.iter().enumerate() {
+        let mid = (h.edges_ms[i] * h.edges_ms[i + 1]).sqrt();
+        for _ in 0..((n as f64 / scale).round() as u64) {
+            v.push((mid, 0.0));
+        }
+    }
+    v
+}
+
+/// The histogram without its empty ends.
+fn trim(h: &LogHistogram) -> (Vec<f64>, Vec<u64>) {
+    let first = h.counts.iter().position(|&c| c > 0).unwrap_or(0);
+    let last = h.counts.iter().rposition(|&c| c > 0).map_or(0, |i| i + 1);
+    if last <= first {
+        return (Vec::new(), Vec::new());
+    }
+    (
+        h.edges_ms[first..=last].to_vec(),
+        h.counts[first..last].to_vec(),
+    )
+}
+
+fn plain_flow_name(f: &FlowRecord) -> String {
+    let ep = |ip: &std::net::IpAddr, port: u16| match ip {
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+    };
+    format!(
+        "{} → {}",
+        ep(&f.client.ip, f.client.port),
+        ep(&f.server.ip, f.server.port)
+    )
+}
+
+#[derive(Serialize)]
+struct ChartView {
+    stem: String,
+    svg: String,
+}
+
+#[derive(Serialize)]
+struct FlowView {
+    id: u64,
+    proto: String,
+    name: String,
+    state: String,
+    packets: u64,
+    bytes: u64,
+    bytes_h: String,
+    retrans: String,
+    handshake: String,
+    rtt: String,
+    response: String,
+    notes: String,
+}
+
+fn ms3(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| format!("{v:.3}"))
+}
+
+fn flow_view(f: &FlowRecord) -> FlowView {
+    let t = f.tcp.as_ref();
+    let mut notes = Vec::new();
+    if let Some(tn) = &f.tunnel {
+        notes.push(format!("{} vni {}", tn.kind, tn.vni));
+    }
+    if let Some(t) = t {
+        let lost = t.capture_lost_segments.client + t.capture_lost_segments.server;
+        if lost > 0 {
+            notes.push(format!("capture missed {lost} segment(s)"));
+        }
+        let zw = t.zero_windows.client + t.zero_windows.server;
+        if zw > 0 {
+            notes.push(format!("{zw} zero window(s)"));
+        }
+    }
+    if let Some(d) = &f.dns {
+        notes.push(format!(
+            "DNS {} queries, {} unanswered",
+            d.queries, d.unanswered
+        ));
+    }
+    for e in &f.icmp_errors {
+        notes.push(format!(
+            "{}× ICMP {}/{} from {}",
+            e.count, e.icmp_type, e.code, e.reporter
+        ));
+    }
+    FlowView {
+        id: f.id,
+        proto: f.proto.clone(),
+        name: plain_flow_name(f),
+        state: t.map_or(String::new(), |t| t.conn_state.to_string()),
+        packets: f.packets.total(),
+        bytes: f.ip_bytes.total(),
+        bytes_h: human_bytes(f.ip_bytes.total()),
+        retrans: t.map_or(String::new(), |t| {
+            (t.retransmissions.client.segments + t.retransmissions.server.segments).to_string()
+        }),
+        handshake: ms3(t.and_then(|t| t.handshake_rtt_ms)),
+        rtt: ms3(t.and_then(|t| t.rtt_ms.map(|r| r.p50))),
+        response: ms3(t.and_then(|t| t.response_time_ms.map(|r| r.p50))),
+        notes: notes.join("; "),
+    }
+}
+
+/// Paths of what [`write`] produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub html: PathBuf,
+    pub markdown: PathBuf,
+    pub charts: Vec<PathBuf>,
+}
+
+/// Writes report.html, report.md and charts/ into `dir` (created if
+/// missing). Existing report files are not overwritten unless `force`.
+pub fn write(
+    report: &Report,
+    traces: &[FlowTrace],
+    dir: &Path,
+    force: bool,
+) -> Result<Written, ReportError> {
+    let html_path = dir.join("report.html");
+    let md_path = dir.join("report.md");
+    if !force {
+        for p in [&html_path, &md_path] {
+            if p.exists() {
+                return Err(ReportError::Exists { path: p.clone() });
+            }
+        }
+    }
+    let chart_dir = dir.join("charts");
+    std::fs::create_dir_all(&chart_dir).map_err(io(&chart_dir))?;
+    let mut written = Vec::new();
+    let mut views = Vec::new();
+    let mut listed = Vec::new();
+    for (stem, title, chart) in charts(report, traces) {
+        let render_err = |e: charts::ChartError| ReportError::Render {
+            what: format!("chart {stem}"),
+            message: e.to_string(),
+        };
+        let svg = charts::svg(&chart).map_err(render_err)?;
+        let png = charts::png(&chart).map_err(|e| ReportError::Render {
+            what: format!("chart {stem}"),
+            message: e.to_string(),
+        })?;
+        let svg_path = chart_dir.join(format!("{stem}.svg"));
+        let png_path = chart_dir.join(format!("{stem}.png"));
+        write_atomic(&svg_path, svg.as_bytes())?;
+        write_atomic(&png_path, &png)?;
+        written.push(svg_path);
+        written.push(png_path);
+        listed.push((stem.clone(), title));
+        views.push(ChartView { stem, svg });
+    }
+    let md = markdown::render(report, &listed);
+    let html = html(report, views)?;
+    write_atomic(&md_path, md.as_bytes())?;
+    write_atomic(&html_path, html.as_bytes())?;
+    Ok(Written {
+        html: html_path,
+        markdown: md_path,
+        charts: written,
+    })
+}
+
+fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> {
+    let c = &report.capture;
+    let mut flows: Vec<&FlowRecord> = report.flows.iter().collect();
+    flows.sort_by(|a, b| {
+        b.ip_bytes
+            .total()
+            .cmp(&a.ip_bytes.total())
+            .then(a.id.cmp(&b.id))
+    });
+    let shown = flows.len().min(HTML_FLOWS);
+    // Flows that findings and rankings point at are always listed.
+    let mut ids: Vec<u64> = flows.iter().take(shown).map(|f| f.id).collect();
+    for f in &report.findings {
+        ids.extend(f.flows.iter().copied());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let flow_views: Vec<FlowView> = ids
+        .iter()
+        .filter_map(|id| report.flows.get(*id as usize))
+        .map(flow_view)
+        .collect();
+    let title: Vec<&str> = c
+        .files
+        .iter()
+        .map(|f| {
+            Path::new(&f.path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(&f.path)
+        })
+        .collect();
+    let summary = match (c.first_ts_ns, c.last_ts_ns) {
+        (Some(a), Some(b)) => format!(
+            "{} packets, {}, {} flows, {} → {} UTC ({})",
+            thousands(c.packets),
+            human_bytes(c.bytes),
+            thousands(c.flows),
+            utc(a),
+            utc(b),
+            human_duration(c.duration_s)
+        ),
+        _ => format!("{} packets", thousands(c.packets)),
+    };
+    let files: Vec<_> = c
+        .files
+        .iter()
+        .map(|f| {
+            let mut links: Vec<&str> = f.interfaces.iter().map(|i| i.linktype_name).collect();
+            links.dedup();
+            minijinja::context! {
+                path => f.path,
+                format => f.format.clone().unwrap_or_else(|| "unreadable".into()),
+                packets => f.packets,
+                links => links.join(", "),
+                status => f.error.as_ref().map_or("complete".to_string(), |e| e.message.clone()),
+            }
+        })
+        .collect();
+    let dns = report.dns.as_ref().map(|d| {
+        minijinja::context! {
+            queries => d.queries,
+            responses => d.responses,
+            unanswered => d.unanswered,
+            latency => d.latency_ms,
+            top_names => d.top_names,
+        }
+    });
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("report.html", include_str!("../../templates/report.html"))
+        .map_err(|e| ReportError::Render {
+            what: "report.html template".into(),
+            message: e.to_string(),
+        })?;
+    let tmpl = env
+        .get_template("report.html")
+        .map_err(|e| ReportError::Render {
+            what: "report.html template".into(),
+            message: e.to_string(),
+        })?;
+    tmpl.render(minijinja::context! {
+        title => title.join(", "),
+        summary => summary,
+        partial => c.partial,
+        findings => report.findings,
+        charts => charts,
+        flows => flow_views,
+        flows_note => if report.flows.len() > shown {
+            format!("The {shown} largest of {} flows, and every flow a finding names.", report.flows.len())
+        } else {
+            format!("All {} flows.", report.flows.len())
+        },
+        dns => dns,
+        warnings => c.warnings,
+        files => files,
+        version => report.tool.version,
+    })
+    .map_err(|e| ReportError::Render {
+        what: "report.html".into(),
+        message: e.to_string(),
+    })
+}
