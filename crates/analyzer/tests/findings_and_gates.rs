@@ -60,3 +60,47 @@ fn findings_lead_the_terminal_summary() {
     assert!(f < files, "findings come before the file list");
     assert!(text.contains("refused"));
 }
+
+fn kinds(file: &str) -> Vec<(String, String)> {
+    let (_, out, _) = analyze_json(&[&testdata(file)], &[]);
+    out["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The kernel ground-truth scenarios produce the findings their truth implies.
+#[test]
+fn ground_truth_scenarios_raise_the_expected_findings() {
+    let states = kinds("groundtruth/states.pcap");
+    for (kind, sev) in [("unanswered_syn", "HIGH"), ("refused", "MEDIUM")] {
+        assert!(
+            states.contains(&(kind.into(), sev.into())),
+            "states: {states:?}"
+        );
+    }
+    assert!(
+        states.iter().any(|(k, _)| k == "server_resets"),
+        "states: {states:?}"
+    );
+    let dns = kinds("groundtruth/dns.pcap");
+    for (kind, sev) in [("dns_unanswered", "HIGH"), ("dns_servfail", "MEDIUM")] {
+        assert!(dns.contains(&(kind.into(), sev.into())), "dns: {dns:?}");
+    }
+    // 2% random drops on one port, deliberate tail drops on another.
+    let loss = kinds("groundtruth/loss.pcap");
+    assert!(
+        loss.iter().filter(|(k, _)| k == "retransmissions").count() >= 1,
+        "loss: {loss:?}"
+    );
+    // A quiet capture has none of these.
+    let clean = kinds("nanosecond.pcap");
+    assert!(clean.is_empty(), "{clean:?}");
+}

@@ -290,7 +290,64 @@ fn report_opens_in_headless_chromium_without_errors_or_requests() {
         problems.join("\n")
     );
     assert!(shot.exists(), "no screenshot: {log}");
+    // Every chart written to charts/ is in the rendered page.
+    let dom = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let svgs = std::fs::read_dir(dir.path().join("charts"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "svg")
+        })
+        .count();
+    assert!(svgs >= 6, "{svgs} charts");
+    assert_eq!(
+        dom.matches("<svg").count(),
+        svgs,
+        "every chart is in the page"
+    );
+    assert!(dom.contains("Findings") && dom.contains("class=\"sortable\""));
     let keep = std::env::temp_dir().join("retina-report-screenshot.png");
     let _ = std::fs::copy(&shot, &keep);
     eprintln!("screenshot: {}", keep.display());
+}
+
+/// report.md of a saved ground-truth capture, byte for byte (paths relative,
+/// so the snapshot holds on any checkout).
+#[test]
+fn report_markdown_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(common::repo_root())
+        .args([
+            "testdata/groundtruth/states.pcap",
+            "testdata/groundtruth/dns.pcap",
+            "--quiet",
+            "--report",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    insta::assert_snapshot!("report_md_states_dns", md);
 }

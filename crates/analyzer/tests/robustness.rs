@@ -33,6 +33,23 @@ proptest! {
         let _ = table.finish(1_000_000);
     }
 
+
+    /// IPv6 with chains of extension headers (hop-by-hop, routing,
+    /// fragment, AH, destination options) of random lengths: the path where
+    /// a dependency once read past its slice.
+    #[test]
+    fn random_ipv6_extension_chains_never_panic(
+        next in proptest::sample::select(&[0u8, 43, 44, 51, 60, 6, 17, 58][..]),
+        plen in any::<u16>(),
+        rest in proptest::collection::vec(any::<u8>(), 0..120),
+    ) {
+        let mut f = vec![0x60, 0, 0, 0];
+        f.extend_from_slice(&plen.to_be_bytes());
+        f.extend_from_slice(&[next, 64]);
+        f.extend_from_slice(&[0xfd; 32]);
+        f.extend_from_slice(&rest);
+        let _ = decode(101, &f, f.len() as u32, 0, 0, 0);
+    }
 }
 
 proptest! {

@@ -21,6 +21,18 @@ pub enum Severity {
     Info,
 }
 
+impl Severity {
+    /// The name used in JSON and reports: HIGH, MEDIUM, LOW, INFO.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::High => "HIGH",
+            Severity::Medium => "MEDIUM",
+            Severity::Low => "LOW",
+            Severity::Info => "INFO",
+        }
+    }
+}
+
 /// One diagnosis.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
@@ -444,7 +456,7 @@ fn dns(report: &Report, t: &Thresholds, out: &mut Vec<Finding>) {
             severity: Severity::High,
             kind: "dns_unanswered",
             summary: format!(
-                "{} DNS quer(ies) of {} got no answer",
+                "{} of {} DNS queries got no answer",
                 d.unanswered, d.queries
             ),
             evidence: vec![format!("unanswered by server: {}", servers.join(", "))],

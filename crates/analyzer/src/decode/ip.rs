@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+use etherparse::LaxIpSlice;
 
 use crate::analysis::dns;
 
@@ -54,18 +54,7 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             let plen = u32::from(v6.header().payload_length());
             // Zero payload length: jumbogram or offload; trust the link layer.
             let ip_len = if plen > 0 { 40 + plen } else { wire_len_hint };
-            let mut frag = None;
-            for ext in v6.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    if f.is_fragmenting_payload() {
-                        frag = Some(Fragment {
-                            id: f.identification(),
-                            offset: u32::from(f.fragment_offset().value()) * 8,
-                            more: f.more_fragments(),
-                        });
-                    }
-                }
-            }
+            let frag = ipv6_fragment(data);
             (ip_len, frag)
         }
     };
@@ -154,6 +143,43 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         _ => {}
     }
     Ok(pkt)
+}
+
+/// The fragment header of an IPv6 packet, if it fragments the payload.
+///
+/// Walked by hand with a bounds check at every step: etherparse's extension
+/// iterator can read past its slice on malformed headers (found by the
+/// robustness tests), so it is not used.
+fn ipv6_fragment(packet: &[u8]) -> Option<Fragment> {
+    let mut next = *packet.get(6)?;
+    let mut at = 40usize;
+    // Extension headers a packet may carry before the fragment header.
+    for _ in 0..8 {
+        let h = packet.get(at..at + 8)?;
+        match next {
+            44 => {
+                let off_flags = u16::from_be_bytes([h[2], h[3]]);
+                let offset = u32::from(off_flags >> 3) * 8;
+                let more = off_flags & 1 == 1;
+                // An atomic fragment (offset 0, no more) fragments nothing.
+                return (offset != 0 || more).then(|| Fragment {
+                    id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                    offset,
+                    more,
+                });
+            }
+            0 | 43 | 60 => {
+                next = h[0];
+                at += (usize::from(h[1]) + 1) * 8;
+            }
+            51 => {
+                next = h[0];
+                at += (usize::from(h[1]) + 2) * 4;
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Decapsulates VXLAN and Geneve. Returns `None` when the payload is not a

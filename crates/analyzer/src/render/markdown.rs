@@ -14,8 +14,9 @@ pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '!'
-            | '|' | '~' | '>' => {
+            // Inline text only (never at a line start): brackets, emphasis,
+            // code, tables and HTML are what could take effect.
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '|' | '~' | '>' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -82,7 +83,7 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
         let _ = writeln!(o, "Nothing above the thresholds.\n");
     }
     for f in report.findings.iter().take(20) {
-        let _ = writeln!(o, "- **{:?}** {}", f.severity, escape(&f.summary));
+        let _ = writeln!(o, "- **{}** {}", f.severity.as_str(), escape(&f.summary));
         for e in &f.evidence {
             let _ = writeln!(o, "  - {}", escape(e));
         }
@@ -205,7 +206,8 @@ mod tests {
     fn markdown_escapes_markup() {
         let e = escape("<script>alert(1)</script> [x](http://a) | *b* `c`");
         assert!(!e.contains("<script"));
-        assert!(!e.contains("](http"));
+        // The link's brackets are escaped, so no link is made.
+        assert!(e.contains("\\[x\\](http"));
         assert!(e.contains("\\|"));
     }
 }

@@ -68,8 +68,10 @@ struct Hole {
     end: u64,
     /// When the capture first saw data beyond the hole.
     seen_ns: i64,
-    /// Highest TSval sent before the hole was seen.
+    /// TSval of the segment that revealed the hole.
     tsval: Option<u32>,
+    /// IPv4 id of that segment (0: none).
+    ip_id: u16,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -116,6 +118,10 @@ struct Stream {
     fin_seq: Option<u64>,
     /// Recent packets, to recognize the same packet captured twice.
     recent: VecDeque<Fingerprint>,
+    /// IPv4 ids of this side's packets: the last one, and how many steps
+    /// between consecutive packets were small increments (or not).
+    last_ip_id: Option<u16>,
+    ip_id_steps: (u32, u32),
     duplicates: u64,
     seen: RangeSet,
     holes: Vec<Hole>,
@@ -209,6 +215,13 @@ impl Stream {
                 self.capture_lost_segments += b.div_ceil(self.mss_estimate());
             }
         }
+    }
+
+    /// The sender numbers its packets in order: nearly every step between
+    /// consecutive IPv4 ids is a small increment (not random ids).
+    fn ip_ids_sequential(&self) -> bool {
+        let (inc, other) = self.ip_id_steps;
+        inc >= 8 && inc >= 9 * other
     }
 
     fn first_tx_ns(&self, start: u64) -> Option<i64> {
@@ -604,6 +617,17 @@ impl TcpAnalyzer {
         if f.syn() {
             me.isn = Some(seq);
         }
+        if p.ip_id != 0 {
+            if let Some(last) = me.last_ip_id {
+                let step = p.ip_id.wrapping_sub(last);
+                if (1..=64).contains(&step) {
+                    me.ip_id_steps.0 += 1;
+                } else {
+                    me.ip_id_steps.1 += 1;
+                }
+            }
+            me.last_ip_id = Some(p.ip_id);
+        }
         // A stream starts at its SYN, else at its first segment; a reset
         // (injected ones carry any sequence number) starts nothing.
         if f.syn() || (me.first.is_none() && !f.rst()) {
@@ -661,6 +685,7 @@ impl TcpAnalyzer {
                     end: start,
                     seen_ns: p.ts_ns,
                     tsval: t.timestamps.map(|(v, _)| v),
+                    ip_id: p.ip_id,
                 });
             }
         } else if !f.syn()
@@ -838,8 +863,14 @@ fn classify(
                     (Some(v), Some(hv)) if v.wrapping_sub(hv) as i32 > 0 => false,
                     // Sent before it: the network reordered it.
                     (Some(v), Some(hv)) if (v.wrapping_sub(hv) as i32) < 0 => true,
-                    // Same tick or no timestamps: a retransmission needs at
-                    // least about an RTT (loss report + resend); reordering is faster.
+                    // Same tick or no timestamps. A sender that numbers its
+                    // packets in order (Linux: per-socket IPv4 ids) says
+                    // which was sent first, at any RTT.
+                    _ if me.ip_ids_sequential() && p.ip_id != 0 && h.ip_id != 0 => {
+                        (p.ip_id.wrapping_sub(h.ip_id) as i16) < 0
+                    }
+                    // Otherwise time: a retransmission needs at least about an
+                    // RTT (loss report + resend); reordering is faster.
                     _ => {
                         let window = rtt_ns.map_or(DEFAULT_REORDER_NS, |r| r / 2);
                         ts - h.seen_ns < window
@@ -865,6 +896,7 @@ fn classify(
                 seen_ns: ts,
                 // The TSval of the segment that revealed the hole.
                 tsval: p.tcp.timestamps.map(|(v, _)| v),
+                ip_id: p.ip_id,
             });
         }
     }

@@ -521,3 +521,30 @@ fn reordering_window_spans_the_whole_loop_not_one_hosts_ack_delay() {
     assert_eq!(r.out_of_order.server, 1, "{r:?}");
     assert_eq!(r.retransmissions.server.segments, 0);
 }
+
+#[test]
+fn sequential_ip_ids_tell_retransmission_from_reordering_at_any_rtt() {
+    // A sender numbering its packets 100, 101, … : the fill that arrives
+    // 10 µs after the hole is a retransmission if numbered after the packet
+    // that revealed the hole, reordering if numbered before.
+    for (fill_id, expect_retrans) in [(120u16, true), (110, false)] {
+        let mut c = Conn::new(7, 8);
+        c.handshake();
+        for i in 0..10u16 {
+            c.ip_id = 100 + i;
+            c.at(0.01).data(0, 1000);
+        }
+        c.ip_id = 111; // segment at 11001 is missing; 12001 reveals the hole
+        c.sent[0] += 1000;
+        c.at(0.01).data(0, 1000);
+        c.ip_id = fill_id;
+        c.at(0.01).resend(0, 10_001, 1000);
+        let r = c.rec();
+        assert_eq!(
+            r.retransmissions.client.segments == 1,
+            expect_retrans,
+            "id {fill_id}"
+        );
+        assert_eq!(r.out_of_order.client == 1, !expect_retrans, "id {fill_id}");
+    }
+}
