@@ -514,17 +514,10 @@ fn route_hash(p: &Packet) -> u64 {
                 },
             )
         }
-        _ => (
-            p.proto,
-            Endpoint {
-                ip: p.src,
-                port: p.sport,
-            },
-            Endpoint {
-                ip: p.dst,
-                port: p.dport,
-            },
-        ),
+        _ => {
+            let (a, b) = Endpoint::of(p);
+            (p.proto, a, b)
+        }
     };
     FlowKey::new(proto, a, b, p.tunnel).0.shard_hash()
 }

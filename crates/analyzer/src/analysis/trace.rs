@@ -36,16 +36,7 @@ pub struct FlowTrace {
 }
 
 fn matches(f: &FlowRecord, p: &Packet) -> bool {
-    let (a, b) = (
-        Endpoint {
-            ip: p.src,
-            port: p.sport,
-        },
-        Endpoint {
-            ip: p.dst,
-            port: p.dport,
-        },
-    );
+    let (a, b) = Endpoint::of(p);
     p.tunnel == f.tunnel
         && ((a == f.client && b == f.server) || (a == f.server && b == f.client))
         && p.ts_ns >= f.first_ts_ns

@@ -16,6 +16,22 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl Endpoint {
+    /// Sender and receiver of a packet.
+    pub fn of(p: &crate::decode::Packet) -> (Endpoint, Endpoint) {
+        (
+            Endpoint {
+                ip: p.src,
+                port: p.sport,
+            },
+            Endpoint {
+                ip: p.dst,
+                port: p.dport,
+            },
+        )
+    }
+}
+
 /// Which endpoint of a key a packet was sent by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

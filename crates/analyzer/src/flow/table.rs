@@ -239,14 +239,7 @@ impl FlowTable {
                 return;
             }
         }
-        let src = Endpoint {
-            ip: pkt.src,
-            port: pkt.sport,
-        };
-        let dst = Endpoint {
-            ip: pkt.dst,
-            port: pkt.dport,
-        };
+        let (src, dst) = Endpoint::of(pkt);
         let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel);
 
         if let Some(existing) = self.flows.get(&key) {

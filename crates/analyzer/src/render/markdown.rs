@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::text::{human_bytes, human_duration, thousands, utc};
+use super::text::{flow_line, human_bytes, human_duration, thousands, utc};
 use crate::report::{FlowRecord, Report};
 
 /// report.md never exceeds this; long lists are cut to fit.
@@ -35,20 +35,7 @@ fn ms(v: f64) -> String {
 
 /// "client → server" of a flow, escaped.
 pub fn flow_name(f: &FlowRecord) -> String {
-    let ep = |ip: &std::net::IpAddr, port: u16| match ip {
-        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
-        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
-    };
-    let s = if f.icmp.is_some() {
-        format!("{} → {}", f.client.ip, f.server.ip)
-    } else {
-        format!(
-            "{} → {}",
-            ep(&f.client.ip, f.client.port),
-            ep(&f.server.ip, f.server.port)
-        )
-    };
-    escape(&s)
+    escape(&flow_line(f))
 }
 
 /// Renders report.md; `charts` are (file stem, title) of the charts written beside it.

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::charts::{self, Chart, Series};
 use super::markdown;
-use super::text::{human_bytes, human_duration, thousands, utc};
+use super::text::{flow_line, human_bytes, human_duration, thousands, utc};
 use crate::analysis::stats::LogHistogram;
 use crate::analysis::trace::FlowTrace;
 use crate::report::{FlowRecord, Report};
@@ -176,12 +176,7 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
             format!("flow-{}-sequence", tr.flow),
             format!("Time-sequence of flow #{}", tr.flow),
             Chart::TimeSequence {
-                title: format!(
-                    "Flow #{} {} ({} data)",
-                    tr.flow,
-                    plain_flow_name(f),
-                    tr.sender
-                ),
+                title: format!("Flow #{} {} ({} data)", tr.flow, flow_line(f), tr.sender),
                 data: tr.data.clone(),
                 retransmitted: tr.retransmitted.clone(),
                 acks: tr.acks.clone(),
@@ -253,18 +248,6 @@ fn trim(h: &LogHistogram) -> (Vec<f64>, Vec<u64>) {
     )
 }
 
-fn plain_flow_name(f: &FlowRecord) -> String {
-    let ep = |ip: &std::net::IpAddr, port: u16| match ip {
-        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
-        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
-    };
-    format!(
-        "{} → {}",
-        ep(&f.client.ip, f.client.port),
-        ep(&f.server.ip, f.server.port)
-    )
-}
-
 #[derive(Serialize)]
 struct ChartView {
     stem: String,
@@ -322,7 +305,7 @@ fn flow_view(f: &FlowRecord) -> FlowView {
     FlowView {
         id: f.id,
         proto: f.proto.clone(),
-        name: plain_flow_name(f),
+        name: flow_line(f),
         state: t.map_or(String::new(), |t| t.conn_state.to_string()),
         packets: f.packets.total(),
         bytes: f.ip_bytes.total(),

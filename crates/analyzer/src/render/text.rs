@@ -238,7 +238,7 @@ fn ms(v: f64) -> String {
 }
 
 /// "client → server"; for ICMP, whose "ports" are type and code, addresses only.
-fn flow_line(f: &FlowRecord) -> String {
+pub fn flow_line(f: &FlowRecord) -> String {
     if f.icmp.is_some() {
         format!("{} → {}", f.client.ip, f.server.ip)
     } else {
