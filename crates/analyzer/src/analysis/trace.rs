@@ -48,6 +48,10 @@ pub fn trace(files: &[PathBuf], flows: &[&FlowRecord]) -> Vec<FlowTrace> {
     let stop = AtomicBool::new(false);
     let mut packets: Vec<Vec<(i64, usize, Packet)>> = vec![Vec::new(); flows.len()];
     for (fi, path) in files.iter().enumerate() {
+        // Standard input cannot be read twice: its flows go untraced.
+        if path.as_os_str() == crate::source::STDIN {
+            continue;
+        }
         let mut n = 0usize;
         let _ = read_capture(path, Arc::default(), &stop, &mut |rec| {
             n += 1;
