@@ -337,8 +337,9 @@ impl TcpAnalyzer {
     /// RTTs added (each is only the loop on one side of the capture point;
     /// next to a host, one of them is just that host's ACK delay).
     fn rtt_estimate_ns(&self) -> Option<i64> {
+        // A retransmitted SYN-ACK puts a timeout inside the handshake.
         let hs = match (self.handshake.syn_ns, self.handshake.ack_ns) {
-            (Some(s), Some(a)) if a > s => Some(a - s),
+            (Some(s), Some(a)) if a > s && self.synack_retransmissions == 0 => Some(a - s),
             _ => None,
         };
         let [a, b] =
@@ -524,6 +525,10 @@ impl TcpAnalyzer {
         let window_same = acker.last_win_sent == Some(t.window) && t.window != 0;
         let mut lost = 0;
         let mut rtt_sample = None;
+        // When the acknowledging side's own sequence jumps past bytes the
+        // capture never saw, a missed packet may have carried this ACK first:
+        // its timing says nothing.
+        let acker_skipped = acker.next.is_some_and(|n| acker.seq.unwrap(t.seq) > n);
         if s.acked.is_none_or(|prev| ack > prev) {
             // RTT: the ACK that covers exactly a segment's end (Karn applies).
             while let Some(seg) = s.unacked.front().copied() {
@@ -531,7 +536,7 @@ impl TcpAnalyzer {
                     break;
                 }
                 s.unacked.pop_front();
-                if seg.end == ack && !seg.ambiguous {
+                if seg.end == ack && !seg.ambiguous && !acker_skipped {
                     s.rtt.push(ms(p.ts_ns - seg.ts));
                     rtt_sample = Some(ms(p.ts_ns - seg.ts));
                 }

@@ -548,3 +548,16 @@ fn sequential_ip_ids_tell_retransmission_from_reordering_at_any_rtt() {
         assert_eq!(r.out_of_order.client == 1, !expect_retrans, "id {fill_id}");
     }
 }
+
+#[test]
+fn no_rtt_sample_from_an_ack_behind_data_the_capture_missed() {
+    // The server's response (which carried the first ACK) was not captured;
+    // its next segment acknowledges the request much later.
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    c.at(0.1).data(0, 100);
+    c.sent[1] += 2576; // missed server data
+    c.at(3000.0).data(1, 10);
+    let r = c.rec();
+    assert!(r.rtt_ms_by_dir.client.is_none(), "{:?}", r.rtt_ms_by_dir);
+}
