@@ -175,7 +175,8 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         .map(|_| FlowTable::new(config.timeouts))
         .collect();
     let mut frags = FragmentTracker::default();
-    let mut totals: BTreeMap<String, ProtoTotals> = BTreeMap::new();
+    // By protocol number while packets stream (no per-packet allocation).
+    let mut by_proto: BTreeMap<u8, ProtoTotals> = BTreeMap::new();
     let mut first_ns: Option<i64> = None;
     let mut last_ns: Option<i64> = None;
 
@@ -225,7 +226,7 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
             }
             next_sweep = now.saturating_add(SWEEP_INTERVAL_NS);
         }
-        let t = totals.entry(proto_name(pkt.proto)).or_default();
+        let t = by_proto.entry(pkt.proto).or_default();
         t.packets += 1;
         t.ip_bytes += u64::from(pkt.ip_len);
         t.payload_bytes += u64::from(pkt.payload_len);
@@ -292,6 +293,10 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
                 b.tunnel,
             ))
     });
+    let mut totals: BTreeMap<String, ProtoTotals> = by_proto
+        .into_iter()
+        .map(|(p, t)| (proto_name(p), t))
+        .collect();
     for (i, f) in flows.iter_mut().enumerate() {
         f.id = i as u64;
         let t = totals.entry(f.proto.clone()).or_default();
