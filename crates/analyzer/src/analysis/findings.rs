@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::flow::Endpoint;
 use crate::report::{FlowRecord, Report};
 
 /// How serious a finding is.
@@ -90,13 +91,6 @@ fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
-fn endpoint(ip: &IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
-
 /// Computes the findings of a report, most severe first.
 pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -155,7 +149,7 @@ fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             kind: "unanswered_syn",
             summary: format!(
                 "{} did not answer {unanswered} of {attempts} connection attempts: a listener backlog, a drop on the path or a network policy",
-                endpoint(&ip, port)
+                Endpoint { ip, port }
             ),
             evidence: vec![
                 format!("{unanswered} connection(s) in state S0 (SYN, no reply); {retries} SYN retransmission(s)"),
@@ -187,7 +181,7 @@ fn refused(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             kind: "refused",
             summary: format!(
                 "{} refused {} connection attempt(s) with a reset: nothing listens there",
-                endpoint(&ip, port),
+                Endpoint { ip, port },
                 ids.len()
             ),
             evidence: vec![format!("{} connection(s) in state REJ", ids.len())],
@@ -230,7 +224,7 @@ fn server_resets(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             kind: "server_resets",
             summary: format!(
                 "{} reset {} established connection(s)",
-                endpoint(&ip, port),
+                Endpoint { ip, port },
                 ids.len()
             ),
             evidence,
@@ -303,7 +297,10 @@ fn retransmission_paths(flows: &[FlowRecord], t: &Thresholds, out: &mut Vec<Find
             summary: format!(
                 "retransmission rate {} on {c} ↔ {}",
                 pct(rate(p)),
-                endpoint(s, *port)
+                Endpoint {
+                    ip: *s,
+                    port: *port
+                }
             ),
             evidence,
             flows: list(p.ids.clone()),
@@ -373,7 +370,7 @@ fn slow_servers(flows: &[FlowRecord], t: &Thresholds, out: &mut Vec<Finding>) {
             kind: "slow_server",
             summary: format!(
                 "{} is slow to respond (median {r:.0} ms) while the network is fast ({network}): the server, not the network",
-                endpoint(&ip, port)
+                Endpoint { ip, port }
             ),
             evidence: vec![format!("median response time {r:.1} ms over {} flow(s); {network}", ids.len())],
             flows: list(ids),
@@ -446,7 +443,10 @@ fn dns(report: &Report, t: &Thresholds, out: &mut Vec<Finding>) {
             .map(|s| {
                 format!(
                     "{} ({} of {})",
-                    endpoint(&s.ip, s.port),
+                    Endpoint {
+                        ip: s.ip,
+                        port: s.port
+                    },
                     s.unanswered,
                     s.queries
                 )

@@ -16,6 +16,13 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// `1.2.3.4:80` or `[2001:db8::1]:80`, as a socket address is written.
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::net::SocketAddr::new(self.ip, self.port).fmt(f)
+    }
+}
+
 impl Endpoint {
     /// Sender and receiver of a packet.
     pub fn of(p: &crate::decode::Packet) -> (Endpoint, Endpoint) {

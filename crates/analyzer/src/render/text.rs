@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use crate::analysis::worst::Ranked;
+use crate::flow::Endpoint;
 use crate::report::{FlowRecord, Report, Severity};
 
 const BOLD: Style = Style::new().bold();
@@ -242,11 +243,7 @@ pub fn flow_line(f: &FlowRecord) -> String {
     if f.icmp.is_some() {
         format!("{} → {}", f.client.ip, f.server.ip)
     } else {
-        format!(
-            "{} → {}",
-            endpoint(&f.client.ip, f.client.port),
-            endpoint(&f.server.ip, f.server.port)
-        )
+        format!("{} → {}", f.client, f.server)
     }
 }
 
@@ -376,7 +373,10 @@ fn dns(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "  server {}: {} queries, {} unanswered{lat}",
-            endpoint(&s.ip, s.port),
+            Endpoint {
+                ip: s.ip,
+                port: s.port
+            },
             thousands(s.queries),
             thousands(s.unanswered)
         )?;
@@ -419,13 +419,6 @@ fn icmp_error_name(v6: bool, icmp_type: u8, code: u8) -> String {
         format!("type {icmp_type} code {code}")
     } else {
         format!("{name} ({icmp_type}/{code})")
-    }
-}
-
-fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
     }
 }
 
