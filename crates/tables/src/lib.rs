@@ -1,0 +1,680 @@
+//! Parquet tables of retina-analyze and retina-capture.
+//!
+//! Every table is declared once, as a [`TableDef`]: its columns, their types
+//! and their documentation. The Arrow schema, the streaming writer's checks
+//! and `docs/schema.md` are all derived from that one declaration, so the
+//! writer, the reader and the documentation cannot drift apart.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder,
+    UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+pub mod agent;
+
+/// Version of the table layouts; bumped when a column changes meaning or type.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Column types used by the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColType {
+    Str,
+    Bool,
+    U8,
+    U16,
+    U32,
+    U64,
+    I64,
+    F64,
+    /// Nanoseconds since the Unix epoch, UTC.
+    Timestamp,
+}
+
+impl ColType {
+    pub fn arrow(self) -> DataType {
+        match self {
+            ColType::Str => DataType::Utf8,
+            ColType::Bool => DataType::Boolean,
+            ColType::U8 => DataType::UInt8,
+            ColType::U16 => DataType::UInt16,
+            ColType::U32 => DataType::UInt32,
+            ColType::U64 => DataType::UInt64,
+            ColType::I64 => DataType::Int64,
+            ColType::F64 => DataType::Float64,
+            ColType::Timestamp => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        }
+    }
+
+    /// Name used in the generated documentation.
+    pub fn doc_name(self) -> &'static str {
+        match self {
+            ColType::Str => "string",
+            ColType::Bool => "bool",
+            ColType::U8 => "uint8",
+            ColType::U16 => "uint16",
+            ColType::U32 => "uint32",
+            ColType::U64 => "uint64",
+            ColType::I64 => "int64",
+            ColType::F64 => "float64",
+            ColType::Timestamp => "timestamp[ns, UTC]",
+        }
+    }
+}
+
+/// One column of a table.
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+    pub nullable: bool,
+    pub doc: &'static str,
+}
+
+/// A required (non-null) column.
+pub const fn col(name: &'static str, ty: ColType, doc: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+        doc,
+    }
+}
+
+/// A nullable column.
+pub const fn opt(name: &'static str, ty: ColType, doc: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: true,
+        doc,
+    }
+}
+
+/// A table: file stem (`flows` → `flows.parquet`), description and columns.
+#[derive(Debug)]
+pub struct TableDef {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub columns: &'static [Column],
+}
+
+impl TableDef {
+    pub fn file_name(&self) -> String {
+        format!("{}.parquet", self.name)
+    }
+
+    pub fn arrow_schema(&self) -> Schema {
+        Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(c.name, c.ty.arrow(), c.nullable))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// A cell value handed to [`TableWriter::push`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Str(&'a str),
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    /// Nanoseconds since the Unix epoch.
+    Ts(i64),
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Self {
+        Value::Str(s)
+    }
+}
+impl From<bool> for Value<'_> {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+impl From<u64> for Value<'_> {
+    fn from(v: u64) -> Self {
+        Value::U64(v)
+    }
+}
+impl From<u32> for Value<'_> {
+    fn from(v: u32) -> Self {
+        Value::U64(v.into())
+    }
+}
+impl From<u16> for Value<'_> {
+    fn from(v: u16) -> Self {
+        Value::U64(v.into())
+    }
+}
+impl From<u8> for Value<'_> {
+    fn from(v: u8) -> Self {
+        Value::U64(v.into())
+    }
+}
+impl From<f64> for Value<'_> {
+    fn from(v: f64) -> Self {
+        Value::F64(v)
+    }
+}
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}: already exists (use --force to overwrite)")]
+    Exists { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: parquet: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("table {table}: {msg}")]
+    Schema { table: &'static str, msg: String },
+}
+
+enum Builder {
+    Str(StringBuilder),
+    Bool(BooleanBuilder),
+    U8(UInt8Builder),
+    U16(UInt16Builder),
+    U32(UInt32Builder),
+    U64(UInt64Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Ts(TimestampNanosecondBuilder),
+}
+
+impl Builder {
+    fn new(ty: ColType) -> Self {
+        match ty {
+            ColType::Str => Builder::Str(StringBuilder::new()),
+            ColType::Bool => Builder::Bool(BooleanBuilder::new()),
+            ColType::U8 => Builder::U8(UInt8Builder::new()),
+            ColType::U16 => Builder::U16(UInt16Builder::new()),
+            ColType::U32 => Builder::U32(UInt32Builder::new()),
+            ColType::U64 => Builder::U64(UInt64Builder::new()),
+            ColType::I64 => Builder::I64(Int64Builder::new()),
+            ColType::F64 => Builder::F64(Float64Builder::new()),
+            ColType::Timestamp => {
+                Builder::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC"))
+            }
+        }
+    }
+
+    /// Appends `v`; returns false when the value does not fit the column.
+    fn append(&mut self, v: &Value) -> bool {
+        macro_rules! int {
+            ($b:expr, $t:ty) => {
+                match *v {
+                    Value::Null => {
+                        $b.append_null();
+                        true
+                    }
+                    Value::U64(x) => match <$t>::try_from(x) {
+                        Ok(x) => {
+                            $b.append_value(x);
+                            true
+                        }
+                        Err(_) => false,
+                    },
+                    Value::I64(x) => match <$t>::try_from(x) {
+                        Ok(x) => {
+                            $b.append_value(x);
+                            true
+                        }
+                        Err(_) => false,
+                    },
+                    _ => false,
+                }
+            };
+        }
+        match self {
+            Builder::Str(b) => match v {
+                Value::Null => {
+                    b.append_null();
+                    true
+                }
+                Value::Str(s) => {
+                    b.append_value(s);
+                    true
+                }
+                _ => false,
+            },
+            Builder::Bool(b) => match v {
+                Value::Null => {
+                    b.append_null();
+                    true
+                }
+                Value::Bool(x) => {
+                    b.append_value(*x);
+                    true
+                }
+                _ => false,
+            },
+            Builder::U8(b) => int!(b, u8),
+            Builder::U16(b) => int!(b, u16),
+            Builder::U32(b) => int!(b, u32),
+            Builder::U64(b) => int!(b, u64),
+            Builder::I64(b) => int!(b, i64),
+            Builder::F64(b) => match *v {
+                Value::Null => {
+                    b.append_null();
+                    true
+                }
+                Value::F64(x) => {
+                    b.append_value(x);
+                    true
+                }
+                Value::U64(x) => {
+                    b.append_value(x as f64);
+                    true
+                }
+                Value::I64(x) => {
+                    b.append_value(x as f64);
+                    true
+                }
+                _ => false,
+            },
+            Builder::Ts(b) => match *v {
+                Value::Null => {
+                    b.append_null();
+                    true
+                }
+                Value::Ts(x) | Value::I64(x) => {
+                    b.append_value(x);
+                    true
+                }
+                _ => false,
+            },
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Str(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::U8(b) => Arc::new(b.finish()),
+            Builder::U16(b) => Arc::new(b.finish()),
+            Builder::U32(b) => Arc::new(b.finish()),
+            Builder::U64(b) => Arc::new(b.finish()),
+            Builder::I64(b) => Arc::new(b.finish()),
+            Builder::F64(b) => Arc::new(b.finish()),
+            Builder::Ts(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Accumulates rows of one table into Arrow arrays (no file involved).
+pub struct BatchBuilder {
+    def: &'static TableDef,
+    schema: SchemaRef,
+    builders: Vec<Builder>,
+    rows: usize,
+}
+
+impl BatchBuilder {
+    pub fn new(def: &'static TableDef) -> Self {
+        BatchBuilder {
+            def,
+            schema: Arc::new(def.arrow_schema()),
+            builders: def.columns.iter().map(|c| Builder::new(c.ty)).collect(),
+            rows: 0,
+        }
+    }
+
+    pub fn def(&self) -> &'static TableDef {
+        self.def
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one row: one value per column, in the table's column order.
+    /// A wrong number of values, a value of the wrong type or a null in a
+    /// required column is an error, and nothing of the row is kept.
+    pub fn push(&mut self, row: &[Value]) -> Result<(), TableError> {
+        if row.len() != self.def.columns.len() {
+            return Err(TableError::Schema {
+                table: self.def.name,
+                msg: format!(
+                    "row has {} values, table has {} columns",
+                    row.len(),
+                    self.def.columns.len()
+                ),
+            });
+        }
+        for (c, v) in self.def.columns.iter().zip(row) {
+            let fits = (c.nullable || !matches!(v, Value::Null)) && type_fits(c.ty, v);
+            if !fits {
+                return Err(TableError::Schema {
+                    table: self.def.name,
+                    msg: format!(
+                        "column {} ({}) cannot hold {:?}",
+                        c.name,
+                        c.ty.doc_name(),
+                        v
+                    ),
+                });
+            }
+        }
+        for (b, v) in self.builders.iter_mut().zip(row) {
+            let ok = b.append(v);
+            debug_assert!(ok, "checked above");
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Takes the rows accumulated so far as one record batch.
+    pub fn finish(&mut self) -> RecordBatch {
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema")
+    }
+}
+
+fn type_fits(ty: ColType, v: &Value) -> bool {
+    match (ty, v) {
+        (_, Value::Null) => true,
+        (ColType::Str, Value::Str(_)) => true,
+        (ColType::Bool, Value::Bool(_)) => true,
+        (ColType::U8, Value::U64(x)) => u8::try_from(*x).is_ok(),
+        (ColType::U8, Value::I64(x)) => u8::try_from(*x).is_ok(),
+        (ColType::U16, Value::U64(x)) => u16::try_from(*x).is_ok(),
+        (ColType::U16, Value::I64(x)) => u16::try_from(*x).is_ok(),
+        (ColType::U32, Value::U64(x)) => u32::try_from(*x).is_ok(),
+        (ColType::U32, Value::I64(x)) => u32::try_from(*x).is_ok(),
+        (ColType::U64, Value::U64(_)) => true,
+        (ColType::U64, Value::I64(x)) => *x >= 0,
+        (ColType::I64, Value::I64(_)) => true,
+        (ColType::I64, Value::U64(x)) => i64::try_from(*x).is_ok(),
+        (ColType::F64, Value::F64(_) | Value::U64(_) | Value::I64(_)) => true,
+        (ColType::Timestamp, Value::Ts(_) | Value::I64(_)) => true,
+        _ => false,
+    }
+}
+
+/// Rows per row group: the writer flushes a row group whenever this many
+/// rows are buffered, so memory stays bounded whatever the table's size.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Writes one table as a Parquet file, streaming row groups.
+///
+/// The file is written under a temporary name in the same directory and
+/// renamed to its final name only by [`TableWriter::finish`]: an interrupted
+/// or failed run never leaves a file that looks complete.
+pub struct TableWriter {
+    batch: BatchBuilder,
+    writer: Option<ArrowWriter<File>>,
+    tmp: PathBuf,
+    path: PathBuf,
+    rows_written: u64,
+    row_group_rows: usize,
+}
+
+impl TableWriter {
+    /// Creates `dir/<table>.parquet` (through a temporary file). Refuses an
+    /// existing file unless `force`. `metadata` is stored as Parquet
+    /// key-value metadata, next to `retina.schema_version` and `retina.table`.
+    pub fn create(
+        dir: &Path,
+        def: &'static TableDef,
+        metadata: &[(String, String)],
+        force: bool,
+    ) -> Result<Self, TableError> {
+        let path = dir.join(def.file_name());
+        if !force && path.exists() {
+            return Err(TableError::Exists { path });
+        }
+        let tmp = dir.join(format!(".{}.{}.tmp", def.file_name(), std::process::id()));
+        let file = File::create(&tmp).map_err(|source| TableError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        let mut kv = vec![
+            parquet::file::metadata::KeyValue::new(
+                "retina.schema_version".into(),
+                SCHEMA_VERSION.to_string(),
+            ),
+            parquet::file::metadata::KeyValue::new("retina.table".into(), def.name.to_string()),
+        ];
+        kv.extend(
+            metadata
+                .iter()
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone())),
+        );
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_key_value_metadata(Some(kv))
+            .build();
+        let batch = BatchBuilder::new(def);
+        let writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            TableError::Parquet {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(TableWriter {
+            batch,
+            writer: Some(writer),
+            tmp,
+            path,
+            rows_written: 0,
+            row_group_rows: ROW_GROUP_ROWS,
+        })
+    }
+
+    /// Sets the number of rows buffered per row group (tests use small values).
+    pub fn with_row_group_rows(mut self, rows: usize) -> Self {
+        self.row_group_rows = rows.max(1);
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one row (see [`BatchBuilder::push`]); flushes a row group when full.
+    pub fn push(&mut self, row: &[Value]) -> Result<(), TableError> {
+        self.batch.push(row)?;
+        if self.batch.len() >= self.row_group_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), TableError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let rows = self.batch.len() as u64;
+        let batch = self.batch.finish();
+        let w = self.writer.as_mut().expect("writer open until finish");
+        w.write(&batch)
+            .and_then(|_| w.flush())
+            .map_err(|source| TableError::Parquet {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.rows_written += rows;
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer, then renames the file to
+    /// its final name. Returns the number of rows written.
+    pub fn finish(mut self) -> Result<u64, TableError> {
+        self.flush()?;
+        let w = self.writer.take().expect("writer open until finish");
+        w.close().map_err(|source| TableError::Parquet {
+            path: self.path.clone(),
+            source,
+        })?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| TableError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.rows_written)
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        // Not finished: never leave the temporary file behind.
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Markdown documentation of `tables`, as committed in `docs/schema.md`.
+pub fn schema_markdown(title: &str, intro: &str, tables: &[&TableDef]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {title}\n");
+    let _ = writeln!(
+        s,
+        "<!-- Generated from crates/tables; do not edit by hand. -->\n"
+    );
+    let _ = writeln!(s, "{intro}\n");
+    let _ = writeln!(s, "Schema version: {SCHEMA_VERSION}.\n");
+    for t in tables {
+        let _ = writeln!(s, "## {}\n\n{}\n", t.file_name(), t.doc);
+        let _ = writeln!(s, "| column | type | null | meaning |\n|---|---|---|---|");
+        for c in t.columns {
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {} |",
+                c.name,
+                c.ty.doc_name(),
+                if c.nullable { "yes" } else { "no" },
+                c.doc.replace('|', "\\|")
+            );
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    static T: TableDef = TableDef {
+        name: "t",
+        doc: "test table",
+        columns: &[
+            col("time", ColType::Timestamp, "time"),
+            col("port", ColType::U16, "a port"),
+            opt("name", ColType::Str, "a name"),
+            opt("rtt_ms", ColType::F64, "rtt"),
+        ],
+    };
+
+    #[test]
+    fn writes_row_groups_and_renames_at_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TableWriter::create(dir.path(), &T, &[("k".into(), "v".into())], false)
+            .unwrap()
+            .with_row_group_rows(2);
+        for i in 0..5u64 {
+            w.push(&[
+                Value::Ts(i as i64),
+                i.into(),
+                Value::Null,
+                (i as f64).into(),
+            ])
+            .unwrap();
+        }
+        assert!(
+            !dir.path().join("t.parquet").exists(),
+            "final name appears only at finish"
+        );
+        assert_eq!(w.finish().unwrap(), 5);
+        let f = File::open(dir.path().join("t.parquet")).unwrap();
+        let b = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        assert_eq!(b.metadata().num_row_groups(), 3);
+        let kv = b.metadata().file_metadata().key_value_metadata().unwrap();
+        assert!(kv
+            .iter()
+            .any(|e| e.key == "k" && e.value.as_deref() == Some("v")));
+        assert_eq!(b.schema().fields(), T.arrow_schema().fields());
+        let rows: usize = b.build().unwrap().map(|r| r.unwrap().num_rows()).sum();
+        assert_eq!(rows, 5);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_rows_and_existing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TableWriter::create(dir.path(), &T, &[], false).unwrap();
+        assert!(w
+            .push(&[Value::Ts(0), 70000u64.into(), Value::Null, Value::Null])
+            .is_err());
+        assert!(w
+            .push(&[Value::Null, 1u64.into(), Value::Null, Value::Null])
+            .is_err());
+        assert!(w.push(&[Value::Ts(0)]).is_err());
+        assert!(w
+            .push(&[Value::Ts(0), "x".into(), Value::Null, Value::Null])
+            .is_err());
+        w.finish().unwrap();
+        match TableWriter::create(dir.path(), &T, &[], false) {
+            Err(TableError::Exists { path }) => assert!(path.ends_with("t.parquet")),
+            _ => panic!("existing file must be refused"),
+        }
+        assert!(TableWriter::create(dir.path(), &T, &[], true).is_ok());
+    }
+
+    #[test]
+    fn dropped_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TableWriter::create(dir.path(), &T, &[], false).unwrap();
+        w.push(&[Value::Ts(0), 1u64.into(), "a".into(), Value::Null])
+            .unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
