@@ -7,8 +7,10 @@
 //! renderers never compute statistics.
 
 pub mod analysis;
+pub mod context;
 pub mod decode;
 pub mod flow;
+pub mod hubble;
 pub mod pipeline;
 pub mod render;
 pub mod report;

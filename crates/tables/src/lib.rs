@@ -21,6 +21,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 pub mod agent;
+pub mod hubble;
 
 /// Version of the table layouts; bumped when a column changes meaning or type.
 pub const SCHEMA_VERSION: u32 = 1;

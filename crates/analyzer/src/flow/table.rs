@@ -150,6 +150,8 @@ impl Flow {
             first_ts_ns: self.first_ns,
             tcp: self.analyzer.map(|mut a| a.finish()),
             dns: self.dns.map(|mut d| d.finish(end_ns)),
+            client_k8s: None,
+            server_k8s: None,
         }
     }
 }

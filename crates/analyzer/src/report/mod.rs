@@ -321,6 +321,10 @@ pub struct FlowRecord {
     pub tcp: Option<TcpRecord>,
     /// DNS transactions seen in this flow.
     pub dns: Option<DnsFlowRecord>,
+    /// Kubernetes names of the client's and server's addresses (`--k8s`,
+    /// Hubble flows); null when unknown.
+    pub client_k8s: Option<crate::context::K8sRef>,
+    pub server_k8s: Option<crate::context::K8sRef>,
 }
 
 /// Community ID v1 of a flow (seed 0). ICMP flows pass their type and code

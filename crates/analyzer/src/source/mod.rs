@@ -251,3 +251,56 @@ pub(crate) fn hex_prefix(data: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// What an input file holds, judged by its first bytes (after gzip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// pcap or pcapng (anything else is left to the capture reader to reject).
+    Capture,
+    /// JSON lines: Hubble flow logs.
+    FlowLog,
+    /// A tar archive: a capture-agent bundle or a Retina Capture tarball.
+    Archive,
+}
+
+/// Sniffs the kind of `path`. Standard input is always read as a capture.
+pub fn sniff_kind(path: &Path) -> Result<InputKind, SourceError> {
+    if path.as_os_str() == STDIN {
+        return Ok(InputKind::Capture);
+    }
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (mut r, _) = open(path, counter)?;
+    let mut head = vec![0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A damaged gzip stream: let the capture reader report it.
+            Err(_) => break,
+        }
+    }
+    let head = &head[..n];
+    if head.len() >= 262 && &head[257..262] == b"ustar" {
+        return Ok(InputKind::Archive);
+    }
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    Ok(if first == Some(&b'{') {
+        InputKind::FlowLog
+    } else {
+        InputKind::Capture
+    })
+}
+
+/// Reads a whole (small) file, decompressing gzip when it starts with the magic.
+pub fn read_maybe_gzip(path: &Path) -> io::Result<Vec<u8>> {
+    let raw = std::fs::read(path)?;
+    if raw.starts_with(&GZIP_MAGIC) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}

@@ -1,0 +1,1 @@
+//! Roll-ups of Hubble flow logs (filled in below).
