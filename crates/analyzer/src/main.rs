@@ -11,7 +11,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
 use retina_analyzer::analysis::gate;
+use retina_analyzer::context::{self, K8sIndex};
 use retina_analyzer::flow::Timeouts;
+use retina_analyzer::hubble;
 use retina_analyzer::pipeline::{self, Config, Outcome, Progress};
 use retina_analyzer::render::{json, text};
 use retina_analyzer::report::Thresholds;
@@ -31,11 +33,16 @@ const AFTER_HELP: &str = "\
 Examples:
   retina-analyze capture.pcap
   retina-analyze node1.pcapng node2.pcap.gz --format json > flows.json
+  retina-analyze capture.pcap --k8s cluster.json     # pod names on flows
+  hubble observe -o json > flows.json; retina-analyze flows.json
   tcpdump -i any -w - | gzip > cap.pcap.gz; retina-analyze cap.pcap.gz --top 20
 
 Inputs: pcap (µs/ns, either byte order), pcapng (several sections and
 interfaces), gzip-compressed either (detected by content). Several files are
-merged by timestamp and analyzed as one capture.
+merged by timestamp and analyzed as one capture. Hubble flow logs
+(`hubble observe -o json` or `-o jsonpb`, Retina's flows included) are
+recognized by content and summarized by verdict, drop reason, namespace,
+workload, node and DNS; the names they carry also label capture flows.
 
 Exit status:
   0    analysis complete
@@ -51,9 +58,16 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(name = "retina-analyze", version, after_help = after_help())]
 struct Cli {
-    /// Capture files (pcap, pcapng, optionally gzip-compressed).
-    #[arg(required = true, value_name = "CAPTURE")]
+    /// Inputs: capture files (pcap, pcapng) and Hubble flow logs (JSON
+    /// lines), optionally gzip-compressed; the kind is told by content.
+    #[arg(required = true, value_name = "INPUT")]
     files: Vec<PathBuf>,
+
+    /// Kubernetes objects as written by `kubectl get pods,services,nodes -A
+    /// -o json` (repeatable): every flow endpoint gets its pod, service or
+    /// node name, namespace and workload.
+    #[arg(long, value_name = "FILE")]
+    k8s: Vec<PathBuf>,
 
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
@@ -149,6 +163,26 @@ fn seconds_to_ns(name: &str, s: f64) -> Result<i64> {
     Ok((s * 1e9).min(i64::MAX as f64) as i64)
 }
 
+/// The inputs of a run, sorted by kind.
+#[derive(Debug, Default)]
+struct Inputs {
+    captures: Vec<PathBuf>,
+    flow_logs: Vec<PathBuf>,
+}
+
+fn classify(files: &[PathBuf]) -> Inputs {
+    use retina_analyzer::source::{sniff_kind, InputKind};
+    let mut inputs = Inputs::default();
+    for f in files {
+        match sniff_kind(f) {
+            Ok(InputKind::FlowLog) => inputs.flow_logs.push(f.clone()),
+            // Unreadable files go to the capture reader, which reports them.
+            _ => inputs.captures.push(f.clone()),
+        }
+    }
+    inputs
+}
+
 fn config(cli: &Cli) -> Result<Config> {
     let defaults = Timeouts::default();
     for (name, v) in [
@@ -202,7 +236,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn real_main(cli: &Cli) -> Result<u8> {
-    let config = config(cli)?;
+    let mut config = config(cli)?;
+    let inputs = classify(&config.files);
+    config.files = inputs.captures.clone();
+    let mut k8s = K8sIndex::default();
+    for path in &cli.k8s {
+        k8s.load_kubectl(path)
+            .with_context(|| "reading --k8s".to_string())?;
+    }
     let gates = &cli.fail_on;
     match cli.color {
         ColorWhen::Auto => {}
@@ -220,7 +261,9 @@ fn real_main(cli: &Cli) -> Result<u8> {
         });
     }
     let bar = progress_bar(cli, &config, &progress);
-    let outcome = pipeline::run(&config, &progress);
+    let mut outcome = pipeline::run(&config, &progress);
+    let hubble = (!inputs.flow_logs.is_empty()).then(|| hubble::load(&inputs.flow_logs, &mut k8s));
+    context::label_flows(&mut outcome.report.flows, &k8s);
     if let Some((bar, handle)) = bar {
         bar.finish_and_clear();
         let _ = handle.join();
@@ -228,7 +271,38 @@ fn real_main(cli: &Cli) -> Result<u8> {
     for e in &outcome.errors {
         eprintln!("retina-analyze: {e}");
     }
-    if outcome.nothing_read() {
+    let mut hubble_partial = false;
+    if let Some((h, table)) = hubble {
+        for f in &h.files {
+            if let Some(e) = &f.error {
+                hubble_partial = true;
+                eprintln!("retina-analyze: {e}");
+            }
+            if f.skipped > 0 {
+                hubble_partial = true;
+                let first = f.bad_lines.first();
+                eprintln!(
+                    "retina-analyze: {}: skipped {} line(s) that are not flow records{}",
+                    f.path.display(),
+                    f.skipped,
+                    first.map_or(String::new(), |b| format!(
+                        " (first: line {}: {})",
+                        b.line, b.error
+                    ))
+                );
+            }
+        }
+        let mut h = h;
+        let _ = table;
+        h.summary = None;
+        outcome.report.hubble = Some(h);
+    }
+    let hubble_read = outcome
+        .report
+        .hubble
+        .as_ref()
+        .is_some_and(|h| h.files.iter().any(|f| f.error.is_none()));
+    if outcome.nothing_read() && !hubble_read {
         anyhow::bail!("no input could be read");
     }
     write_output(cli, &outcome)?;
@@ -250,7 +324,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
         EXIT_GATE
     } else if outcome.interrupted {
         EXIT_INTERRUPTED
-    } else if outcome.report.capture.partial {
+    } else if outcome.report.capture.partial || hubble_partial {
         EXIT_PARTIAL
     } else {
         EXIT_OK

@@ -435,6 +435,7 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         timeline: timeline(per_tick, rtt_histogram, &flows, first_ns, last_ns),
         findings: Vec::new(),
         metrics: BTreeMap::new(),
+        hubble: None,
         flows,
     };
     report.findings = crate::analysis::findings::findings(&report, &config.thresholds);

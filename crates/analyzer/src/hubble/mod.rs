@@ -419,6 +419,129 @@ fn read_lines(reader: impl Read, out: &mut HubbleFile, sink: &mut impl FnMut(Hub
     }
 }
 
+/// Everything read from the flow-log inputs of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubbleReport {
+    pub files: Vec<HubbleFile>,
+    /// Flow records read, over all files.
+    pub records: u64,
+    /// Lines skipped because they were not flow records.
+    pub skipped_lines: u64,
+    /// Time of the first and last record (Unix seconds; null without times).
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    /// Roll-ups of the records (null when built without polars).
+    pub summary: Option<summary::HubbleSummary>,
+}
+
+/// Reads every flow-log file: the report, and the records as one table
+/// (`hubble.parquet`'s layout) for roll-ups and Parquet output. Names the
+/// records give to addresses are taught to `index`.
+pub fn load(
+    paths: &[PathBuf],
+    index: &mut K8sIndex,
+) -> (HubbleReport, retina_tables::BatchBuilder) {
+    let mut table = retina_tables::BatchBuilder::new(&retina_tables::hubble::HUBBLE);
+    let mut files = Vec::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for path in paths {
+        let name = path.display().to_string();
+        let file = read_file(path, |f| {
+            learn_names(index, &f);
+            if let Some(t) = f.time_ns {
+                first = first.min(t);
+                last = last.max(t);
+            }
+            push_row(&mut table, &f, &name);
+        });
+        files.push(file);
+    }
+    let report = HubbleReport {
+        records: files.iter().map(|f| f.records).sum(),
+        skipped_lines: files.iter().map(|f| f.skipped).sum(),
+        files,
+        first_ts: (first != i64::MAX).then(|| crate::report::ns_to_s(first)),
+        last_ts: (last != i64::MIN).then(|| crate::report::ns_to_s(last)),
+        summary: None,
+    };
+    (report, table)
+}
+
+/// How people name one side: `namespace/workload`, else `namespace/pod`,
+/// else the address (`?` when the record has none).
+pub fn label(ep: &HubbleEndpoint, ip: Option<IpAddr>) -> String {
+    match (&ep.namespace, &ep.workload, &ep.pod) {
+        (Some(ns), Some(w), _) => format!("{ns}/{w}"),
+        (Some(ns), None, Some(p)) => format!("{ns}/{p}"),
+        (None, Some(w), _) => w.clone(),
+        (None, None, Some(p)) => p.clone(),
+        _ => ip.map_or_else(|| "?".to_string(), |i| i.to_string()),
+    }
+}
+
+/// Appends `f` as one row of `hubble.parquet`.
+pub fn push_row(table: &mut retina_tables::BatchBuilder, f: &HubbleFlow, source_file: &str) {
+    use retina_tables::Value as V;
+    fn s(x: &Option<String>) -> retina_tables::Value<'_> {
+        x.as_deref()
+            .map_or(retina_tables::Value::Null, retina_tables::Value::Str)
+    }
+    let src_ip = f.src_ip.map(|i| i.to_string());
+    let dst_ip = f.dst_ip.map(|i| i.to_string());
+    let flags = (!f.tcp_flags.is_empty()).then(|| f.tcp_flags.join(","));
+    let qtypes = f.dns.as_ref().map(|d| d.qtypes.join(","));
+    let src_label = label(&f.src, f.src_ip);
+    let dst_label = label(&f.dst, f.dst_ip);
+    let reply = f.is_reply == Some(true) || (f.has_flag("SYN") && f.has_flag("ACK"));
+    let service = if reply {
+        f.src_port.map(|p| format!("{src_label}:{p}"))
+    } else {
+        match (&f.dst_service, f.dst_port) {
+            (Some(svc), Some(p)) => Some(format!("{svc}:{p}")),
+            (None, Some(p)) => Some(format!("{dst_label}:{p}")),
+            _ => None,
+        }
+    };
+    let row = [
+        f.time_ns.map_or(V::Null, V::Ts),
+        s(&f.node),
+        V::Str(&f.verdict),
+        s(&f.drop_reason),
+        s(&f.direction),
+        f.is_reply.into(),
+        s(&f.flow_type),
+        s(&f.protocol),
+        s(&src_ip),
+        s(&dst_ip),
+        f.src_port.into(),
+        f.dst_port.into(),
+        s(&flags),
+        s(&f.src.namespace),
+        s(&f.src.pod),
+        s(&f.src.workload),
+        s(&f.src.workload_kind),
+        s(&f.dst.namespace),
+        s(&f.dst.pod),
+        s(&f.dst.workload),
+        s(&f.dst.workload_kind),
+        s(&f.dst_service),
+        V::Str(&src_label),
+        V::Str(&dst_label),
+        s(&service),
+        V::U64(f.packets),
+        f.bytes.into(),
+        f.dns.as_ref().map_or(V::Null, |d| V::Str(&d.query)),
+        f.dns.as_ref().map_or(V::Null, |d| s(&d.rcode)),
+        s(&qtypes),
+        f.dns.as_ref().map(|d| d.response).into(),
+        V::Str(source_file),
+        V::U64(f.line),
+    ];
+    table
+        .push(&row)
+        .expect("hubble rows follow the hubble table's declaration");
+}
+
 /// Teaches `index` the names Hubble gives the addresses of `f`.
 pub fn learn_names(index: &mut K8sIndex, f: &HubbleFlow) {
     for (ip, ep) in [(f.src_ip, &f.src), (f.dst_ip, &f.dst)] {

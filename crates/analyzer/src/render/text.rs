@@ -29,6 +29,11 @@ pub struct TextOptions {
 /// Writes the terminal summary.
 pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
     let c = &report.capture;
+    if c.files.is_empty() {
+        // Flow logs only: no capture to describe.
+        writeln!(out, "{BOLD}retina-analyze {}{BOLD:#}", report.tool.version)?;
+        return hubble(report, opts, out);
+    }
     writeln!(
         out,
         "{BOLD}retina-analyze {}{BOLD:#}: {} file(s), {} packets, {}, {} flows",
@@ -204,6 +209,158 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
     }
     worst(report, opts, out)?;
     dns(report, out)?;
+    hubble(report, opts, out)?;
+    Ok(())
+}
+
+/// The Hubble flow-log section.
+fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let Some(h) = &report.hubble else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{BOLD}Hubble flow logs{BOLD:#}: {} file(s), {} records, {} line(s) skipped",
+        h.files.len(),
+        thousands(h.records),
+        thousands(h.skipped_lines)
+    )?;
+    if let (Some(f), Some(l)) = (h.first_ts, h.last_ts) {
+        let (f, l) = ((f * 1e9) as i64, (l * 1e9) as i64);
+        writeln!(out, "  {} → {} UTC", utc(f), utc(l))?;
+    }
+    for f in &h.files {
+        let mut line = format!(
+            "  {}  {} lines, {} records",
+            escape(&f.path.display().to_string()),
+            thousands(f.lines),
+            thousands(f.records)
+        );
+        if f.skipped > 0 {
+            line.push_str(&format!(", {WARN}{} skipped{WARN:#}", f.skipped));
+            if let Some(b) = f.bad_lines.first() {
+                line.push_str(&format!(
+                    " (line {}: {})",
+                    b.line,
+                    escape(&cut(&b.error, 60))
+                ));
+            }
+        }
+        if let Some(e) = &f.error {
+            line.push_str(&format!(", {ERR}{}{ERR:#}", escape(e)));
+        }
+        wrap(out, &line, "", "      ")?;
+    }
+    let Some(sm) = &h.summary else {
+        return Ok(());
+    };
+    let n = opts.top.max(1);
+    let groups = |title: &str,
+                  rows: &[crate::hubble::summary::GroupRow],
+                  out: &mut dyn Write|
+     -> io::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "  {DIM}{title}{DIM:#}")?;
+        for r in rows.iter().take(n) {
+            let mut extra = String::new();
+            if r.dropped > 0 {
+                let reasons: Vec<String> = r
+                    .drop_reasons
+                    .iter()
+                    .map(|(k, v)| format!("{} {v}", escape(k)))
+                    .collect();
+                extra = format!(
+                    "  {WARN}{} dropped{WARN:#} ({})",
+                    thousands(r.dropped),
+                    reasons.join(", ")
+                );
+            }
+            if r.retransmissions > 0 {
+                extra.push_str(&format!(
+                    "  {} retransmissions",
+                    thousands(r.retransmissions)
+                ));
+            }
+            writeln!(
+                out,
+                "    {:<40} {:>9} pkts {:>10}{extra}",
+                cut(&escape(&r.key), 40),
+                thousands(r.packets),
+                human_bytes(r.bytes)
+            )?;
+        }
+        Ok(())
+    };
+    groups("verdicts", &sm.verdicts, out)?;
+    groups("by namespace (source)", &sm.by_namespace, out)?;
+    groups("by workload (source)", &sm.by_workload, out)?;
+    groups("by node", &sm.by_node, out)?;
+    if !sm.dropped.is_empty() {
+        writeln!(out, "  {DIM}dropped{DIM:#}")?;
+        for d in sm.dropped.iter().take(n) {
+            let port = d.dst_port.map_or(String::new(), |p| format!(":{p}"));
+            let proto = d.protocol.as_deref().unwrap_or("");
+            writeln!(
+                out,
+                "    {} → {}{port} {proto}  {ERR}{}{ERR:#} ×{}",
+                cut(&escape(&d.source), 30),
+                cut(&escape(&d.destination), 30),
+                escape(&d.reason),
+                thousands(d.packets)
+            )?;
+        }
+    }
+    if !sm.top_talkers.is_empty() {
+        writeln!(out, "  {DIM}top talkers{DIM:#}")?;
+        for t in sm.top_talkers.iter().take(n) {
+            writeln!(
+                out,
+                "    {} → {}  {} pkts, {}",
+                cut(&escape(&t.source), 32),
+                cut(&escape(&t.destination), 32),
+                thousands(t.packets),
+                human_bytes(t.bytes)
+            )?;
+        }
+    }
+    let tcp: Vec<_> = sm
+        .tcp_by_service
+        .iter()
+        .filter(|t| t.unanswered > 0 || t.resets > 0)
+        .collect();
+    if !tcp.is_empty() {
+        writeln!(out, "  {DIM}TCP trouble by service{DIM:#}")?;
+        for t in tcp.iter().take(n) {
+            writeln!(
+                out,
+                "    {:<40} {} of {} attempts unanswered, {} resets",
+                cut(&escape(&t.service), 40),
+                thousands(t.unanswered),
+                thousands(t.connection_attempts),
+                thousands(t.resets)
+            )?;
+        }
+    }
+    let dns_errors: Vec<_> = sm
+        .dns
+        .iter()
+        .filter(|d| d.rcode.as_deref().is_some_and(|r| r != "NOERROR"))
+        .collect();
+    if !dns_errors.is_empty() {
+        writeln!(out, "  {DIM}DNS errors{DIM:#}")?;
+        for d in dns_errors.iter().take(n) {
+            writeln!(
+                out,
+                "    {:>7}  {} {}",
+                thousands(d.records),
+                escape(d.rcode.as_deref().unwrap_or("")),
+                cut(&escape(&d.query), 60)
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -240,10 +397,15 @@ fn ms(v: f64) -> String {
 
 /// "client → server"; for ICMP, whose "ports" are type and code, addresses only.
 pub fn flow_line(f: &FlowRecord) -> String {
+    let name = |k: &Option<crate::context::K8sRef>| {
+        k.as_ref()
+            .map_or(String::new(), |k| format!(" ({})", escape(&k.label())))
+    };
+    let (c, s) = (name(&f.client_k8s), name(&f.server_k8s));
     if f.icmp.is_some() {
-        format!("{} → {}", f.client.ip, f.server.ip)
+        format!("{}{c} → {}{s}", f.client.ip, f.server.ip)
     } else {
-        format!("{} → {}", f.client, f.server)
+        format!("{}{c} → {}{s}", f.client, f.server)
     }
 }
 

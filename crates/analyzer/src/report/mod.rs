@@ -36,6 +36,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The numbers `--fail-on` conditions test (docs/json-schema.md#metrics).
     pub metrics: BTreeMap<&'static str, f64>,
+    /// Hubble flow logs read in this run; null when none were given.
+    pub hubble: Option<crate::hubble::HubbleReport>,
     pub flows: Vec<FlowRecord>,
 }
 
