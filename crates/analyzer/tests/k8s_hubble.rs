@@ -1,0 +1,103 @@
+//! Kubernetes context (`--k8s`) on a project capture, and Hubble flow logs
+//! through the real binary.
+
+mod common;
+use common::*;
+
+#[test]
+fn kubectl_fixture_names_the_capture_endpoints() {
+    let cap = testdata("tcp-udp-ipv4.pcap");
+    let k8s = testdata("k8s/cluster.json");
+    let (code, j, err) = analyze_json(&[&cap], &["--k8s", k8s.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let flows = j["flows"].as_array().unwrap();
+    assert!(!flows.is_empty());
+    for f in flows {
+        let (c, s) = (&f["client_k8s"], &f["server_k8s"]);
+        assert_eq!(f["client"]["ip"], "10.99.0.1");
+        assert_eq!(c["kind"], "pod");
+        assert_eq!(c["namespace"], "shop");
+        assert_eq!(c["name"], "web-5f7b9c6d4-abcde");
+        assert_eq!(c["workload"], "web");
+        assert_eq!(c["workload_kind"], "Deployment");
+        assert_eq!(c["node"], "node-a");
+        // The running StatefulSet pod, not the finished Job pod that had the address.
+        assert_eq!(s["name"], "api-0", "{s}");
+        assert_eq!(s["namespace"], "backend");
+        assert_eq!(s["workload"], "api");
+        assert_eq!(s["workload_kind"], "StatefulSet");
+    }
+    // Without --k8s the names are null.
+    let (_, plain, _) = analyze_json(&[&cap], &[]);
+    assert!(plain["flows"][0]["client_k8s"].is_null());
+}
+
+#[test]
+fn bad_k8s_files_are_clear_errors() {
+    let cap = testdata("tcp-udp-ipv4.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let not_json = dir.path().join("pods.txt");
+    std::fs::write(&not_json, "NAME READY STATUS\n").unwrap();
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "{\"kind\": \"List\", \"items\": []}").unwrap();
+    for (path, want) in [
+        (not_json.clone(), "not JSON"),
+        (empty.clone(), "no pods, services or nodes"),
+        (dir.path().join("missing.json"), "missing.json"),
+    ] {
+        let out = bin().arg(&cap).arg("--k8s").arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&*path.to_string_lossy()) && err.contains(want),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn hubble_logs_are_read_with_bad_lines_counted() {
+    let a = testdata("hubble/cilium-observe.json");
+    let b = testdata("hubble/retina-observe.jsonpb");
+    let (code, j, err) = analyze_json(&[&a, &b], &[]);
+    // Skipped lines make the run partial.
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("skipped 5 line(s)") && err.contains("line 10"),
+        "{err}"
+    );
+    let h = &j["hubble"];
+    assert_eq!(h["records"], 13);
+    assert_eq!(h["skipped_lines"], 5);
+    assert_eq!(h["files"][0]["bad_lines"].as_array().unwrap().len(), 5);
+    assert_eq!(j["capture"]["files"].as_array().unwrap().len(), 0);
+    // Only well-formed logs: a clean run.
+    let (code, j, err) = analyze_json(&[&b], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j["hubble"]["records"], 5);
+}
+
+#[test]
+fn hubble_names_label_capture_flows() {
+    // A flow log that names the capture's addresses, as Hubble would.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flows.json");
+    std::fs::write(
+        &log,
+        r#"{"flow":{"time":"2026-11-26T12:42:12Z","verdict":"FORWARDED","IP":{"source":"10.99.0.1","destination":"10.99.0.2"},"l4":{"TCP":{"source_port":40001,"destination_port":8080,"flags":{"SYN":true}}},"source":{"namespace":"shop","pod_name":"web-1"},"destination":{"namespace":"backend","pod_name":"api-0","workloads":[{"name":"api","kind":"StatefulSet"}]}}}
+"#,
+    )
+    .unwrap();
+    let cap = testdata("tcp-udp-ipv4.pcap");
+    let (code, j, err) = analyze_json(&[&cap, &log], &[]);
+    assert_eq!(code, 0, "{err}");
+    let f = &j["flows"][0];
+    assert_eq!(f["client_k8s"]["name"], "web-1");
+    assert_eq!(f["server_k8s"]["workload"], "api");
+    assert_eq!(j["hubble"]["records"], 1);
+    // kubectl wins over Hubble where both name an address.
+    let k8s = testdata("k8s/cluster.json");
+    let (_, j, _) = analyze_json(&[&cap, &log], &["--k8s", k8s.to_str().unwrap()]);
+    assert_eq!(j["flows"][0]["client_k8s"]["name"], "web-5f7b9c6d4-abcde");
+}
