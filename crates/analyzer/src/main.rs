@@ -168,19 +168,52 @@ fn seconds_to_ns(name: &str, s: f64) -> Result<i64> {
 struct Inputs {
     captures: Vec<PathBuf>,
     flow_logs: Vec<PathBuf>,
+    /// Drop tables (drops.parquet), with the name to show for each.
+    drops: Vec<(PathBuf, String)>,
+    archives: Vec<retina_analyzer::source::archive::ArchiveRecord>,
+    /// Shown names of captures extracted from archives.
+    shown: std::collections::HashMap<String, String>,
+    /// Where archive members were extracted (removed at the end of the run).
+    _scratch: Option<tempfile::TempDir>,
 }
 
-fn classify(files: &[PathBuf]) -> Inputs {
-    use retina_analyzer::source::{sniff_kind, InputKind};
+fn classify(files: &[PathBuf]) -> Result<Inputs> {
+    use retina_analyzer::source::{archive, sniff_kind, InputKind};
     let mut inputs = Inputs::default();
     for f in files {
         match sniff_kind(f) {
             Ok(InputKind::FlowLog) => inputs.flow_logs.push(f.clone()),
+            Ok(InputKind::Parquet) => inputs.drops.push((f.clone(), f.display().to_string())),
+            Ok(InputKind::Archive) => {
+                if inputs._scratch.is_none() {
+                    inputs._scratch = Some(
+                        tempfile::Builder::new()
+                            .prefix("retina-analyze-")
+                            .tempdir()
+                            .context("creating a directory to extract archives into")?,
+                    );
+                }
+                let root = inputs
+                    ._scratch
+                    .as_ref()
+                    .map(|t| t.path().to_owned())
+                    .unwrap_or_default();
+                let dir = root.join(inputs.archives.len().to_string());
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let (rec, ex) = archive::extract(f, &dir);
+                for (p, label) in ex.captures {
+                    inputs.shown.insert(p.display().to_string(), label);
+                    inputs.captures.push(p);
+                }
+                inputs.drops.extend(ex.drops);
+                inputs.archives.push(rec);
+            }
             // Unreadable files go to the capture reader, which reports them.
             _ => inputs.captures.push(f.clone()),
         }
     }
-    inputs
+    Ok(inputs)
 }
 
 fn config(cli: &Cli) -> Result<Config> {
@@ -237,7 +270,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn real_main(cli: &Cli) -> Result<u8> {
     let mut config = config(cli)?;
-    let inputs = classify(&config.files);
+    let inputs = classify(&config.files)?;
     config.files = inputs.captures.clone();
     let mut k8s = K8sIndex::default();
     for path in &cli.k8s {
@@ -272,6 +305,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
         eprintln!("retina-analyze: {e}");
     }
     let mut hubble_partial = false;
+    let archives_partial = attach_archives_and_drops(&inputs, &mut outcome.report);
     if let Some((h, table)) = hubble {
         for f in &h.files {
             if let Some(e) = &f.error {
@@ -302,7 +336,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
         .hubble
         .as_ref()
         .is_some_and(|h| h.files.iter().any(|f| f.error.is_none()));
-    if outcome.nothing_read() && !hubble_read {
+    if outcome.nothing_read() && !hubble_read && outcome.report.drops.is_none() {
         anyhow::bail!("no input could be read");
     }
     write_output(cli, &outcome)?;
@@ -324,11 +358,58 @@ fn real_main(cli: &Cli) -> Result<u8> {
         EXIT_GATE
     } else if outcome.interrupted {
         EXIT_INTERRUPTED
-    } else if outcome.report.capture.partial || hubble_partial {
+    } else if outcome.report.capture.partial || hubble_partial || archives_partial {
         EXIT_PARTIAL
     } else {
         EXIT_OK
     })
+}
+
+/// Names archive members as `archive:member`, joins kernel drops to flows.
+/// Returns true when an archive or a drop table could not be fully read.
+fn attach_archives_and_drops(
+    inputs: &Inputs,
+    report: &mut retina_analyzer::report::Report,
+) -> bool {
+    let mut partial = false;
+    for f in &mut report.capture.files {
+        if let Some(label) = inputs.shown.get(&f.path) {
+            f.path = label.clone();
+        }
+    }
+    for a in &inputs.archives {
+        if let Some(e) = &a.error {
+            partial = true;
+            eprintln!("retina-analyze: {e}");
+        }
+    }
+    report.capture.archives = inputs.archives.clone();
+    if inputs.drops.is_empty() {
+        return partial;
+    }
+    let mut events = Vec::new();
+    let mut files = Vec::new();
+    for (path, label) in &inputs.drops {
+        match retina_analyzer::analysis::drops::read(path) {
+            Ok(mut ev) => {
+                events.append(&mut ev);
+                files.push(PathBuf::from(label));
+            }
+            Err(e) => {
+                partial = true;
+                eprintln!(
+                    "retina-analyze: {}",
+                    e.replace(&path.display().to_string(), label)
+                );
+            }
+        }
+    }
+    report.drops = Some(retina_analyzer::analysis::drops::attribute(
+        &mut report.flows,
+        &events,
+        files,
+    ));
+    partial
 }
 
 fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {

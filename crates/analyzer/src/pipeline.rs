@@ -424,8 +424,10 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
             skipped,
             truncated_packets,
             flows: flows.len() as u64,
+            archives: Vec::new(),
         },
         protocols: totals,
+        drops: None,
         dns: crate::analysis::dns::summarize(
             flows
                 .iter()

@@ -20,6 +20,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+pub use arrow_array;
+pub use arrow_schema;
+
 pub mod agent;
 pub mod hubble;
 
@@ -564,6 +567,72 @@ impl Drop for TableWriter {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Key-value metadata of a Parquet file.
+pub type KeyValues = Vec<(String, String)>;
+
+/// Reads a whole Parquet table written with `def`, checking that every
+/// column `def` declares and the file has carries the declared type. Files
+/// may lack columns added later and may carry extra ones; `required` lists
+/// the columns a reader cannot do without. Returns the batches and the
+/// file's key-value metadata.
+pub fn read_table(
+    path: &Path,
+    def: &'static TableDef,
+    required: &[&str],
+) -> Result<(Vec<RecordBatch>, KeyValues), TableError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let pq = |source| TableError::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(|source| TableError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    let schema = builder.schema().clone();
+    for name in required {
+        if schema.field_with_name(name).is_err() {
+            return Err(TableError::Schema {
+                table: def.name,
+                msg: format!("{}: column {name} is missing", path.display()),
+            });
+        }
+    }
+    for c in def.columns {
+        if let Ok(f) = schema.field_with_name(c.name) {
+            let want = c.ty.arrow();
+            if f.data_type() != &want {
+                return Err(TableError::Schema {
+                    table: def.name,
+                    msg: format!(
+                        "{}: column {} is {}, expected {want}",
+                        path.display(),
+                        c.name,
+                        f.data_type()
+                    ),
+                });
+            }
+        }
+    }
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let reader = builder.build().map_err(pq)?;
+    let mut batches = Vec::new();
+    for b in reader {
+        batches.push(b.map_err(|e| pq(parquet::errors::ParquetError::ArrowError(e.to_string())))?);
+    }
+    Ok((batches, kv))
 }
 
 /// Markdown documentation of `tables`, as committed in `docs/schema.md`.

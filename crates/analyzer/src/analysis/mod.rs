@@ -3,6 +3,7 @@
 //! they share ([`stats`]).
 
 pub mod dns;
+pub mod drops;
 pub mod findings;
 pub mod gate;
 pub mod stats;

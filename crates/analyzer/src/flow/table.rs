@@ -152,6 +152,7 @@ impl Flow {
             dns: self.dns.map(|mut d| d.finish(end_ns)),
             client_k8s: None,
             server_k8s: None,
+            drops: None,
         }
     }
 }

@@ -100,6 +100,23 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             writeln!(out, "      {details}")?;
         }
     }
+    for a in &c.archives {
+        let mut line = format!("  {}  {}", escape(&a.path.display().to_string()), a.kind);
+        if let Some(n) = &a.node {
+            line.push_str(&format!(", node {}", escape(n)));
+        }
+        line.push_str(&format!(
+            ": {} capture(s), {} drop table(s), {} other file(s)",
+            a.captures.len(),
+            a.drops.len(),
+            a.metadata.len()
+        ));
+        if let Some(l) = a.lost_events.filter(|l| *l > 0) {
+            line.push_str(&format!(", {WARN}{l} events lost by the agent{WARN:#}"));
+        }
+        wrap(out, &line, "", "      ")?;
+    }
+    drops(report, opts, out)?;
     if !c.warnings.is_empty() {
         writeln!(out)?;
         writeln!(out, "{WARN}Warnings ({}){WARN:#}", c.warnings.len())?;
@@ -198,6 +215,18 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
                 notes.push(format!("{re} retransmitted"));
             }
         }
+        if let Some(d) = &f.drops {
+            let reasons: Vec<String> = d
+                .by_reason
+                .iter()
+                .map(|(k, v)| format!("{} {v}", escape(k)))
+                .collect();
+            notes.push(format!(
+                "{ERR}{} dropped by the kernel{ERR:#} ({})",
+                d.count,
+                reasons.join(", ")
+            ));
+        }
         if !notes.is_empty() {
             wrap(
                 out,
@@ -210,6 +239,65 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
     worst(report, opts, out)?;
     dns(report, out)?;
     hubble(report, opts, out)?;
+    Ok(())
+}
+
+/// Kernel drops joined from the capture agent.
+fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let Some(d) = &report.drops else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{BOLD}Kernel drops{BOLD:#}: {} ({} not in any captured flow)",
+        thousands(d.count),
+        thousands(d.unattributed)
+    )?;
+    let top = |m: &std::collections::BTreeMap<String, u64>| {
+        let mut v: Vec<(&String, &u64)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.into_iter()
+            .take(opts.top.max(1))
+            .map(|(k, n)| format!("{} {}", escape(k), thousands(*n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    wrap(
+        out,
+        &format!("by reason: {}", top(&d.by_reason)),
+        "  ",
+        "    ",
+    )?;
+    wrap(
+        out,
+        &format!("by interface: {}", top(&d.by_interface)),
+        "  ",
+        "    ",
+    )?;
+    if !d.by_location.is_empty() {
+        wrap(
+            out,
+            &format!("where: {}", top(&d.by_location)),
+            "  ",
+            "    ",
+        )?;
+    }
+    for fd in d.top_flows.iter().take(opts.top.min(5)) {
+        if let Some(f) = report.flows.get(fd.flow as usize) {
+            wrap(
+                out,
+                &format!(
+                    "{} {}: {} dropped",
+                    f.proto,
+                    flow_line(f),
+                    thousands(fd.count)
+                ),
+                "  ",
+                "      ",
+            )?;
+        }
+    }
     Ok(())
 }
 

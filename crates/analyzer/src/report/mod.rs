@@ -26,6 +26,9 @@ pub struct Report {
     pub tool: ToolInfo,
     pub capture: CaptureInfo,
     pub protocols: BTreeMap<String, ProtoTotals>,
+    /// Kernel drops read from capture-agent bundles or drops.parquet inputs;
+    /// null when none were given.
+    pub drops: Option<crate::analysis::drops::DropsSummary>,
     /// Capture-wide DNS summary; null when no DNS was seen.
     pub dns: Option<DnsSummary>,
     /// The flows that suffer most, by measure (indexes into `flows`).
@@ -73,6 +76,8 @@ pub struct CaptureInfo {
     /// Packets whose captured bytes ended before their headers did (snaplen).
     pub truncated_packets: u64,
     pub flows: u64,
+    /// Archives (agent bundles, Retina Capture tarballs) the captures came from.
+    pub archives: Vec<crate::source::archive::ArchiveRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -327,6 +332,9 @@ pub struct FlowRecord {
     /// Hubble flows); null when unknown.
     pub client_k8s: Option<crate::context::K8sRef>,
     pub server_k8s: Option<crate::context::K8sRef>,
+    /// Packets of this flow the kernel dropped, by reason (from the capture
+    /// agent's drop events); null when no drop belongs to it.
+    pub drops: Option<crate::analysis::drops::DropCounts>,
 }
 
 /// Community ID v1 of a flow (seed 0). ICMP flows pass their type and code

@@ -8,6 +8,8 @@
 
 mod pcap;
 
+pub mod archive;
+
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -261,6 +263,8 @@ pub enum InputKind {
     FlowLog,
     /// A tar archive: a capture-agent bundle or a Retina Capture tarball.
     Archive,
+    /// A Parquet file (the capture agent's drops.parquet).
+    Parquet,
 }
 
 /// Sniffs the kind of `path`. Standard input is always read as a capture.
@@ -282,6 +286,9 @@ pub fn sniff_kind(path: &Path) -> Result<InputKind, SourceError> {
         }
     }
     let head = &head[..n];
+    if head.starts_with(b"PAR1") {
+        return Ok(InputKind::Parquet);
+    }
     if head.len() >= 262 && &head[257..262] == b"ustar" {
         return Ok(InputKind::Archive);
     }

@@ -1,0 +1,235 @@
+//! Tar archives that hold captures: the capture agent's bundles
+//! (`retina-capture --bundle`, with `retina-bundle.json`, drops.parquet and
+//! retrans.parquet) and Retina Capture tarballs
+//! (`<name>-<node>-<YYYYMMDDhhmmss>UTC.tar.gz` holding `<name>.pcap` and the
+//! node's network metadata). The members the analysis reads are extracted
+//! into a directory the caller owns; everything else is listed.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+/// What an archive held.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArchiveRecord {
+    pub path: PathBuf,
+    /// `retina-capture bundle`, `Retina Capture` or `tar`.
+    pub kind: &'static str,
+    /// Node the archive was taken on (manifest, or the Retina file name).
+    pub node: Option<String>,
+    /// Capture name (Retina Capture) or host name (bundle manifest).
+    pub name: Option<String>,
+    /// Start of the capture as the archive names it.
+    pub started: Option<String>,
+    /// Capture members read as captures.
+    pub captures: Vec<String>,
+    /// Drop tables read.
+    pub drops: Vec<String>,
+    /// Other members (host metadata), listed for the reader of the report.
+    pub metadata: Vec<String>,
+    /// Lost events the agent counted, from the bundle manifest.
+    pub lost_events: Option<u64>,
+    /// Set when the archive could not be read to its end.
+    pub error: Option<String>,
+}
+
+/// Paths of the extracted members, for the analysis.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub captures: Vec<(PathBuf, String)>,
+    pub drops: Vec<(PathBuf, String)>,
+}
+
+fn is_capture(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    let n = n.strip_suffix(".gz").unwrap_or(&n);
+    n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".cap")
+}
+
+/// Splits a Retina Capture file name into (name-node, timestamp).
+fn retina_name(path: &Path) -> Option<(String, String)> {
+    let file = path.file_name()?.to_str()?;
+    let stem = file
+        .strip_suffix(".tar.gz")
+        .or_else(|| file.strip_suffix(".tgz"))?;
+    let stem = stem.strip_suffix("UTC")?;
+    let (prefix, ts) = stem.rsplit_once('-')?;
+    (ts.len() == 14 && ts.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| (prefix.to_string(), ts.to_string()))
+}
+
+/// A member path that stays inside the extraction directory.
+fn safe_relative(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(x) => out.push(x),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+/// Reads the archive at `path` (gzip or plain tar), extracting captures and
+/// drop tables into `into`.
+pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
+    let mut rec = ArchiveRecord {
+        path: path.to_owned(),
+        kind: "tar",
+        ..ArchiveRecord::default()
+    };
+    let mut ex = Extracted::default();
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = match super::open(path, counter) {
+        Ok((r, _)) => r,
+        Err(e) => {
+            rec.error = Some(e.to_string());
+            return (rec, ex);
+        }
+    };
+    let mut manifest: Option<serde_json::Value> = None;
+    let mut ar = tar::Archive::new(reader);
+    let entries = match ar.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            rec.error = Some(format!(
+                "{}: not a readable tar archive: {e}",
+                path.display()
+            ));
+            return (rec, ex);
+        }
+    };
+    for (n, entry) in entries.enumerate() {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                rec.error = Some(format!(
+                    "{}: damaged after {n} member(s): {e}",
+                    path.display()
+                ));
+                break;
+            }
+        };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let Some(name) = entry.path().ok().map(|p| p.into_owned()) else {
+            continue;
+        };
+        let shown = name.display().to_string();
+        let Some(rel) = safe_relative(&name) else {
+            rec.metadata
+                .push(format!("{shown} (skipped: path leaves the archive)"));
+            continue;
+        };
+        let base = rel
+            .file_name()
+            .and_then(|b| b.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let wanted_capture = is_capture(&base);
+        let wanted_drops = base == "drops.parquet";
+        if base == "retina-bundle.json" {
+            let mut s = String::new();
+            if entry.by_ref().take(4 << 20).read_to_string(&mut s).is_ok() {
+                manifest = serde_json::from_str(&s).ok();
+            }
+            rec.metadata.push(shown);
+            continue;
+        }
+        if !(wanted_capture || wanted_drops) {
+            rec.metadata.push(shown);
+            continue;
+        }
+        let dest = into.join(format!("{n}-{}", base));
+        let res = std::fs::File::create(&dest).and_then(|mut f| std::io::copy(&mut entry, &mut f));
+        if let Err(e) = res {
+            // A truncated member still holds what came before the damage.
+            rec.error = Some(format!("{}: member {shown}: {e}", path.display()));
+        }
+        let label = format!("{}:{shown}", path.display());
+        if wanted_capture {
+            rec.captures.push(shown);
+            ex.captures.push((dest, label));
+        } else {
+            rec.drops.push(shown);
+            ex.drops.push((dest, label));
+        }
+        if rec.error.is_some() {
+            break;
+        }
+    }
+    if let Some(m) = manifest {
+        rec.kind = "retina-capture bundle";
+        let s = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        rec.node = s("node").or_else(|| s("hostname")).or_else(|| s("host"));
+        rec.name = s("hostname").or_else(|| s("host"));
+        rec.started = s("start")
+            .or_else(|| s("started"))
+            .or_else(|| s("start_time"));
+        rec.lost_events = lost_events(&m);
+    } else if let Some((prefix, ts)) = retina_name(path) {
+        rec.kind = "Retina Capture";
+        rec.started = Some(ts);
+        // `<name>-<node>`: the name is the capture file's stem.
+        let stem = rec.captures.first().and_then(|c| {
+            Path::new(c)
+                .file_name()?
+                .to_str()?
+                .split('.')
+                .next()
+                .map(str::to_string)
+        });
+        match stem.and_then(|s| {
+            prefix
+                .strip_prefix(&format!("{s}-"))
+                .map(|n| (s, n.to_string()))
+        }) {
+            Some((name, node)) => {
+                rec.name = Some(name);
+                rec.node = Some(node);
+            }
+            None => rec.name = Some(prefix),
+        }
+    }
+    if rec.captures.is_empty() && rec.error.is_none() {
+        rec.error = Some(format!(
+            "{}: the archive holds no capture (.pcap/.pcapng)",
+            path.display()
+        ));
+    }
+    (rec, ex)
+}
+
+/// Lost events the manifest reports (a number, or an object of numbers).
+fn lost_events(m: &serde_json::Value) -> Option<u64> {
+    let v = m.get("lost_events").or_else(|| m.get("lost"))?;
+    match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::Object(o) => Some(o.values().filter_map(|x| x.as_u64()).sum()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retina_capture_names() {
+        assert_eq!(
+            retina_name(Path::new("/x/cap-1-aks-node-0-20261120101500UTC.tar.gz")),
+            Some(("cap-1-aks-node-0".into(), "20261120101500".into()))
+        );
+        assert_eq!(retina_name(Path::new("bundle.tar.gz")), None);
+        assert!(safe_relative(Path::new("../etc/passwd")).is_none());
+        assert!(safe_relative(Path::new("/etc/passwd")).is_none());
+        assert_eq!(
+            safe_relative(Path::new("./a/b.pcap")),
+            Some(PathBuf::from("a/b.pcap"))
+        );
+        assert!(is_capture("x.pcap.gz") && is_capture("Y.PCAPNG") && !is_capture("drops.parquet"));
+    }
+}

@@ -1,0 +1,299 @@
+//! Capture-agent bundles, Retina Capture tarballs and drops.parquet inputs:
+//! captures inside archives are analyzed, drops are joined to their flows.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+
+use retina_tables::{agent::DROPS, TableWriter, Value};
+
+struct Drop<'a> {
+    t: i64,
+    reason: &'a str,
+    proto: u8,
+    src: &'a str,
+    dst: &'a str,
+    sport: u16,
+    dport: u16,
+}
+
+fn write_drops(dir: &Path, drops: &[Drop]) -> PathBuf {
+    let mut w = TableWriter::create(dir, &DROPS, &[], false).unwrap();
+    for d in drops {
+        let mut row: Vec<Value> = Vec::new();
+        for c in DROPS.columns {
+            row.push(match c.name {
+                "time" => Value::Ts(d.t),
+                "reason" => Value::Str(d.reason),
+                "reason_code" => Value::U64(2),
+                "ifindex" => Value::U64(3),
+                "ifname" => Value::Str("veth-test"),
+                "protocol" => Value::U64(d.proto.into()),
+                "src_ip" => Value::Str(d.src),
+                "dst_ip" => Value::Str(d.dst),
+                "src_port" => Value::U64(d.sport.into()),
+                "dst_port" => Value::U64(d.dport.into()),
+                "location" => Value::Str("nft_do_chain+0x3c1"),
+                _ if c.nullable => Value::Null,
+                _ => Value::U64(0),
+            });
+        }
+        w.push(&row).unwrap();
+    }
+    w.finish().unwrap();
+    dir.join("drops.parquet")
+}
+
+fn tar_gz(out: &Path, members: &[(&str, &[u8])]) {
+    let f = std::fs::File::create(out).unwrap();
+    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    let mut t = tar::Builder::new(gz);
+    for (name, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // Raw name bytes: the builder would refuse the hostile `../` names
+        // these tests need.
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        t.append(&h, *data).unwrap();
+    }
+    t.into_inner().unwrap().finish().unwrap();
+}
+
+fn flow<'a>(j: &'a serde_json::Value, proto: &str, sport: u16) -> &'a serde_json::Value {
+    j["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["proto"] == proto && f["client"]["port"] == sport)
+        .unwrap_or_else(|| panic!("no {proto} flow from port {sport}"))
+}
+
+#[test]
+fn agent_bundle_drops_join_their_flows() {
+    let cap = testdata("tcp-udp-ipv4.pcap");
+    let (_, plain, _) = analyze_json(&[&cap], &[]);
+    let tcp = flow(&plain, "tcp", 40010);
+    let udp = flow(&plain, "udp", 40060);
+    let t_tcp = tcp["first_ts_ns"].as_i64().unwrap() + 1_000_000;
+    let t_udp = udp["first_ts_ns"].as_i64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drops = write_drops(
+        dir.path(),
+        &[
+            // Either direction of the 5-tuple belongs to the flow.
+            Drop {
+                t: t_tcp,
+                reason: "NETFILTER_DROP",
+                proto: 6,
+                src: "10.99.0.1",
+                dst: "10.99.0.2",
+                sport: 40010,
+                dport: 8081,
+            },
+            Drop {
+                t: t_tcp + 5,
+                reason: "NETFILTER_DROP",
+                proto: 6,
+                src: "10.99.0.2",
+                dst: "10.99.0.1",
+                sport: 8081,
+                dport: 40010,
+            },
+            Drop {
+                t: t_tcp + 9,
+                reason: "TCP_OFOMERGE",
+                proto: 6,
+                src: "10.99.0.1",
+                dst: "10.99.0.2",
+                sport: 40010,
+                dport: 8081,
+            },
+            Drop {
+                t: t_udp,
+                reason: "NO_SOCKET",
+                proto: 17,
+                src: "10.99.0.1",
+                dst: "10.99.0.2",
+                sport: 40060,
+                dport: 5300,
+            },
+            // Nothing in the capture: unattributed.
+            Drop {
+                t: t_udp,
+                reason: "NO_SOCKET",
+                proto: 17,
+                src: "10.1.1.1",
+                dst: "10.1.1.2",
+                sport: 1,
+                dport: 2,
+            },
+            // The right 5-tuple, but an hour later: another flow's, not this one's.
+            Drop {
+                t: t_tcp + 3_600_000_000_000,
+                reason: "NETFILTER_DROP",
+                proto: 6,
+                src: "10.99.0.1",
+                dst: "10.99.0.2",
+                sport: 40010,
+                dport: 8081,
+            },
+        ],
+    );
+    let bundle = dir.path().join("node-a.tar.gz");
+    let manifest = br#"{"tool":"retina-capture","hostname":"node-a","node":"node-a","lost_events":{"packets":0,"drops":2}}"#;
+    tar_gz(
+        &bundle,
+        &[
+            ("capture.pcapng", &std::fs::read(&cap).unwrap()),
+            ("drops.parquet", &std::fs::read(&drops).unwrap()),
+            ("retina-bundle.json", manifest),
+            ("metadata/ip-route.txt", b"default via 10.0.0.1 dev eth0\n"),
+        ],
+    );
+    let (code, j, err) = analyze_json(&[&bundle], &[]);
+    assert_eq!(code, 0, "{err}");
+    // The capture inside is analyzed exactly as the plain file.
+    assert_eq!(j["capture"]["packets"], plain["capture"]["packets"]);
+    assert_eq!(
+        j["flows"].as_array().unwrap().len(),
+        plain["flows"].as_array().unwrap().len()
+    );
+    let path = j["capture"]["files"][0]["path"].as_str().unwrap();
+    assert!(path.ends_with("node-a.tar.gz:capture.pcapng"), "{path}");
+    let a = &j["capture"]["archives"][0];
+    assert_eq!(a["kind"], "retina-capture bundle");
+    assert_eq!(a["node"], "node-a");
+    assert_eq!(a["lost_events"], 2);
+    assert!(a["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "metadata/ip-route.txt"));
+
+    let d = &j["drops"];
+    assert_eq!(d["count"], 6);
+    assert_eq!(d["by_reason"]["NETFILTER_DROP"], 3);
+    assert_eq!(d["by_reason"]["NO_SOCKET"], 2);
+    assert_eq!(d["by_reason"]["TCP_OFOMERGE"], 1);
+    assert_eq!(d["by_interface"]["veth-test"], 6);
+    assert_eq!(d["unattributed"], 2);
+    let tcp = flow(&j, "tcp", 40010);
+    assert_eq!(tcp["drops"]["count"], 3);
+    assert_eq!(tcp["drops"]["by_reason"]["NETFILTER_DROP"], 2);
+    assert_eq!(tcp["drops"]["by_reason"]["TCP_OFOMERGE"], 1);
+    assert_eq!(flow(&j, "udp", 40060)["drops"]["by_reason"]["NO_SOCKET"], 1);
+    assert!(flow(&j, "tcp", 40001)["drops"].is_null());
+    assert_eq!(d["top_flows"][0]["flow"], tcp["id"]);
+
+    // The drop table given directly next to the capture gives the same join.
+    let (code, j2, err) = analyze_json(&[&cap, &drops], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j2["drops"]["by_reason"], d["by_reason"]);
+    assert_eq!(flow(&j2, "tcp", 40010)["drops"], tcp["drops"]);
+
+    // The terminal summary shows drops by reason and on the flow.
+    let out = bin().arg(&bundle).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Kernel drops") && text.contains("NETFILTER_DROP"),
+        "{text}"
+    );
+}
+
+#[test]
+fn retina_capture_tarball_is_read() {
+    let cap = testdata("tcp-udp-ipv4.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = dir
+        .path()
+        .join("incident-aks-nodepool1-0-20261126124212UTC.tar.gz");
+    tar_gz(
+        &tarball,
+        &[
+            ("incident.pcap", &std::fs::read(&cap).unwrap()),
+            ("ip-resources.txt", b"1: lo: <LOOPBACK,UP>\n"),
+            ("iptables-rules.txt", b"*filter\nCOMMIT\n"),
+            ("socket-stats.txt", b"State Recv-Q\n"),
+            ("proc-net/snmp", b"Ip: Forwarding\n"),
+            ("../escape.pcap", b"not extracted"),
+        ],
+    );
+    let (code, j, err) = analyze_json(&[&tarball, &tarball], &[]);
+    assert_eq!(code, 0, "{err}");
+    let a = &j["capture"]["archives"][0];
+    assert_eq!(a["kind"], "Retina Capture");
+    assert_eq!(a["name"], "incident");
+    assert_eq!(a["node"], "aks-nodepool1-0");
+    assert_eq!(a["started"], "20261126124212");
+    assert_eq!(a["captures"], serde_json::json!(["incident.pcap"]));
+    assert!(a["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m.as_str().unwrap().contains("escape.pcap (skipped")));
+    assert_eq!(
+        j["capture"]["files"].as_array().unwrap().len(),
+        2,
+        "one per node archive"
+    );
+    assert!(j["drops"].is_null());
+}
+
+#[test]
+fn broken_archives_and_drop_tables_are_clear_errors() {
+    let cap = testdata("tcp-udp-ipv4.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    // An archive without a capture.
+    let empty = dir.path().join("empty.tar.gz");
+    tar_gz(&empty, &[("notes.txt", b"nothing")]);
+    let (code, j, err) = analyze_json(&[&cap, &empty], &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("empty.tar.gz") && err.contains("holds no capture"),
+        "{err}"
+    );
+    assert_eq!(j["capture"]["files"].as_array().unwrap().len(), 1);
+    // A truncated archive: what came before the damage is read.
+    let good = dir.path().join("good.tar.gz");
+    tar_gz(
+        &good,
+        &[
+            ("a.pcap", &std::fs::read(&cap).unwrap()),
+            ("b.txt", &vec![b'x'; 200_000]),
+        ],
+    );
+    let raw = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.tar.gz");
+    std::fs::write(&cut, &raw[..raw.len() * 2 / 3]).unwrap();
+    let (code, j, err) = analyze_json(&[&cut], &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("cut.tar.gz"), "{err}");
+    assert!(j["capture"]["packets"].as_u64().unwrap() > 0);
+    // A Parquet file that is not a drop table.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let mut w = TableWriter::create(&other, &retina_tables::agent::RETRANS, &[], false).unwrap();
+    w.push(
+        &retina_tables::agent::RETRANS
+            .columns
+            .iter()
+            .map(|c| match c.ty {
+                retina_tables::ColType::Str => Value::Str("x"),
+                retina_tables::ColType::Timestamp => Value::Ts(0),
+                _ => Value::U64(0),
+            })
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    w.finish().unwrap();
+    let (code, _, err) = analyze_json(&[&cap, &other.join("retrans.parquet")], &[]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("retrans.parquet") && err.contains("column reason is missing"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
