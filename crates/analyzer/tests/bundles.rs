@@ -201,6 +201,29 @@ fn agent_bundle_drops_join_their_flows() {
         text.contains("Kernel drops") && text.contains("NETFILTER_DROP"),
         "{text}"
     );
+
+    // So do the incident reports.
+    let rep = dir.path().join("report");
+    let out = bin()
+        .arg(&bundle)
+        .arg("--report")
+        .arg(&rep)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Kernel drops") && md.contains("| NETFILTER\\_DROP | 3 |"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Kernel drops</h2>") && html.contains("<code>TCP_OFOMERGE</code>"));
+    assert!(html.contains("3 kernel drop(s): NETFILTER_DROP 2, TCP_OFOMERGE 1"));
 }
 
 #[test]

@@ -37,7 +37,8 @@ pub struct DroppedRow {
     pub source: String,
     pub destination: String,
     pub protocol: Option<String>,
-    pub dst_port: Option<u16>,
+    /// The destination service and port (see `hubble.parquet`'s `service`).
+    pub service: Option<String>,
     pub reason: String,
     pub records: u64,
     pub packets: u64,

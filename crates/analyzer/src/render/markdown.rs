@@ -151,6 +151,86 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
         }
     }
 
+    if let Some(d) = &report.drops {
+        let _ = writeln!(o, "## Kernel drops\n");
+        let _ = writeln!(
+            o,
+            "{} packets dropped by the kernel ({} outside the captured flows).\n",
+            d.count, d.unattributed
+        );
+        let _ = writeln!(o, "| reason | drops |\n|---|---|");
+        for (k, v) in &d.by_reason {
+            let _ = writeln!(o, "| {} | {v} |", escape(k));
+        }
+        let _ = writeln!(o);
+        for fd in d.top_flows.iter().take(10) {
+            if let Some(f) = report.flows.get(fd.flow as usize) {
+                let _ = writeln!(
+                    o,
+                    "- #{} {}: {} dropped",
+                    f.id,
+                    escape(&flow_name(f)),
+                    fd.count
+                );
+            }
+        }
+        let _ = writeln!(o);
+    }
+
+    if let Some(h) = &report.hubble {
+        let _ = writeln!(o, "## Hubble flow logs\n");
+        let _ = writeln!(
+            o,
+            "{} records from {} file(s); {} line(s) skipped.\n",
+            h.records,
+            h.files.len(),
+            h.skipped_lines
+        );
+        if let Some(sm) = &h.summary {
+            for (title, rows) in [
+                ("Verdicts", &sm.verdicts),
+                ("By namespace (source)", &sm.by_namespace),
+                ("By workload (source)", &sm.by_workload),
+            ] {
+                if rows.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(o, "**{title}**\n\n| group | packets | bytes | dropped | drop reasons |\n|---|---|---|---|---|");
+                for r in rows.iter().take(10) {
+                    let reasons: Vec<String> = r
+                        .drop_reasons
+                        .iter()
+                        .map(|(k, v)| format!("{} {v}", escape(k)))
+                        .collect();
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} | {} |",
+                        escape(&r.key),
+                        r.packets,
+                        human_bytes(r.bytes),
+                        r.dropped,
+                        reasons.join(", ")
+                    );
+                }
+                let _ = writeln!(o);
+            }
+            if !sm.dropped.is_empty() {
+                let _ = writeln!(o, "**Dropped traffic**\n\n| source | destination | reason | packets |\n|---|---|---|---|");
+                for d in sm.dropped.iter().take(10) {
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} |",
+                        escape(&d.source),
+                        escape(d.service.as_deref().unwrap_or(&d.destination)),
+                        escape(&d.reason),
+                        d.packets
+                    );
+                }
+                let _ = writeln!(o);
+            }
+        }
+    }
+
     if !c.warnings.is_empty() {
         let _ = writeln!(o, "## Warnings\n");
         for wn in c.warnings.iter().take(20) {

@@ -296,6 +296,18 @@ fn flow_view(f: &FlowRecord) -> FlowView {
             d.queries, d.unanswered
         ));
     }
+    if let Some(d) = &f.drops {
+        let reasons: Vec<String> = d
+            .by_reason
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        notes.push(format!(
+            "{} kernel drop(s): {}",
+            d.count,
+            reasons.join(", ")
+        ));
+    }
     for e in &f.icmp_errors {
         notes.push(format!(
             "{}× ICMP {}/{} from {}",
@@ -474,6 +486,8 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
             format!("All {} flows.", report.flows.len())
         },
         dns => dns,
+        drops => report.drops,
+        hubble => report.hubble,
         warnings => c.warnings,
         files => files,
         version => report.tool.version,

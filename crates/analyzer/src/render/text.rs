@@ -389,13 +389,12 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
     if !sm.dropped.is_empty() {
         writeln!(out, "  {DIM}dropped{DIM:#}")?;
         for d in sm.dropped.iter().take(n) {
-            let port = d.dst_port.map_or(String::new(), |p| format!(":{p}"));
             let proto = d.protocol.as_deref().unwrap_or("");
             writeln!(
                 out,
-                "    {} → {}{port} {proto}  {ERR}{}{ERR:#} ×{}",
+                "    {} → {} {proto}  {ERR}{}{ERR:#} ×{}",
                 cut(&escape(&d.source), 30),
-                cut(&escape(&d.destination), 30),
+                cut(&escape(d.service.as_deref().unwrap_or(&d.destination)), 34),
                 escape(&d.reason),
                 thousands(d.packets)
             )?;
