@@ -9,7 +9,9 @@
 pub mod analysis;
 pub mod decode;
 pub mod flow;
+pub mod parquet_out;
 pub mod pipeline;
+pub mod record;
 pub mod render;
 pub mod report;
 pub mod source;
