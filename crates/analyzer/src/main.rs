@@ -14,6 +14,7 @@ use retina_analyzer::analysis::gate;
 use retina_analyzer::context::{self, K8sIndex};
 use retina_analyzer::flow::Timeouts;
 use retina_analyzer::hubble;
+use retina_analyzer::parquet_out::ParquetOut;
 use retina_analyzer::pipeline::{self, Config, Outcome, Progress};
 use retina_analyzer::render::{json, text};
 use retina_analyzer::report::Thresholds;
@@ -102,7 +103,16 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 
-    /// Replace report files that already exist in the --report directory.
+    /// Also write flows.parquet, events.parquet and dns.parquet into DIR
+    /// (created when missing), for notebooks; schemas in docs/schema.md.
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
+
+    /// With --parquet: also write packets.parquet (one row per packet).
+    #[arg(long, requires = "parquet")]
+    parquet_packets: bool,
+
+    /// Replace files that already exist in the --report or --parquet directory.
     #[arg(long)]
     force: bool,
 
@@ -293,8 +303,24 @@ fn real_main(cli: &Cli) -> Result<u8> {
             }
         });
     }
+    // Checked before any work: a bad --parquet directory fails at once.
+    let mut tables = match &cli.parquet {
+        Some(dir) => Some(ParquetOut::create(
+            dir,
+            &cli.files,
+            cli.parquet_packets,
+            cli.force,
+        )?),
+        None => None,
+    };
     let bar = progress_bar(cli, &config, &progress);
-    let mut outcome = pipeline::run(&config, &progress);
+    let mut outcome = pipeline::run_with(
+        &config,
+        &progress,
+        tables
+            .as_mut()
+            .map(|t| t as &mut dyn retina_analyzer::record::Sink),
+    );
     let hubble = (!inputs.flow_logs.is_empty()).then(|| hubble::load(&inputs.flow_logs, &mut k8s));
     context::label_flows(&mut outcome.report.flows, &k8s);
     if let Some((bar, handle)) = bar {
@@ -340,6 +366,21 @@ fn real_main(cli: &Cli) -> Result<u8> {
         anyhow::bail!("no input could be read");
     }
     write_output(cli, &outcome)?;
+    if let Some(t) = tables {
+        // An interrupted run's tables cover what was read, like its report
+        // (their metadata say retina.interrupted=true).
+        let written = t
+            .finish(&outcome.report, outcome.interrupted)
+            .context("writing the --parquet tables")?;
+        if !cli.quiet {
+            let names: Vec<String> = written
+                .tables
+                .iter()
+                .map(|(p, rows)| format!("{} ({rows} rows)", p.display()))
+                .collect();
+            eprintln!("retina-analyze: tables written: {}", names.join(", "));
+        }
+    }
     if let Some(dir) = &cli.report {
         write_report(cli, &config, &outcome, dir)?;
     }

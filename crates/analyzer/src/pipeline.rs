@@ -17,6 +17,7 @@ use std::thread;
 
 use crate::decode::{self, linktype_name, Packet, Skip, Transport};
 use crate::flow::{Endpoint, FlowKey, FlowTable, FragmentTracker, Timeouts, TIMELINE_TICK_NS};
+use crate::record::Sink;
 use crate::report::{
     ns_to_s, proto_name, CaptureInfo, FileError, FileRecord, InterfaceRecord, LinkTypeCount,
     LogHistogram, ProtoTotals, Report, TimeBin, Timeline, ToolInfo, MAX_BINS, SCHEMA_VERSION,
@@ -170,9 +171,23 @@ impl Stream {
 
 /// Runs the analysis.
 pub fn run(config: &Config, progress: &Progress) -> Outcome {
+    run_with(config, progress, None)
+}
+
+/// Runs the analysis, streaming event, DNS and packet rows to `sink` while
+/// packets are read (see [`crate::record`]).
+pub fn run_with(config: &Config, progress: &Progress, mut sink: Option<&mut dyn Sink>) -> Outcome {
     let shards = config.shards.max(1);
+    let packets_on = sink.as_ref().is_some_and(|s| s.wants_packets());
     let mut tables: Vec<FlowTable> = (0..shards)
-        .map(|_| FlowTable::new(config.timeouts))
+        .map(|i| {
+            let t = FlowTable::new(config.timeouts).with_uids(i as u64, shards as u64);
+            if sink.is_some() {
+                t.with_records(packets_on)
+            } else {
+                t
+            }
+        })
         .collect();
     let mut frags = FragmentTracker::default();
     // By protocol number while packets stream (no per-packet allocation).
@@ -223,6 +238,9 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         if now >= next_sweep {
             for t in &mut tables {
                 t.sweep(now);
+                if let Some(s) = sink.as_deref_mut() {
+                    t.drain_records(s);
+                }
             }
             next_sweep = now.saturating_add(SWEEP_INTERVAL_NS);
         }
@@ -234,6 +252,9 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
         for p in ready.drain(..) {
             let shard = (route_hash(&p) % shards as u64) as usize;
             tables[shard].process(&p);
+            if let Some(s) = sink.as_deref_mut() {
+                tables[shard].drain_records(s);
+            }
         }
     }
     progress.packets.store(merged, Ordering::Relaxed);
@@ -274,7 +295,11 @@ pub fn run(config: &Config, progress: &Progress) -> Outcome {
     }
     let mut flows = Vec::new();
     for t in tables {
-        flows.extend(t.finish(end_ns));
+        let (done, rec) = t.finish_with_records(end_ns);
+        flows.extend(done);
+        if let (Some(mut rec), Some(s)) = (rec, sink.as_deref_mut()) {
+            rec.drain_into(s);
+        }
     }
     // One order for any shard count: by first packet, then by key fields.
     flows.sort_by(|a, b| {

@@ -24,6 +24,7 @@ pub use arrow_array;
 pub use arrow_schema;
 
 pub mod agent;
+pub mod analyzer;
 pub mod hubble;
 
 /// Version of the table layouts; bumped when a column changes meaning or type.
@@ -468,7 +469,14 @@ impl TableWriter {
         if !force && path.exists() {
             return Err(TableError::Exists { path });
         }
-        let tmp = dir.join(format!(".{}.{}.tmp", def.file_name(), std::process::id()));
+        // Unique per writer: two writers of one table never share a temporary file.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{}.{}-{n}.tmp",
+            def.file_name(),
+            std::process::id()
+        ));
         let file = File::create(&tmp).map_err(|source| TableError::Io {
             path: tmp.clone(),
             source,
@@ -543,20 +551,99 @@ impl TableWriter {
         Ok(())
     }
 
+    /// Appends a whole record batch of this table (same schema), e.g. rows
+    /// read back from another file of the table. Rows buffered by
+    /// [`TableWriter::push`] are flushed first, so row order is kept.
+    pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), TableError> {
+        if batch.schema().fields() != self.batch.schema().fields() {
+            return Err(TableError::Schema {
+                table: self.batch.def().name,
+                msg: "record batch schema differs from the table's".into(),
+            });
+        }
+        self.flush()?;
+        let w = self.writer.as_mut().expect("writer open until finish");
+        w.write(batch)
+            .and_then(|_| w.flush())
+            .map_err(|source| TableError::Parquet {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.rows_written += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Rows written or buffered so far.
+    pub fn rows(&self) -> u64 {
+        self.rows_written + self.batch.len() as u64
+    }
+
     /// Writes the last row group and the footer, then renames the file to
     /// its final name. Returns the number of rows written.
-    pub fn finish(mut self) -> Result<u64, TableError> {
+    pub fn finish(self) -> Result<u64, TableError> {
+        let pending = self.finish_pending()?;
+        let rows = pending.rows;
+        pending.commit()?;
+        Ok(rows)
+    }
+
+    /// Writes the last row group and the footer but keeps the temporary
+    /// name: [`Pending::commit`] renames it. Lets several tables appear
+    /// together, after all of them are complete.
+    pub fn finish_pending(mut self) -> Result<Pending, TableError> {
         self.flush()?;
         let w = self.writer.take().expect("writer open until finish");
-        w.close().map_err(|source| TableError::Parquet {
+        let closed = w.close().map_err(|source| TableError::Parquet {
             path: self.path.clone(),
             source,
-        })?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| TableError::Io {
+        });
+        if let Err(e) = closed {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(e);
+        }
+        Ok(Pending {
+            tmp: Some(self.tmp.clone()),
             path: self.path.clone(),
-            source,
+            rows: self.rows_written,
+        })
+    }
+}
+
+/// A complete table file under its temporary name; removed when dropped
+/// without [`Pending::commit`].
+#[derive(Debug)]
+pub struct Pending {
+    tmp: Option<PathBuf>,
+    path: PathBuf,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+impl Pending {
+    /// The final path the file gets at commit.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the file to its final name.
+    pub fn commit(mut self) -> Result<PathBuf, TableError> {
+        let tmp = self.tmp.take().expect("not committed yet");
+        std::fs::rename(&tmp, &self.path).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            TableError::Io {
+                path: self.path.clone(),
+                source,
+            }
         })?;
-        Ok(self.rows_written)
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 
@@ -736,6 +823,57 @@ mod tests {
             _ => panic!("existing file must be refused"),
         }
         assert!(TableWriter::create(dir.path(), &T, &[], true).is_ok());
+    }
+
+    #[test]
+    fn every_table_is_well_formed() {
+        let mut all: Vec<&TableDef> = analyzer::ALL.to_vec();
+        all.extend([&agent::DROPS, &agent::RETRANS]);
+        for t in all {
+            let mut names = std::collections::BTreeSet::new();
+            for c in t.columns {
+                assert!(names.insert(c.name), "{}: column {} twice", t.name, c.name);
+                assert!(!c.doc.is_empty(), "{}.{} undocumented", t.name, c.name);
+                assert!(
+                    c.name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                    "{}.{}: snake_case names only",
+                    t.name,
+                    c.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pending_files_appear_only_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TableWriter::create(dir.path(), &T, &[], false).unwrap();
+        w.push(&[Value::Ts(0), 1u64.into(), "a".into(), Value::Null])
+            .unwrap();
+        let copy = {
+            let mut b = BatchBuilder::new(&T);
+            b.push(&[Value::Ts(1), 2u64.into(), Value::Null, 0.5.into()])
+                .unwrap();
+            b.finish()
+        };
+        w.write_batch(&copy).unwrap();
+        assert_eq!(w.rows(), 2);
+        let p = w.finish_pending().unwrap();
+        assert_eq!(p.rows, 2);
+        assert!(!dir.path().join("t.parquet").exists());
+        let kept = TableWriter::create(dir.path(), &T, &[], false)
+            .unwrap()
+            .finish_pending()
+            .unwrap();
+        drop(kept);
+        p.commit().unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("t.parquet")]);
     }
 
     #[test]

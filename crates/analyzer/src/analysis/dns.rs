@@ -122,9 +122,44 @@ struct Pending {
     ts: i64,
 }
 
+/// The outcome of one query message, for a per-query table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutcome {
+    pub ts_ns: i64,
+    pub id: u16,
+    pub qname: String,
+    pub qtype: u16,
+    /// `answered`, `unanswered`, `pending_at_end` or `retry`.
+    pub status: &'static str,
+    pub response_ns: Option<i64>,
+    pub rcode: Option<u8>,
+    pub answers: Option<u16>,
+    pub truncated: Option<bool>,
+}
+
+impl QueryOutcome {
+    fn unanswered(p: Pending, status: &'static str) -> QueryOutcome {
+        QueryOutcome {
+            ts_ns: p.ts,
+            id: p.id,
+            qname: p.qname,
+            qtype: p.qtype,
+            status,
+            response_ns: None,
+            rcode: None,
+            answers: None,
+            truncated: None,
+        }
+    }
+}
+
 /// DNS transactions of one flow.
 #[derive(Debug, Clone, Default)]
 pub struct DnsFlow {
+    /// Keep every query's outcome in `outcomes` (for `--parquet`).
+    pub record: bool,
+    /// Outcomes decided since the caller last took them.
+    pub outcomes: Vec<QueryOutcome>,
     pending: Vec<Pending>,
     queries: u64,
     responses: u64,
@@ -159,12 +194,27 @@ impl DnsFlow {
             {
                 // A resend of the same query: latency counts from the first.
                 self.retries += 1;
+                if self.record {
+                    self.outcomes.push(QueryOutcome::unanswered(
+                        Pending {
+                            id: m.id,
+                            qname: m.qname.clone(),
+                            qtype: m.qtype,
+                            ts,
+                        },
+                        "retry",
+                    ));
+                }
                 return;
             }
             if self.pending.len() >= MAX_PENDING {
                 let old = self.pending.remove(0);
                 self.unanswered += 1;
                 self.unanswered_at.push(old.ts);
+                if self.record {
+                    self.outcomes
+                        .push(QueryOutcome::unanswered(old, "unanswered"));
+                }
             }
             self.pending.push(Pending {
                 id: m.id,
@@ -183,6 +233,15 @@ impl DnsFlow {
         {
             let q = self.pending.remove(i);
             self.latency.push((ts - q.ts) as f64 / 1e6);
+            if self.record {
+                self.outcomes.push(QueryOutcome {
+                    response_ns: Some(ts),
+                    rcode: Some(m.rcode),
+                    answers: Some(m.answers),
+                    truncated: Some(m.truncated),
+                    ..QueryOutcome::unanswered(q, "answered")
+                });
+            }
         } else {
             self.unmatched_responses += 1;
         }
@@ -192,12 +251,17 @@ impl DnsFlow {
     /// than the timeout are unanswered; younger ones may yet have been answered.
     pub fn finish(&mut self, end_ns: i64) -> DnsFlowRecord {
         let mut pending_at_end = 0;
-        for p in self.pending.drain(..) {
-            if end_ns - p.ts >= UNANSWERED_AFTER_NS {
+        for p in std::mem::take(&mut self.pending) {
+            let status = if end_ns - p.ts >= UNANSWERED_AFTER_NS {
                 self.unanswered += 1;
                 self.unanswered_at.push(p.ts);
+                "unanswered"
             } else {
                 pending_at_end += 1;
+                "pending_at_end"
+            };
+            if self.record {
+                self.outcomes.push(QueryOutcome::unanswered(p, status));
             }
         }
         DnsFlowRecord {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::analysis::dns::DnsFlow;
 use crate::analysis::tcp::{Seen, TcpAnalyzer};
 use crate::decode::{ipproto, IcmpSummary, Packet, Quoted, Transport};
+use crate::record::{Buffers, DnsRow, EventKind, EventRow, PacketRow, TcpFields};
 use crate::report::{
     community_id, ns_to_s, proto_name, EndReason, FlowRecord, IcmpErrorRecord, IcmpInfo,
     LogHistogram, PerDir, RoleBasis, TimeBin,
@@ -54,6 +55,8 @@ struct TcpState {
 
 #[derive(Debug)]
 struct Flow {
+    /// Fixed at creation, unique in the run (see [`crate::record`]).
+    uid: u64,
     key: FlowKey,
     client: Side,
     role: RoleBasis,
@@ -71,8 +74,9 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(key: FlowKey, client: Side, role: RoleBasis, ts: i64) -> Flow {
+    fn new(uid: u64, key: FlowKey, client: Side, role: RoleBasis, ts: i64) -> Flow {
         Flow {
+            uid,
             key,
             client,
             role,
@@ -99,7 +103,38 @@ impl Flow {
 
     /// The flow's record; `end_ns` is when it is known to have ended (for
     /// DNS queries still waiting for an answer).
-    fn finish(self, end: EndReason, end_ns: i64) -> FlowRecord {
+    fn finish(mut self, end: EndReason, end_ns: i64, mut rec: Option<&mut Buffers>) -> FlowRecord {
+        let tcp = self.analyzer.take().map(|mut a| {
+            let before = a.capture_loss_totals();
+            let r = a.finish();
+            if let Some(rec) = rec.as_deref_mut() {
+                // Loss only the end of the flow reveals (data acknowledged beyond anything seen).
+                for (d, (segs, bytes)) in before.into_iter().enumerate() {
+                    let segments = r.capture_lost_segments.get(d).saturating_sub(segs);
+                    if segments > 0 {
+                        rec.events.push(EventRow {
+                            flow_uid: self.uid,
+                            ts_ns: self.last_ns,
+                            to_server: d == 0,
+                            kind: EventKind::CaptureLoss,
+                            class: None,
+                            spurious: None,
+                            seq: None,
+                            bytes: Some(r.capture_lost_bytes.get(d).saturating_sub(bytes)),
+                            count: segments,
+                        });
+                    }
+                }
+            }
+            r
+        });
+        let dns = self.dns.take().map(|mut d| {
+            let r = d.finish(end_ns);
+            if let Some(rec) = rec {
+                take_dns(self.uid, &mut d, rec);
+            }
+            r
+        });
         let per = |f: fn(&DirStats) -> u64| PerDir {
             client: f(&self.dirs[0]),
             server: f(&self.dirs[1]),
@@ -148,12 +183,38 @@ impl Flow {
             icmp: self.icmp,
             icmp_errors: self.icmp_errors,
             first_ts_ns: self.first_ns,
-            tcp: self.analyzer.map(|mut a| a.finish()),
-            dns: self.dns.map(|mut d| d.finish(end_ns)),
+            uid: self.uid,
+            last_ts_ns: self.last_ns,
+            tcp,
+            dns,
             client_k8s: None,
             server_k8s: None,
             drops: None,
         }
+    }
+}
+
+/// Moves a flow's decided DNS query outcomes into `rec`, with a
+/// `dns_timeout` event for each unanswered query.
+fn take_dns(uid: u64, d: &mut DnsFlow, rec: &mut Buffers) {
+    for q in d.outcomes.drain(..) {
+        if q.status == "unanswered" {
+            rec.events.push(EventRow {
+                flow_uid: uid,
+                ts_ns: q.ts_ns,
+                to_server: true,
+                kind: EventKind::DnsTimeout,
+                class: None,
+                spurious: None,
+                seq: None,
+                bytes: None,
+                count: 1,
+            });
+        }
+        rec.dns.push(DnsRow {
+            flow_uid: uid,
+            query: q,
+        });
     }
 }
 
@@ -198,6 +259,10 @@ pub struct FlowTable {
     /// Activity per tick ([`TIMELINE_TICK_NS`]) of capture time.
     pub timeline: BTreeMap<i64, TimeBin>,
     pub rtt_histogram: LogHistogram,
+    next_uid: u64,
+    uid_step: u64,
+    /// Rows for a [`crate::record::Sink`], when one is attached.
+    pub rec: Option<Buffers>,
 }
 
 impl FlowTable {
@@ -210,7 +275,30 @@ impl FlowTable {
             peak_active: 0,
             timeline: BTreeMap::new(),
             rtt_histogram: LogHistogram::default(),
+            next_uid: 0,
+            uid_step: 1,
+            rec: None,
         }
+    }
+
+    /// Flow uids of this table: `first`, `first + step`, … (shard `i` of
+    /// `n` uses `i` and `n`, so uids are unique across shards).
+    pub fn with_uids(mut self, first: u64, step: u64) -> FlowTable {
+        self.next_uid = first;
+        self.uid_step = step.max(1);
+        self
+    }
+
+    /// Collects event, DNS and (with `packets`) packet rows in [`FlowTable::rec`].
+    pub fn with_records(mut self, packets: bool) -> FlowTable {
+        self.rec = Some(Buffers::new(packets));
+        self
+    }
+
+    fn new_uid(&mut self) -> u64 {
+        let u = self.next_uid;
+        self.next_uid += self.uid_step;
+        u
     }
 
     /// Number of flows currently held.
@@ -224,14 +312,26 @@ impl FlowTable {
     }
 
     /// Ends every flow (end of input) and returns all finished flows.
-    pub fn finish(mut self, end_ns: i64) -> Vec<FlowRecord> {
+    pub fn finish(self, end_ns: i64) -> Vec<FlowRecord> {
+        self.finish_with_records(end_ns).0
+    }
+
+    /// [`FlowTable::finish`], also returning the rows not yet handed to a sink.
+    pub fn finish_with_records(mut self, end_ns: i64) -> (Vec<FlowRecord>, Option<Buffers>) {
         let mut rest: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
         rest.sort_by_key(|f| (f.first_ns, f.key));
         for f in rest {
             let end = end_reason_at_eof(&f);
-            self.finished.push(f.finish(end, end_ns));
+            self.finished.push(f.finish(end, end_ns, self.rec.as_mut()));
         }
-        self.finished
+        (self.finished, self.rec)
+    }
+
+    /// Hands the rows collected so far to `sink`.
+    pub fn drain_records(&mut self, sink: &mut dyn crate::record::Sink) {
+        if let Some(rec) = self.rec.as_mut() {
+            rec.drain_into(sink);
+        }
     }
 
     /// Accounts one packet.
@@ -253,12 +353,18 @@ impl FlowTable {
                 } else {
                     EndReason::Reused
                 };
-                self.finished.push(old.finish(end, pkt.ts_ns));
+                self.finished
+                    .push(old.finish(end, pkt.ts_ns, self.rec.as_mut()));
             }
         }
+        let uid = if self.flows.contains_key(&key) {
+            0
+        } else {
+            self.new_uid()
+        };
         let flow = self.flows.entry(key).or_insert_with(|| {
             let (client, role) = originator(pkt, sender);
-            let mut flow = Flow::new(key, client, role, pkt.ts_ns);
+            let mut flow = Flow::new(uid, key, client, role, pkt.ts_ns);
             if key.proto == ipproto::TCP {
                 let mut a = Box::<TcpAnalyzer>::default();
                 if client != sender {
@@ -289,8 +395,19 @@ impl FlowTable {
             flow.fragments += 1;
         }
         if let Some(m) = &pkt.dns {
-            flow.dns.get_or_insert_default().message(pkt.ts_ns, m);
+            let recording = self.rec.is_some();
+            let d = flow.dns.get_or_insert_with(|| {
+                let mut d = Box::<DnsFlow>::default();
+                d.record = recording;
+                d
+            });
+            d.message(pkt.ts_ns, m);
+            if let Some(rec) = self.rec.as_mut() {
+                take_dns(flow.uid, d, rec);
+            }
         }
+        let to_server = dir == Direction::ToServer;
+        let mut verdict = None;
         match &pkt.transport {
             Transport::Tcp(t) => {
                 if let Some(a) = flow.analyzer.as_mut() {
@@ -316,6 +433,7 @@ impl FlowTable {
                         bin.rtt_max_ms = bin.rtt_max_ms.max(ms);
                         self.rtt_histogram.add(ms);
                     }
+                    verdict = Some(v);
                 }
                 if t.flags.syn() && flow.tcp.syn_isn[dir.index()].is_none() {
                     flow.tcp.syn_isn[dir.index()] = Some(t.seq);
@@ -344,6 +462,31 @@ impl FlowTable {
             }
             _ => {}
         }
+        if let Some(rec) = self.rec.as_mut() {
+            let tcp = match &pkt.transport {
+                Transport::Tcp(t) => Some(TcpFields {
+                    flags: t.flags.0,
+                    seq: t.seq,
+                    ack: t.ack,
+                    window: t.window,
+                }),
+                _ => None,
+            };
+            if let (Some(t), Some(v)) = (&tcp, &verdict) {
+                rec.verdict_events(flow.uid, pkt.ts_ns, to_server, t, pkt.payload_len, v);
+            }
+            if rec.packets_on {
+                rec.packets.push(PacketRow {
+                    flow_uid: flow.uid,
+                    ts_ns: pkt.ts_ns,
+                    to_server,
+                    ip_len: pkt.ip_len,
+                    payload_len: pkt.payload_len,
+                    tcp,
+                    verdict,
+                });
+            }
+        }
         self.peak_active = self.peak_active.max(self.flows.len());
     }
 
@@ -359,9 +502,14 @@ impl FlowTable {
             port: q.dport,
         };
         let (key, sender) = FlowKey::new(q.proto, src, dst, pkt.tunnel);
+        let uid = if self.flows.contains_key(&key) {
+            0
+        } else {
+            self.new_uid()
+        };
         let flow = self.flows.entry(key).or_insert_with(|| {
             let (client, role) = by_ports(q.sport, q.dport, sender);
-            Flow::new(key, client, role, pkt.ts_ns)
+            Flow::new(uid, key, client, role, pkt.ts_ns)
         });
         let about = if sender == flow.client {
             "client"
@@ -418,7 +566,7 @@ impl FlowTable {
         });
         for (k, end) in expired {
             if let Some(f) = self.flows.remove(&k) {
-                self.finished.push(f.finish(end, now));
+                self.finished.push(f.finish(end, now, self.rec.as_mut()));
             }
         }
     }

@@ -324,6 +324,13 @@ pub struct FlowRecord {
     pub icmp_errors: Vec<IcmpErrorRecord>,
     /// First packet time in integer nanoseconds (exact; `first_ts` is a float).
     pub first_ts_ns: i64,
+    /// Identity of the flow during the run, before `id` is known (rows
+    /// streamed to a [`crate::record::Sink`] carry it); not serialized.
+    #[serde(skip)]
+    pub uid: u64,
+    /// Last packet time in integer nanoseconds (for tables; not serialized).
+    #[serde(skip)]
+    pub last_ts_ns: i64,
     /// TCP analysis (TCP flows only).
     pub tcp: Option<TcpRecord>,
     /// DNS transactions seen in this flow.

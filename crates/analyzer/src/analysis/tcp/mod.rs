@@ -54,6 +54,26 @@ pub enum Mechanism {
     Tlp,
 }
 
+impl Mechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::Rto => "rto",
+            Mechanism::Fast => "fast",
+            Mechanism::Tlp => "tlp",
+        }
+    }
+}
+
+/// Data of the other direction that an ACK revealed the capture missed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureLoss {
+    /// Estimated segments missed.
+    pub segments: u64,
+    pub bytes: u64,
+    /// Raw sequence number where the first missing range starts.
+    pub seq: u32,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Seg {
     end: u64,
@@ -180,25 +200,30 @@ impl Stream {
     /// Counts bytes acknowledged but never seen below both the ACK and the
     /// highest byte seen (so an ACK captured before its data is not loss),
     /// then forgets the ranges below. Returns the segments counted.
-    fn account_capture_loss(&mut self) -> u64 {
+    fn account_capture_loss(&mut self) -> CaptureLoss {
         let (Some(acked), Some(next)) = (self.acked, self.next) else {
-            return 0;
+            return CaptureLoss::default();
         };
         let top = acked.min(next);
         let floor = self.confirmed.or(self.isn).or(self.first).unwrap_or(top);
-        let mut segments = 0;
+        let mut loss = CaptureLoss::default();
         if top > floor {
             let mss = self.mss_estimate();
             for (a, b) in self.seen.gaps(floor, top) {
+                if loss.segments == 0 {
+                    // Unwrapped values keep the raw number in their low 32 bits.
+                    loss.seq = a as u32;
+                }
                 self.capture_lost_bytes += b - a;
-                segments += (b - a).div_ceil(mss);
+                loss.bytes += b - a;
+                loss.segments += (b - a).div_ceil(mss);
             }
-            self.capture_lost_segments += segments;
+            self.capture_lost_segments += loss.segments;
         }
         let confirmed = top.max(floor);
         self.confirmed = Some(confirmed);
         self.seen.prune_below(confirmed);
-        segments
+        loss
     }
 
     fn mss_estimate(&self) -> u64 {
@@ -262,6 +287,10 @@ pub struct TcpAnalyzer {
     synack_retransmissions: u64,
     /// The data RTT sample the current packet produced, if any.
     last_rtt_ms: Option<f64>,
+    /// What the current packet's retransmission, ACK and D-SACK revealed.
+    last_retrans: Option<(Mechanism, bool)>,
+    last_loss: CaptureLoss,
+    last_dsack: u64,
 }
 
 /// What the analysis made of one packet (for timelines and traces).
@@ -277,6 +306,14 @@ pub struct Verdict {
     pub duplicate: bool,
     /// A data RTT sample this ACK produced.
     pub rtt_ms: Option<f64>,
+    /// For a retransmission: its mechanism, and whether it was already
+    /// acknowledged when sent (spurious).
+    pub retrans_class: Option<(Mechanism, bool)>,
+    /// Capture loss of the other direction's data that this ACK revealed.
+    pub capture_loss: CaptureLoss,
+    /// Earlier retransmissions of the other direction that this packet's
+    /// D-SACK showed spurious.
+    pub dsack_spurious: u64,
 }
 
 /// What one packet contributes, from the flow's point of view.
@@ -367,6 +404,9 @@ impl TcpAnalyzer {
         }
         let before = self.counts(d);
         self.last_rtt_ms = None;
+        self.last_retrans = None;
+        self.last_loss = CaptureLoss::default();
+        self.last_dsack = 0;
         let len = u64::from(p.payload_len);
         self.history
             .packet(d, f.syn(), f.ack(), f.fin(), f.rst(), len > 0);
@@ -394,6 +434,9 @@ impl TcpAnalyzer {
             syn_retry: after.3 > before.3 && after.3 >= 2,
             duplicate: false,
             rtt_ms: self.last_rtt_ms,
+            retrans_class: self.last_retrans,
+            capture_loss: self.last_loss,
+            dsack_spurious: self.last_dsack,
         }
     }
 
@@ -523,7 +566,8 @@ impl TcpAnalyzer {
         s.last_ack_any_ns = Some(p.ts_ns);
         let pure = !payload && !t.flags.syn() && !t.flags.fin() && !t.flags.rst();
         let window_same = acker.last_win_sent == Some(t.window) && t.window != 0;
-        let mut lost = 0;
+        let mut lost = CaptureLoss::default();
+        let mut dsacked = 0;
         let mut rtt_sample = None;
         // When the acknowledging side's own sequence jumps past bytes the
         // capture never saw, a missed packet may have carried this ACK first:
@@ -576,17 +620,19 @@ impl TcpAnalyzer {
         for &(l, r) in &t.sack_blocks[..usize::from(t.sack_count)] {
             let (l, r) = (s.seq.unwrap(l), s.seq.unwrap(r));
             if r <= acked {
-                dsack(s, l, r);
+                dsacked += dsack(s, l, r);
             } else if l >= acked {
                 s.sack_high = Some(s.sack_high.map_or(r, |h| h.max(r)));
             }
         }
         acker.last_ack_sent = Some(t.ack);
         acker.last_win_sent = Some(t.window);
-        for _ in 0..lost {
+        for _ in 0..lost.segments {
             self.history.repeating(1 - d, Repeating::Gap);
         }
         self.last_rtt_ms = rtt_sample;
+        self.last_loss = lost;
+        self.last_dsack = dsacked;
     }
 
     fn window(&mut self, d: usize, t: &TcpSummary) {
@@ -670,7 +716,7 @@ impl TcpAnalyzer {
             } else if len == 1 && at_next && peer_window_zero {
                 me.zero_window_probes += 1;
             } else {
-                self::classify(me, start, end, p, rtt_ns, &mut self.history);
+                self.last_retrans = self::classify(me, start, end, p, rtt_ns, &mut self.history);
             }
             if let Some(window) = peer.window {
                 if let Some(acked) = me.acked {
@@ -726,6 +772,13 @@ impl TcpAnalyzer {
             self.response.push(ms(ts - last_ns));
             self.turn = Turn::Response;
         }
+    }
+
+    /// Capture loss counted so far per direction: (segments, bytes).
+    pub fn capture_loss_totals(&self) -> [(u64, u64); 2] {
+        self.streams
+            .each_ref()
+            .map(|s| (s.capture_lost_segments, s.capture_lost_bytes))
     }
 
     /// The per-flow TCP record.
@@ -823,13 +876,16 @@ fn options(s: &Stream) -> TcpOptions {
 }
 
 /// A D-SACK: the receiver got [l, r) twice, so retransmissions of it were spurious.
-fn dsack(s: &mut Stream, l: u64, r: u64) {
+fn dsack(s: &mut Stream, l: u64, r: u64) -> u64 {
+    let mut n = 0;
     for e in s.retrans_log.iter_mut() {
         if !e.spurious && e.start < r && l < e.end {
             e.spurious = true;
             s.retrans.spurious += 1;
+            n += 1;
         }
     }
+    n
 }
 
 /// Classifies a segment with payload [start, end) of stream `me`.
@@ -840,7 +896,7 @@ fn classify(
     p: Seen<'_>,
     rtt_ns: Option<i64>,
     history: &mut History,
-) {
+) -> Option<(Mechanism, bool)> {
     let ts = p.ts_ns;
     let ctx = Ctx {
         ts,
@@ -849,9 +905,12 @@ fn classify(
     };
     let already = me.already_sent(start, end);
     let next = me.next.unwrap_or(start);
-    if already > 0 {
+    let class = if already > 0 {
         let spurious = me.acked.is_some_and(|a| end <= a);
-        retransmission(me, start, end, spurious, ctx, history);
+        Some((
+            retransmission(me, start, end, spurious, ctx, history),
+            spurious,
+        ))
     } else if start < next && me.next.is_some() {
         // New bytes below the highest seen fill a hole: network reordering,
         // or a retransmission of a segment lost before the capture point.
@@ -886,12 +945,14 @@ fn classify(
             // packets: nothing says reordering, and loss is far more common.
             None => false,
         };
-        if reordered {
+        let class = if reordered {
             me.out_of_order += 1;
+            None
         } else {
-            retransmission(me, start, end, false, ctx, history);
-        }
+            Some((retransmission(me, start, end, false, ctx, history), false))
+        };
         fill_hole(me, start, end);
+        class
     } else if me.next.is_some_and(|n| start > n) {
         // Data beyond the highest seen: a hole the capture has not seen (yet).
         if me.holes.len() < MAX_HOLES {
@@ -904,7 +965,10 @@ fn classify(
                 ip_id: p.ip_id,
             });
         }
-    }
+        None
+    } else {
+        None
+    };
     if end > next || me.next.is_none() {
         me.unacked.push_back(Seg {
             // The ACK of a segment carrying the FIN covers the FIN too.
@@ -917,6 +981,7 @@ fn classify(
         }
     }
     me.seen.insert(start, end);
+    class
 }
 
 fn fill_hole(me: &mut Stream, start: u64, end: u64) {
@@ -951,7 +1016,7 @@ fn retransmission(
     spurious: bool,
     ctx: Ctx,
     history: &mut History,
-) {
+) -> Mechanism {
     let (ts, d) = (ctx.ts, ctx.dir);
     let mech = mechanism(me, start, end, ts, ctx.rtt_ns);
     let r = &mut me.retrans;
@@ -978,6 +1043,7 @@ fn retransmission(
         s.ambiguous = true;
     }
     history.repeating(d, Repeating::Retransmission);
+    mech
 }
 
 /// Why the sender retransmitted [start, end) at `ts`.
@@ -1030,6 +1096,17 @@ fn mechanism(me: &mut Stream, start: u64, end: u64, ts: i64, rtt_ns: Option<i64>
 pub struct Pair<T> {
     pub client: T,
     pub server: T,
+}
+
+impl<T: Copy> Pair<T> {
+    /// The value of direction `d` (0: client, 1: server).
+    pub fn get(&self, d: usize) -> T {
+        if d == 0 {
+            self.client
+        } else {
+            self.server
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
