@@ -331,6 +331,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
         eprintln!("retina-analyze: {e}");
     }
     let mut hubble_partial = false;
+    let mut hubble_table = None;
     let archives_partial = attach_archives_and_drops(&inputs, &mut outcome.report);
     if let Some((h, table)) = hubble {
         for f in &h.files {
@@ -353,9 +354,11 @@ fn real_main(cli: &Cli) -> Result<u8> {
             }
         }
         let mut h = h;
-        let _ = table;
+        let mut table = table;
+        let batch = table.finish();
         h.summary = None;
         outcome.report.hubble = Some(h);
+        hubble_table = Some(batch);
     }
     let hubble_read = outcome
         .report
@@ -370,7 +373,14 @@ fn real_main(cli: &Cli) -> Result<u8> {
         // An interrupted run's tables cover what was read, like its report
         // (their metadata say retina.interrupted=true).
         let written = t
-            .finish(&outcome.report, outcome.interrupted)
+            .finish(
+                &outcome.report,
+                outcome.interrupted,
+                &hubble_table
+                    .iter()
+                    .map(|b| (&retina_tables::hubble::HUBBLE, b))
+                    .collect::<Vec<_>>(),
+            )
             .context("writing the --parquet tables")?;
         if !cli.quiet {
             let names: Vec<String> = written

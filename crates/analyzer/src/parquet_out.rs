@@ -180,7 +180,17 @@ impl ParquetOut {
 
     /// Writes flows.parquet, rewrites the spooled tables with final flow
     /// ids, then gives every table its final name.
-    pub fn finish(mut self, report: &Report, interrupted: bool) -> Result<Written, ParquetError> {
+    ///
+    /// `extra` are further tables already built in memory (hubble.parquet).
+    pub fn finish(
+        mut self,
+        report: &Report,
+        interrupted: bool,
+        extra: &[(
+            &'static retina_tables::TableDef,
+            &retina_tables::arrow_array::RecordBatch,
+        )],
+    ) -> Result<Written, ParquetError> {
         if let Some(e) = self.error.take() {
             return Err(e.into());
         }
@@ -201,6 +211,11 @@ impl ParquetOut {
             let path = self.spool.join(def.file_name());
             let mut out = TableWriter::create(&self.dir, def, &meta, self.force)?;
             remap(&path, &ids, &mut out)?;
+            pending.push(out.finish_pending()?);
+        }
+        for (def, batch) in extra {
+            let mut out = TableWriter::create(&self.dir, def, &meta, self.force)?;
+            out.write_batch(batch)?;
             pending.push(out.finish_pending()?);
         }
         let mut tables = Vec::new();

@@ -101,3 +101,65 @@ fn hubble_names_label_capture_flows() {
     let (_, j, _) = analyze_json(&[&cap, &log], &["--k8s", k8s.to_str().unwrap()]);
     assert_eq!(j["flows"][0]["client_k8s"]["name"], "web-5f7b9c6d4-abcde");
 }
+
+#[test]
+fn hubble_records_are_written_as_a_parquet_table() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let a = testdata("hubble/cilium-observe.json");
+    let b = testdata("hubble/retina-observe.jsonpb");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tables");
+    std::fs::create_dir(&out).unwrap();
+    let o = bin()
+        .args([&a, &b])
+        .arg("--parquet")
+        .arg(&out)
+        .args(["-q", "-f", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let f = std::fs::File::open(out.join("hubble.parquet")).unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let fields: Vec<String> = r
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let want: Vec<&str> = retina_tables::hubble::HUBBLE
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(fields, want);
+    let batches: Vec<_> = r.build().unwrap().map(|b| b.unwrap()).collect();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 13);
+    let verdicts = retina_tables::arrow_array::cast::AsArray::as_string::<i32>(
+        batches[0].column_by_name("verdict").unwrap(),
+    )
+    .iter()
+    .map(|v| v.unwrap().to_string())
+    .collect::<Vec<_>>();
+    assert!(verdicts.contains(&"RETRANSMISSION".to_string()) || batches.len() > 1);
+    let labels = batches[0].column_by_name("src_label").unwrap();
+    let labels = retina_tables::arrow_array::cast::AsArray::as_string::<i32>(labels);
+    assert_eq!(labels.value(0), "shop/web");
+    let svc = batches[0].column_by_name("service").unwrap();
+    let svc = retina_tables::arrow_array::cast::AsArray::as_string::<i32>(svc);
+    assert_eq!(
+        svc.value(0),
+        "shop/api:8080",
+        "destination_service with the port"
+    );
+    assert_eq!(
+        svc.value(1),
+        "shop/api:8080",
+        "a SYN+ACK names the service it comes from"
+    );
+}

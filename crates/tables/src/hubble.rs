@@ -32,7 +32,7 @@ pub static HUBBLE: TableDef = TableDef {
         opt("dst_service", Str, "Destination service as `namespace/name` (`destination_service`)."),
         col("src_label", Str, "Source as people name it: `namespace/workload`, else `namespace/pod`, else the address."),
         col("dst_label", Str, "Destination, named the same way (`destination_service` is not used here)."),
-        opt("service", Str, "The server side of the record: `destination_service` when set, else the destination's label and port; for replies (`is_reply`, or SYN+ACK) the source's. Null for portless protocols."),
+        opt("service", Str, "The server side of the record: `destination_service` when set, else the destination's label and port; for replies (`is_reply`, or SYN+ACK) the source's (`source_service`, else its label and port). Null for portless protocols."),
         col("packets", U64, "Packets the record stands for: 1 plus Retina's `previously_observed_packets`."),
         opt("bytes", U64, "Bytes: Retina's `extensions.bytes` plus `previously_observed_bytes`; null when the record carries no size."),
         opt("dns_query", Str, "DNS query name (L7 DNS records)."),

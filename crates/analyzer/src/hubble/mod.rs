@@ -59,6 +59,8 @@ pub struct HubbleFlow {
     pub src: HubbleEndpoint,
     pub dst: HubbleEndpoint,
     pub dst_service: Option<String>,
+    /// `source_service` as `namespace/name` (set on replies from a service).
+    pub src_service: Option<String>,
     /// Packets this record stands for (1 + Retina's previously observed).
     pub packets: u64,
     pub bytes: Option<u64>,
@@ -196,6 +198,16 @@ fn endpoint(v: Option<&Value>) -> HubbleEndpoint {
     }
 }
 
+/// A Cilium `Service` object as `namespace/name`.
+fn service(v: Option<&Value>) -> Option<String> {
+    let v = v?;
+    let name = string(field(v, "name"))?;
+    Some(match string(field(v, "namespace")) {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name,
+    })
+}
+
 const FLAG_NAMES: [&str; 9] = ["SYN", "ACK", "FIN", "RST", "PSH", "URG", "ECE", "CWR", "NS"];
 
 /// Retina's extension values: a `google.protobuf.Struct` inside an `Any`
@@ -259,13 +271,8 @@ pub fn parse_line(line: &str) -> Result<Option<HubbleFlow>, String> {
         dst_ip: parse_ip("destination"),
         src: endpoint(field(flow, "source")),
         dst: endpoint(field(flow, "destination")),
-        dst_service: field(flow, "destination_service").and_then(|s| {
-            let name = string(field(s, "name"))?;
-            Some(match string(field(s, "namespace")) {
-                Some(ns) => format!("{ns}/{name}"),
-                None => name,
-            })
-        }),
+        dst_service: service(field(flow, "destination_service")),
+        src_service: service(field(flow, "source_service")),
         packets: 1,
         line: 0,
         ..HubbleFlow::default()
@@ -494,7 +501,8 @@ pub fn push_row(table: &mut retina_tables::BatchBuilder, f: &HubbleFlow, source_
     let dst_label = label(&f.dst, f.dst_ip);
     let reply = f.is_reply == Some(true) || (f.has_flag("SYN") && f.has_flag("ACK"));
     let service = if reply {
-        f.src_port.map(|p| format!("{src_label}:{p}"))
+        let name = f.src_service.as_deref().unwrap_or(&src_label);
+        f.src_port.map(|p| format!("{name}:{p}"))
     } else {
         match (&f.dst_service, f.dst_port) {
             (Some(svc), Some(p)) => Some(format!("{svc}:{p}")),
