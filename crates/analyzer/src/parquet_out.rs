@@ -404,6 +404,23 @@ fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
         rcodes_json.as_deref().into(),
     ]);
     short(&mut row, dns.and_then(|d| d.latency_ms));
+    for k in [&f.client_k8s, &f.server_k8s] {
+        let k = k.as_ref();
+        row.extend([
+            k.map(|k| k.kind).into(),
+            k.and_then(|k| k.namespace.as_deref()).into(),
+            k.map(|k| k.name.as_str()).into(),
+            k.and_then(|k| k.workload.as_deref()).into(),
+            k.and_then(|k| k.workload_kind.as_deref()).into(),
+            k.and_then(|k| k.node.as_deref()).into(),
+        ]);
+    }
+    let drop_reasons = f
+        .drops
+        .as_ref()
+        .map(|d| serde_json::to_string(&d.by_reason).unwrap_or_default());
+    row.push(f.drops.as_ref().map(|d| d.count).into());
+    row.push(drop_reasons.as_deref().into());
     w.push(&row)
 }
 

@@ -27,6 +27,27 @@ fn kubectl_fixture_names_the_capture_endpoints() {
         assert_eq!(s["workload"], "api");
         assert_eq!(s["workload_kind"], "StatefulSet");
     }
+    // The flows table carries the same names.
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .arg(&cap)
+        .args(["--k8s", k8s.to_str().unwrap(), "-q", "--parquet"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let f = std::fs::File::open(dir.path().join("flows.parquet")).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let b = r.build().unwrap().next().unwrap().unwrap();
+    let col = |n: &str| {
+        retina_tables::arrow_array::cast::AsArray::as_string::<i32>(b.column_by_name(n).unwrap())
+            .value(0)
+            .to_string()
+    };
+    assert_eq!(col("client_namespace"), "shop");
+    assert_eq!(col("client_workload"), "web");
+    assert_eq!(col("server_name"), "api-0");
+    assert_eq!(col("server_workload_kind"), "StatefulSet");
     // Without --k8s the names are null.
     let (_, plain, _) = analyze_json(&[&cap], &[]);
     assert!(plain["flows"][0]["client_k8s"].is_null());

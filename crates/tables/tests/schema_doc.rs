@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use retina_tables::{agent, analyzer, schema_markdown, TableDef};
+use retina_tables::{agent, analyzer, hubble, schema_markdown, TableDef};
 
 const INTRO: &str = "\
 Parquet tables written by `retina-analyze --parquet DIR` (flows, events, dns, and packets with \
-`--parquet-packets`) and by the capture agent `retina-capture` (drops, retrans). Each table is \
-declared once in `crates/tables` (`analyzer.rs`, `agent.rs`); this page, the Arrow schema and the \
+`--parquet-packets`, and hubble when Hubble flow logs were read) and by the capture agent `retina-capture` (drops, retrans). Each table is \
+declared once in `crates/tables` (`analyzer.rs`, `hubble.rs`, `agent.rs`); this page, the Arrow schema and the \
 writer's checks all come from that declaration.
 
 Conventions: times are `timestamp[ns, UTC]`; IP addresses are strings; durations are floats with \
@@ -32,7 +32,7 @@ fn schema_doc_is_current() {
     let tables: Vec<&TableDef> = analyzer::ALL
         .iter()
         .copied()
-        .chain([&agent::DROPS, &agent::RETRANS])
+        .chain([&hubble::HUBBLE, &agent::DROPS, &agent::RETRANS])
         .collect();
     let doc = schema_markdown("Parquet tables", INTRO, &tables);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema.md");
