@@ -148,3 +148,34 @@ fn damaged_captures_never_panic_and_keep_what_came_before() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Hubble lines cut, spliced and mutated anywhere parse or are reported
+    /// as bad lines; the row they make always fits the hubble table.
+    #[test]
+    fn damaged_hubble_lines_never_panic(
+        which in 0usize..13,
+        cut in any::<prop::sample::Index>(),
+        pos in any::<prop::sample::Index>(),
+        junk in proptest::collection::vec(any::<u8>(), 0..12),
+    ) {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/hubble/retina-observe.jsonpb"),
+        ).unwrap() + &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/hubble/cilium-observe.json"),
+        ).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let line = lines[which % lines.len()].as_bytes();
+        let mut bytes = line[..cut.index(line.len() + 1)].to_vec();
+        let at = pos.index(bytes.len() + 1);
+        bytes.splice(at..at, junk);
+        let s = String::from_utf8_lossy(&bytes);
+        if let Ok(Some(f)) = retina_analyzer::hubble::parse_line(&s) {
+            let mut t = retina_tables::BatchBuilder::new(&retina_tables::hubble::HUBBLE);
+            retina_analyzer::hubble::push_row(&mut t, &f, "x");
+            prop_assert_eq!(t.len(), 1);
+        }
+    }
+}
