@@ -45,7 +45,14 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
     let names: Vec<String> = c
         .files
         .iter()
-        .map(|f| format!("`{}`", f.path.replace('`', "'")))
+        .map(|f| f.path.clone())
+        .chain(
+            report
+                .hubble
+                .iter()
+                .flat_map(|h| h.files.iter().map(|f| f.path.display().to_string())),
+        )
+        .map(|p| format!("`{}`", p.replace('`', "'")))
         .collect();
     let _ = writeln!(o, "# Network analysis: {}\n", names.join(", "));
     if let (Some(a), Some(b)) = (c.first_ts_ns, c.last_ts_ns) {

@@ -65,6 +65,10 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
     let t = &report.timeline;
     let x = |i: usize| i as f64 * t.bin_s;
     let mut out = Vec::new();
+    if report.capture.files.is_empty() {
+        // Flow logs only: no packets to chart.
+        return out;
+    }
     let mbps = |b: u64| b as f64 * 8.0 / t.bin_s.max(1e-9) / 1e6;
     out.push((
         "throughput".to_string(),
@@ -414,14 +418,21 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
         .filter_map(|id| report.flows.get(*id as usize))
         .map(flow_view)
         .collect();
+    let hubble_paths: Vec<String> = report
+        .hubble
+        .iter()
+        .flat_map(|h| h.files.iter().map(|f| f.path.display().to_string()))
+        .collect();
     let title: Vec<&str> = c
         .files
         .iter()
-        .map(|f| {
-            Path::new(&f.path)
+        .map(|f| f.path.as_str())
+        .chain(hubble_paths.iter().map(String::as_str))
+        .map(|p| {
+            Path::new(p)
                 .file_name()
                 .and_then(|n| n.to_str())
-                .unwrap_or(&f.path)
+                .unwrap_or(p)
         })
         .collect();
     let summary = match (c.first_ts_ns, c.last_ts_ns) {
