@@ -180,6 +180,8 @@ struct Inputs {
     flow_logs: Vec<PathBuf>,
     /// Drop tables (drops.parquet), with the name to show for each.
     drops: Vec<(PathBuf, String)>,
+    /// Kernel retransmission tables (retrans.parquet), likewise.
+    retrans: Vec<(PathBuf, String)>,
     archives: Vec<retina_analyzer::source::archive::ArchiveRecord>,
     /// Shown names of captures extracted from archives.
     shown: std::collections::HashMap<String, String>,
@@ -193,7 +195,14 @@ fn classify(files: &[PathBuf]) -> Result<Inputs> {
     for f in files {
         match sniff_kind(f) {
             Ok(InputKind::FlowLog) => inputs.flow_logs.push(f.clone()),
-            Ok(InputKind::Parquet) => inputs.drops.push((f.clone(), f.display().to_string())),
+            Ok(InputKind::Parquet) => {
+                let shown = (f.clone(), f.display().to_string());
+                match retina_tables::table_name(f) {
+                    Ok(Some(t)) if t == "retrans" => inputs.retrans.push(shown),
+                    // drops.parquet, or a table the drop reader will explain.
+                    _ => inputs.drops.push(shown),
+                }
+            }
             Ok(InputKind::Archive) => {
                 if inputs._scratch.is_none() {
                     inputs._scratch = Some(
@@ -217,6 +226,7 @@ fn classify(files: &[PathBuf]) -> Result<Inputs> {
                     inputs.captures.push(p);
                 }
                 inputs.drops.extend(ex.drops);
+                inputs.retrans.extend(ex.retrans);
                 inputs.archives.push(rec);
             }
             // Unreadable files go to the capture reader, which reports them.
@@ -435,6 +445,30 @@ fn attach_archives_and_drops(
         }
     }
     report.capture.archives = inputs.archives.clone();
+    if !inputs.retrans.is_empty() {
+        let mut events = Vec::new();
+        let mut files = Vec::new();
+        for (path, label) in &inputs.retrans {
+            match retina_analyzer::analysis::drops::read_retrans(path) {
+                Ok(mut ev) => {
+                    events.append(&mut ev);
+                    files.push(PathBuf::from(label));
+                }
+                Err(e) => {
+                    partial = true;
+                    eprintln!(
+                        "retina-analyze: {}",
+                        e.replace(&path.display().to_string(), label)
+                    );
+                }
+            }
+        }
+        report.kernel_retransmissions = Some(retina_analyzer::analysis::drops::attribute_retrans(
+            &mut report.flows,
+            &events,
+            files,
+        ));
+    }
     if inputs.drops.is_empty() {
         return partial;
     }

@@ -453,6 +453,7 @@ pub fn run_with(config: &Config, progress: &Progress, mut sink: Option<&mut dyn 
         },
         protocols: totals,
         drops: None,
+        kernel_retransmissions: None,
         dns: crate::analysis::dns::summarize(
             flows
                 .iter()

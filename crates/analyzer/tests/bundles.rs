@@ -142,6 +142,33 @@ fn agent_bundle_drops_join_their_flows() {
             },
         ],
     );
+    // Kernel retransmissions: two of the bulk flow, one of nothing captured.
+    let rdir = dir.path().join("r");
+    std::fs::create_dir(&rdir).unwrap();
+    let mut w = TableWriter::create(&rdir, &retina_tables::agent::RETRANS, &[], false).unwrap();
+    for (t, src, sport, dst, dport) in [
+        (t_tcp, "10.99.0.1", 40010, "10.99.0.2", 8081),
+        (t_tcp + 7, "10.99.0.2", 8081, "10.99.0.1", 40010),
+        (t_tcp, "10.5.5.5", 1000, "10.6.6.6", 2000),
+    ] {
+        let row: Vec<Value> = retina_tables::agent::RETRANS
+            .columns
+            .iter()
+            .map(|c| match c.name {
+                "time" => Value::Ts(t),
+                "src_ip" => Value::Str(src),
+                "dst_ip" => Value::Str(dst),
+                "src_port" => Value::U64(sport),
+                "dst_port" => Value::U64(dport),
+                "state" => Value::Str("ESTABLISHED"),
+                _ if c.nullable => Value::Null,
+                _ => Value::U64(0),
+            })
+            .collect();
+        w.push(&row).unwrap();
+    }
+    w.finish().unwrap();
+    let retrans = rdir.join("retrans.parquet");
     let bundle = dir.path().join("node-a.tar.gz");
     let manifest = br#"{"tool":"retina-capture","hostname":"node-a","node":"node-a","lost_events":{"packets":0,"drops":2}}"#;
     tar_gz(
@@ -149,6 +176,7 @@ fn agent_bundle_drops_join_their_flows() {
         &[
             ("capture.pcapng", &std::fs::read(&cap).unwrap()),
             ("drops.parquet", &std::fs::read(&drops).unwrap()),
+            ("retrans.parquet", &std::fs::read(&retrans).unwrap()),
             ("retina-bundle.json", manifest),
             ("metadata/ip-route.txt", b"default via 10.0.0.1 dev eth0\n"),
         ],
@@ -187,6 +215,19 @@ fn agent_bundle_drops_join_their_flows() {
     assert_eq!(flow(&j, "udp", 40060)["drops"]["by_reason"]["NO_SOCKET"], 1);
     assert!(flow(&j, "tcp", 40001)["drops"].is_null());
     assert_eq!(d["top_flows"][0]["flow"], tcp["id"]);
+    let k = &j["kernel_retransmissions"];
+    assert_eq!(
+        (k["count"].as_u64(), k["unattributed"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(k["by_state"]["ESTABLISHED"], 3);
+    assert_eq!(tcp["kernel_retransmissions"], 2);
+    assert!(flow(&j, "tcp", 40001)["kernel_retransmissions"].is_null());
+    // retrans.parquet given as a file is recognized by its table name.
+    let (code, j3, err) = analyze_json(&[&cap, &retrans], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j3["kernel_retransmissions"]["count"], 3);
+    assert!(j3["drops"].is_null());
 
     // The drop table given directly next to the capture gives the same join.
     let (code, j2, err) = analyze_json(&[&cap, &drops], &[]);
@@ -295,27 +336,29 @@ fn broken_archives_and_drop_tables_are_clear_errors() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("cut.tar.gz"), "{err}");
     assert!(j["capture"]["packets"].as_u64().unwrap() > 0);
-    // A Parquet file that is not a drop table.
+    // A Parquet file that is neither a drop nor a retransmission table.
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let mut w = TableWriter::create(&other, &retina_tables::agent::RETRANS, &[], false).unwrap();
+    let mut w = TableWriter::create(&other, &retina_tables::analyzer::DNS, &[], false).unwrap();
     w.push(
-        &retina_tables::agent::RETRANS
+        &retina_tables::analyzer::DNS
             .columns
             .iter()
             .map(|c| match c.ty {
                 retina_tables::ColType::Str => Value::Str("x"),
                 retina_tables::ColType::Timestamp => Value::Ts(0),
+                retina_tables::ColType::Bool => Value::Bool(false),
+                retina_tables::ColType::F64 => Value::F64(0.0),
                 _ => Value::U64(0),
             })
             .collect::<Vec<_>>(),
     )
     .unwrap();
     w.finish().unwrap();
-    let (code, _, err) = analyze_json(&[&cap, &other.join("retrans.parquet")], &[]);
+    let (code, _, err) = analyze_json(&[&cap, &other.join("dns.parquet")], &[]);
     assert_eq!(code, 3, "{err}");
     assert!(
-        err.contains("retrans.parquet") && err.contains("column reason is missing"),
+        err.contains("dns.parquet") && err.contains("column reason is missing"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");

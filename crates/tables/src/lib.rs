@@ -656,6 +656,24 @@ impl Drop for TableWriter {
     }
 }
 
+/// The `retina.table` name a Parquet file says it holds (reads the footer only).
+pub fn table_name(path: &Path) -> Result<Option<String>, TableError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = File::open(path).map_err(|source| TableError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let r = SerializedFileReader::new(file).map_err(|source| TableError::Parquet {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(r.metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == "retina.table"))
+        .and_then(|e| e.value.clone()))
+}
+
 /// Key-value metadata of a Parquet file.
 pub type KeyValues = Vec<(String, String)>;
 

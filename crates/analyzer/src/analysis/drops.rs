@@ -151,25 +151,7 @@ pub fn attribute(
     events: &[DropEvent],
     files: Vec<PathBuf>,
 ) -> DropsSummary {
-    let mut index: HashMap<Key, Vec<usize>> = HashMap::new();
-    for (i, f) in flows.iter().enumerate() {
-        let proto = match f.proto.as_str() {
-            "tcp" => 6,
-            "udp" => 17,
-            "icmp" => 1,
-            "icmpv6" => 58,
-            "sctp" => 132,
-            _ => continue,
-        };
-        index
-            .entry(key(
-                proto,
-                (f.client.ip, f.client.port),
-                (f.server.ip, f.server.port),
-            ))
-            .or_default()
-            .push(i);
-    }
+    let index = FlowIndex::new(flows);
     let mut sum = DropsSummary {
         files,
         ..DropsSummary::default()
@@ -184,19 +166,13 @@ pub fn attribute(
         if let Some(l) = &e.location {
             *sum.by_location.entry(l.clone()).or_default() += 1;
         }
-        let flow = match (e.src_ip, e.dst_ip) {
-            (Some(s), Some(d)) => {
-                let k = key(
-                    e.protocol,
-                    (s, e.src_port.unwrap_or(0)),
-                    (d, e.dst_port.unwrap_or(0)),
-                );
-                index
-                    .get(&k)
-                    .and_then(|cands| pick(flows, cands, e.time_ns))
-            }
-            _ => None,
-        };
+        let flow = index.find(
+            flows,
+            e.protocol,
+            (e.src_ip, e.src_port),
+            (e.dst_ip, e.dst_port),
+            e.time_ns,
+        );
         match flow {
             Some(i) => per_flow.entry(i).or_default().add(&e.reason),
             None => sum.unattributed += 1,
@@ -214,6 +190,142 @@ pub fn attribute(
     sum.top_flows = top;
     for (i, d) in per_flow {
         flows[i].drops = Some(d);
+    }
+    sum
+}
+
+/// Flows by canonical 5-tuple, to join kernel events to them.
+pub struct FlowIndex {
+    by_key: HashMap<Key, Vec<usize>>,
+}
+
+impl FlowIndex {
+    pub fn new(flows: &[FlowRecord]) -> FlowIndex {
+        let mut by_key: HashMap<Key, Vec<usize>> = HashMap::new();
+        for (i, f) in flows.iter().enumerate() {
+            let proto = match f.proto.as_str() {
+                "tcp" => 6,
+                "udp" => 17,
+                "icmp" => 1,
+                "icmpv6" => 58,
+                "sctp" => 132,
+                _ => continue,
+            };
+            by_key
+                .entry(key(
+                    proto,
+                    (f.client.ip, f.client.port),
+                    (f.server.ip, f.server.port),
+                ))
+                .or_default()
+                .push(i);
+        }
+        FlowIndex { by_key }
+    }
+
+    /// Index (in `flows`) of the flow an event with this 5-tuple and time belongs to.
+    pub fn find(
+        &self,
+        flows: &[FlowRecord],
+        proto: u8,
+        src: (Option<IpAddr>, Option<u16>),
+        dst: (Option<IpAddr>, Option<u16>),
+        t: Option<i64>,
+    ) -> Option<usize> {
+        let (Some(s), Some(d)) = (src.0, dst.0) else {
+            return None;
+        };
+        let k = key(proto, (s, src.1.unwrap_or(0)), (d, dst.1.unwrap_or(0)));
+        self.by_key.get(&k).and_then(|c| pick(flows, c, t))
+    }
+}
+
+/// A TCP retransmission the kernel reported (`retrans.parquet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetransEvent {
+    pub time_ns: Option<i64>,
+    pub src_ip: Option<IpAddr>,
+    pub dst_ip: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
+    pub state: String,
+}
+
+/// Kernel retransmissions of the run (`kernel_retransmissions` in JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetransSummary {
+    pub count: u64,
+    /// By the socket's TCP state when it retransmitted.
+    pub by_state: BTreeMap<String, u64>,
+    /// Retransmissions of no captured flow.
+    pub unattributed: u64,
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads the retransmission events of one `retrans.parquet`.
+pub fn read_retrans(path: &Path) -> Result<Vec<RetransEvent>, String> {
+    let required = ["src_ip", "dst_ip", "src_port", "dst_port"];
+    let (batches, _) = retina_tables::read_table(path, &retina_tables::agent::RETRANS, &required)
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let missing = |c: &str| {
+        format!(
+            "{}: column {c} missing or of the wrong type",
+            path.display()
+        )
+    };
+    for b in &batches {
+        let src = column::<StringArray>(b, "src_ip").ok_or_else(|| missing("src_ip"))?;
+        let dst = column::<StringArray>(b, "dst_ip").ok_or_else(|| missing("dst_ip"))?;
+        let sport = column::<UInt16Array>(b, "src_port").ok_or_else(|| missing("src_port"))?;
+        let dport = column::<UInt16Array>(b, "dst_port").ok_or_else(|| missing("dst_port"))?;
+        let time = column::<TimestampNanosecondArray>(b, "time");
+        let state = column::<StringArray>(b, "state");
+        for i in 0..b.num_rows() {
+            let ip = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).parse().ok()).flatten();
+            out.push(RetransEvent {
+                time_ns: time.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
+                src_ip: ip(src),
+                dst_ip: ip(dst),
+                src_port: (!sport.is_null(i)).then(|| sport.value(i)),
+                dst_port: (!dport.is_null(i)).then(|| dport.value(i)),
+                state: state
+                    .filter(|a| !a.is_null(i))
+                    .map_or_else(|| "UNKNOWN".to_string(), |a| a.value(i).to_string()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Counts kernel retransmissions per flow (`flows[].kernel_retransmissions`) and for the run.
+pub fn attribute_retrans(
+    flows: &mut [FlowRecord],
+    events: &[RetransEvent],
+    files: Vec<PathBuf>,
+) -> RetransSummary {
+    let index = FlowIndex::new(flows);
+    let mut sum = RetransSummary {
+        files,
+        ..RetransSummary::default()
+    };
+    let mut per_flow: HashMap<usize, u64> = HashMap::new();
+    for e in events {
+        sum.count += 1;
+        *sum.by_state.entry(e.state.clone()).or_default() += 1;
+        match index.find(
+            flows,
+            6,
+            (e.src_ip, e.src_port),
+            (e.dst_ip, e.dst_port),
+            e.time_ns,
+        ) {
+            Some(i) => *per_flow.entry(i).or_default() += 1,
+            None => sum.unattributed += 1,
+        }
+    }
+    for (i, n) in per_flow {
+        flows[i].kernel_retransmissions = Some(n);
     }
     sum
 }

@@ -190,6 +190,7 @@ impl Flow {
             client_k8s: None,
             server_k8s: None,
             drops: None,
+            kernel_retransmissions: None,
         }
     }
 }

@@ -300,6 +300,9 @@ fn flow_view(f: &FlowRecord) -> FlowView {
             d.queries, d.unanswered
         ));
     }
+    if let Some(k) = f.kernel_retransmissions {
+        notes.push(format!("kernel retransmitted {k}"));
+    }
     if let Some(d) = &f.drops {
         let reasons: Vec<String> = d
             .by_reason

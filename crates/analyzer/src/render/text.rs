@@ -215,6 +215,9 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
                 notes.push(format!("{re} retransmitted"));
             }
         }
+        if let Some(k) = f.kernel_retransmissions {
+            notes.push(format!("kernel retransmitted {k}"));
+        }
         if let Some(d) = &f.drops {
             let reasons: Vec<String> = d
                 .by_reason
@@ -242,8 +245,23 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
     Ok(())
 }
 
-/// Kernel drops joined from the capture agent.
+/// Kernel drops (and retransmissions) joined from the capture agent.
 fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    if let Some(k) = &report.kernel_retransmissions {
+        writeln!(out)?;
+        let states: Vec<String> = k
+            .by_state
+            .iter()
+            .map(|(s, n)| format!("{} {n}", escape(s)))
+            .collect();
+        writeln!(
+            out,
+            "{BOLD}Kernel TCP retransmissions{BOLD:#}: {} ({}; {} not in any captured flow)",
+            thousands(k.count),
+            states.join(", "),
+            thousands(k.unattributed)
+        )?;
+    }
     let Some(d) = &report.drops else {
         return Ok(());
     };

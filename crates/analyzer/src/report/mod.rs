@@ -29,6 +29,9 @@ pub struct Report {
     /// Kernel drops read from capture-agent bundles or drops.parquet inputs;
     /// null when none were given.
     pub drops: Option<crate::analysis::drops::DropsSummary>,
+    /// Kernel TCP retransmissions read from capture-agent bundles or
+    /// retrans.parquet inputs; null when none were given.
+    pub kernel_retransmissions: Option<crate::analysis::drops::RetransSummary>,
     /// Capture-wide DNS summary; null when no DNS was seen.
     pub dns: Option<DnsSummary>,
     /// The flows that suffer most, by measure (indexes into `flows`).
@@ -342,6 +345,10 @@ pub struct FlowRecord {
     /// Packets of this flow the kernel dropped, by reason (from the capture
     /// agent's drop events); null when no drop belongs to it.
     pub drops: Option<crate::analysis::drops::DropCounts>,
+    /// TCP segments of this flow the kernel reported retransmitting (from
+    /// the capture agent's retransmit events), to set beside the
+    /// retransmissions the capture shows; null without such events.
+    pub kernel_retransmissions: Option<u64>,
 }
 
 /// Community ID v1 of a flow (seed 0). ICMP flows pass their type and code

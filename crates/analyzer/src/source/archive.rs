@@ -26,6 +26,8 @@ pub struct ArchiveRecord {
     pub captures: Vec<String>,
     /// Drop tables read.
     pub drops: Vec<String>,
+    /// Kernel retransmission tables read.
+    pub retrans: Vec<String>,
     /// Other members (host metadata), listed for the reader of the report.
     pub metadata: Vec<String>,
     /// Lost events the agent counted, from the bundle manifest.
@@ -39,6 +41,7 @@ pub struct ArchiveRecord {
 pub struct Extracted {
     pub captures: Vec<(PathBuf, String)>,
     pub drops: Vec<(PathBuf, String)>,
+    pub retrans: Vec<(PathBuf, String)>,
 }
 
 fn is_capture(name: &str) -> bool {
@@ -131,6 +134,7 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
             .to_string();
         let wanted_capture = is_capture(&base);
         let wanted_drops = base == "drops.parquet";
+        let wanted_retrans = base == "retrans.parquet";
         if base == "retina-bundle.json" {
             let mut s = String::new();
             if entry.by_ref().take(4 << 20).read_to_string(&mut s).is_ok() {
@@ -139,7 +143,7 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
             rec.metadata.push(shown);
             continue;
         }
-        if !(wanted_capture || wanted_drops) {
+        if !(wanted_capture || wanted_drops || wanted_retrans) {
             rec.metadata.push(shown);
             continue;
         }
@@ -153,9 +157,12 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
         if wanted_capture {
             rec.captures.push(shown);
             ex.captures.push((dest, label));
-        } else {
+        } else if wanted_drops {
             rec.drops.push(shown);
             ex.drops.push((dest, label));
+        } else {
+            rec.retrans.push(shown);
+            ex.retrans.push((dest, label));
         }
         if rec.error.is_some() {
             break;
