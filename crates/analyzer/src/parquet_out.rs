@@ -256,7 +256,13 @@ fn remap(path: &Path, ids: &HashMap<u64, u64>, out: &mut TableWriter) -> Result<
     Ok(())
 }
 
-fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
+/// Appends the `flows` row of `f` (the JSON flow flattened).
+pub fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
+    with_flow_values(f, |row| w.push(row))
+}
+
+/// Calls `push` with the `flows` row of `f`.
+pub fn with_flow_values<T>(f: &FlowRecord, push: impl FnOnce(&[Value]) -> T) -> T {
     use Value::Null;
     let tcp = f.tcp.as_ref();
     let dns = f.dns.as_ref();
@@ -389,7 +395,7 @@ fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
         rcodes_json.as_deref().into(),
     ]);
     short(&mut row, dns.and_then(|d| d.latency_ms));
-    w.push(&row)
+    push(&row)
 }
 
 impl Sink for ParquetOut {

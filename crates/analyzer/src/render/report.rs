@@ -474,6 +474,7 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
             format!("All {} flows.", report.flows.len())
         },
         dns => dns,
+        rollups => super::rollup_views(report, 20),
         warnings => c.warnings,
         files => files,
         version => report.tool.version,
