@@ -16,4 +16,6 @@ pub mod pipeline;
 pub mod record;
 pub mod render;
 pub mod report;
+#[cfg(feature = "polars")]
+pub mod rollups;
 pub mod source;

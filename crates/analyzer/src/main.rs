@@ -364,9 +364,8 @@ fn real_main(cli: &Cli) -> Result<u8> {
             }
         }
         let mut h = h;
-        let mut table = table;
-        let batch = table.finish();
-        h.summary = None;
+        let batch = table;
+        h.summary = hubble_summary(&batch);
         outcome.report.hubble = Some(h);
         hubble_table = Some(batch);
     }
@@ -424,6 +423,27 @@ fn real_main(cli: &Cli) -> Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// Roll-ups of the Hubble records (computed with polars when built with it).
+fn hubble_summary(
+    batch: &retina_tables::arrow_array::RecordBatch,
+) -> Option<hubble::summary::HubbleSummary> {
+    #[cfg(feature = "polars")]
+    {
+        match hubble::summary::summarize(batch) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("retina-analyze: Hubble roll-ups failed: {e}");
+                None
+            }
+        }
+    }
+    #[cfg(not(feature = "polars"))]
+    {
+        let _ = batch;
+        None
+    }
 }
 
 /// Names archive members as `archive:member`, joins kernel drops to flows.

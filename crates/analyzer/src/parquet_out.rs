@@ -271,7 +271,13 @@ fn remap(path: &Path, ids: &HashMap<u64, u64>, out: &mut TableWriter) -> Result<
     Ok(())
 }
 
-fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
+/// Appends the `flows` row of `f` (the JSON flow flattened).
+pub fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
+    with_flow_values(f, |row| w.push(row))
+}
+
+/// Calls `push` with the `flows` row of `f`.
+pub fn with_flow_values<T>(f: &FlowRecord, push: impl FnOnce(&[Value]) -> T) -> T {
     use Value::Null;
     let tcp = f.tcp.as_ref();
     let dns = f.dns.as_ref();
@@ -421,7 +427,7 @@ fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
         .map(|d| serde_json::to_string(&d.by_reason).unwrap_or_default());
     row.push(f.drops.as_ref().map(|d| d.count).into());
     row.push(drop_reasons.as_deref().into());
-    w.push(&row)
+    push(&row)
 }
 
 impl Sink for ParquetOut {

@@ -464,6 +464,7 @@ pub fn run_with(config: &Config, progress: &Progress, mut sink: Option<&mut dyn 
         findings: Vec::new(),
         metrics: BTreeMap::new(),
         hubble: None,
+        rollups: None,
         flows,
     };
     report.findings = crate::analysis::findings::findings(&report, &config.thresholds);
@@ -473,6 +474,12 @@ pub fn run_with(config: &Config, progress: &Progress, mut sink: Option<&mut dyn 
         .filter(|f| f.severity == crate::report::Severity::High)
         .count();
     report.metrics = crate::analysis::gate::metrics(&report, high);
+    // Once per run, over the finished flows: never on the per-packet path.
+    #[cfg(feature = "polars")]
+    match crate::rollups::compute(&report) {
+        Ok(r) => report.rollups = r,
+        Err(e) => report.capture.warnings.push(e),
+    }
     Outcome {
         report,
         errors,

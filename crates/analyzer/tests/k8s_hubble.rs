@@ -184,3 +184,156 @@ fn hubble_records_are_written_as_a_parquet_table() {
         "a SYN+ACK names the service it comes from"
     );
 }
+
+/// The roll-ups of the two sample logs, each number counted by hand from
+/// the sample lines (testdata/hubble).
+#[test]
+fn hubble_rollups_match_the_samples() {
+    let a = testdata("hubble/cilium-observe.json");
+    let b = testdata("hubble/retina-observe.jsonpb");
+    let (_, j, _) = analyze_json(&[&a, &b], &[]);
+    let s = &j["hubble"]["summary"];
+    let group = |list: &str, key: &str| -> serde_json::Value {
+        s[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("{list} has no {key}: {}", s[list]))
+            .clone()
+    };
+    // 6 Cilium records + Retina's aggregated record of 1 + 9 previous packets.
+    let fwd = group("verdicts", "FORWARDED");
+    assert_eq!(
+        (fwd["records"].as_u64(), fwd["packets"].as_u64()),
+        (Some(7), Some(16))
+    );
+    assert_eq!(fwd["bytes"], 14052);
+    assert_eq!(group("verdicts", "DROPPED")["packets"], 3);
+    assert_eq!(group("verdicts", "RETRANSMISSION")["retransmissions"], 1);
+    assert_eq!(group("verdicts", "DNS")["packets"], 2);
+    assert_eq!(group("drop_reasons", "POLICY_DENIED")["packets"], 2);
+    assert_eq!(group("drop_reasons", "IPTABLE_RULE_DROP")["packets"], 1);
+    // Records without `workloads` take the workload other records gave the pod.
+    let web = group("by_workload", "shop/web");
+    assert_eq!(
+        (web["packets"].as_u64(), web["dropped"].as_u64()),
+        (Some(16), Some(3))
+    );
+    assert_eq!(web["drop_reasons"]["POLICY_DENIED"], 2);
+    assert_eq!(web["drop_reasons"]["IPTABLE_RULE_DROP"], 1);
+    assert!(s["by_workload"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["key"] != "shop/web-6d4cf56db6-abcde"));
+    assert_eq!(group("by_namespace", "kube-system")["packets"], 3);
+    assert_eq!(group("by_node", "node-b")["retransmissions"], 1);
+    // Pods by source: web's pod sent 4 Cilium and 3 Retina records.
+    assert_eq!(group("by_pod", "web-6d4cf56db6-abcde")["records"], 7);
+    // Dropped traffic with both workloads.
+    let dropped = s["dropped"].as_array().unwrap();
+    let pg = dropped
+        .iter()
+        .find(|d| d["destination"] == "db/postgres")
+        .unwrap();
+    assert_eq!(
+        (
+            pg["source"].as_str(),
+            pg["reason"].as_str(),
+            pg["packets"].as_u64()
+        ),
+        (Some("shop/web"), Some("POLICY_DENIED"), Some(2))
+    );
+    assert_eq!(pg["service"], "db/postgres:5432");
+    // Connection attempts: two client sockets tried shop/api:8080, one got a SYN+ACK.
+    let svc = |name: &str| {
+        s["tcp_by_service"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["service"] == name)
+            .unwrap()
+            .clone()
+    };
+    let api = svc("shop/api:8080");
+    assert_eq!(
+        (
+            api["connection_attempts"].as_u64(),
+            api["answered"].as_u64(),
+            api["unanswered"].as_u64(),
+            api["resets"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(1))
+    );
+    let db = svc("db/postgres:5432");
+    assert_eq!(
+        (
+            db["connection_attempts"].as_u64(),
+            db["unanswered"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "a resent SYN is one attempt"
+    );
+    // DNS by name and rcode; queries have a null rcode.
+    let dns = s["dns"].as_array().unwrap();
+    let find = |q: &str, rc: serde_json::Value| {
+        dns.iter()
+            .find(|d| d["query"] == q && d["rcode"] == rc)
+            .map(|d| d["records"].clone())
+    };
+    assert_eq!(
+        find("missing.shop.svc.cluster.local.", "NXDOMAIN".into()),
+        Some(1.into())
+    );
+    assert_eq!(
+        find("payments.example.com.", "SERVFAIL".into()),
+        Some(1.into())
+    );
+    assert_eq!(
+        find("payments.example.com.", serde_json::Value::Null),
+        Some(1.into())
+    );
+    // Top talkers by bytes: Retina's aggregated web → api record (14052 B)
+    // and its dropped SYN (60 B) lead.
+    assert_eq!(s["top_talkers"][0]["source"], "shop/web");
+    assert_eq!(s["top_talkers"][0]["destination"], "shop/api");
+    assert_eq!(s["top_talkers"][0]["bytes"], 14112);
+}
+
+#[test]
+fn hubble_only_reports_render() {
+    let b = testdata("hubble/cilium-observe.json");
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg(&b)
+        .arg("--report")
+        .arg(dir.path().join("r"))
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.path().join("r/report.md")).unwrap();
+    assert!(md.starts_with("# Network analysis: `"), "{md}");
+    assert!(
+        md.contains("## Hubble flow logs") && md.contains("POLICY\\_DENIED"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("r/report.html")).unwrap();
+    assert!(html.contains("<h2>Hubble flow logs</h2>") && html.contains("<h3>TCP by service</h3>"));
+    // (minijinja escapes the slash.)
+    assert!(
+        html.contains("<code>db&#x2f;postgres:5432</code>"),
+        "{html}"
+    );
+    let text = String::from_utf8_lossy(&bin().arg(&b).output().unwrap().stdout).into_owned();
+    assert!(
+        text.contains("TCP trouble by service") && text.contains("NXDOMAIN"),
+        "{text}"
+    );
+}

@@ -9,10 +9,12 @@
 //! protojson writes them), field names may be snake_case or lowerCamelCase.
 //! A line that is not a flow is reported with its number and skipped.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use retina_tables::arrow_array::RecordBatch;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -444,17 +446,22 @@ pub struct HubbleReport {
 /// Reads every flow-log file: the report, and the records as one table
 /// (`hubble.parquet`'s layout) for roll-ups and Parquet output. Names the
 /// records give to addresses are taught to `index`.
-pub fn load(
-    paths: &[PathBuf],
-    index: &mut K8sIndex,
-) -> (HubbleReport, retina_tables::BatchBuilder) {
+pub fn load(paths: &[PathBuf], index: &mut K8sIndex) -> (HubbleReport, RecordBatch) {
     let mut table = retina_tables::BatchBuilder::new(&retina_tables::hubble::HUBBLE);
     let mut files = Vec::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
+    let mut workloads: Workloads = HashMap::new();
     for path in paths {
         let name = path.display().to_string();
         let file = read_file(path, |f| {
             learn_names(index, &f);
+            for ep in [&f.src, &f.dst] {
+                if let (Some(pod), Some(w)) = (&ep.pod, &ep.workload) {
+                    workloads
+                        .entry((ep.namespace.clone(), pod.clone()))
+                        .or_insert_with(|| (w.clone(), ep.workload_kind.clone()));
+                }
+            }
             if let Some(t) = f.time_ns {
                 first = first.min(t);
                 last = last.max(t);
@@ -471,7 +478,108 @@ pub fn load(
         last_ts: (last != i64::MIN).then(|| crate::report::ns_to_s(last)),
         summary: None,
     };
-    (report, table)
+    let batch = fill_workloads(table.finish(), &workloads, index);
+    (report, batch)
+}
+
+/// Workload (name, kind) of each pod some record named, by (namespace, pod).
+type Workloads = HashMap<(Option<String>, String), (String, Option<String>)>;
+
+/// Records name a pod's workload only sometimes (Retina's often not): give
+/// every record of a pod the workload another record, or kubectl, gave it,
+/// and rebuild the labels and services that depend on it.
+fn fill_workloads(batch: RecordBatch, known: &Workloads, index: &K8sIndex) -> RecordBatch {
+    use retina_tables::arrow_array::{Array, ArrayRef, StringArray};
+    let schema = batch.schema();
+    let strings = |name: &str| -> Option<StringArray> {
+        batch
+            .column_by_name(name)?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+    };
+    let get = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    let mut replace = |name: &str, values: Vec<Option<String>>| {
+        if let Ok(i) = schema.index_of(name) {
+            columns[i] = std::sync::Arc::new(StringArray::from(values));
+        }
+    };
+    let (Some(service), Some(src_label), Some(dst_label)) = (
+        strings("service"),
+        strings("src_label"),
+        strings("dst_label"),
+    ) else {
+        return batch;
+    };
+    let mut services: Vec<Option<String>> =
+        (0..batch.num_rows()).map(|i| get(&service, i)).collect();
+    let mut changed = false;
+    for side in ["src", "dst"] {
+        let col = |c: &str| strings(&format!("{side}_{c}"));
+        let (Some(ns), Some(pod), Some(wl), Some(kind), Some(ip)) = (
+            col("namespace"),
+            col("pod"),
+            col("workload"),
+            col("workload_kind"),
+            col("ip"),
+        ) else {
+            return batch;
+        };
+        let labels = if side == "src" {
+            &src_label
+        } else {
+            &dst_label
+        };
+        let mut new_wl = Vec::with_capacity(batch.num_rows());
+        let mut new_kind = Vec::with_capacity(batch.num_rows());
+        let mut new_label = Vec::with_capacity(batch.num_rows());
+        for (i, service) in services.iter_mut().enumerate() {
+            let (n, p, w) = (get(&ns, i), get(&pod, i), get(&wl, i));
+            let found = match (&w, &p) {
+                (None, Some(p)) => known.get(&(n.clone(), p.clone())).cloned().or_else(|| {
+                    let ip = get(&ip, i)?.parse().ok()?;
+                    let k = index.lookup(ip)?;
+                    (k.kind == "pod" && &k.name == p)
+                        .then(|| Some((k.workload.clone()?, k.workload_kind.clone())))
+                        .flatten()
+                }),
+                _ => None,
+            };
+            let old_label = labels.value(i).to_string();
+            match found {
+                Some((w, k)) => {
+                    changed = true;
+                    let label = match &n {
+                        Some(ns) => format!("{ns}/{w}"),
+                        None => w.clone(),
+                    };
+                    // Services named after the label follow it.
+                    if let Some(svc) = service.as_mut() {
+                        if let Some(port) = svc.strip_prefix(&format!("{old_label}:")) {
+                            *svc = format!("{label}:{port}");
+                        }
+                    }
+                    new_wl.push(Some(w));
+                    new_kind.push(k);
+                    new_label.push(Some(label));
+                }
+                None => {
+                    new_wl.push(w);
+                    new_kind.push(get(&kind, i));
+                    new_label.push(Some(old_label));
+                }
+            }
+        }
+        replace(&format!("{side}_workload"), new_wl);
+        replace(&format!("{side}_workload_kind"), new_kind);
+        replace(&format!("{side}_label"), new_label);
+    }
+    if !changed {
+        return batch;
+    }
+    replace("service", services);
+    RecordBatch::try_new(schema.clone(), columns).unwrap_or(batch)
 }
 
 /// How people name one side: `namespace/workload`, else `namespace/pod`,

@@ -126,6 +126,29 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
         let _ = writeln!(o);
     }
 
+    for v in super::rollup_views(report, 10) {
+        if v.rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "## {}\n", v.title);
+        let _ = writeln!(o, "| {} |", v.headers.join(" | "));
+        let _ = writeln!(
+            o,
+            "|{}|",
+            v.headers
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        for r in &v.rows {
+            let cells: Vec<String> = r.iter().map(|c| escape(c)).collect();
+            let _ = writeln!(o, "| {} |", cells.join(" | "));
+        }
+        let _ = writeln!(o);
+    }
+
     if let Some(d) = &report.dns {
         let _ = writeln!(o, "## DNS\n");
         let _ = writeln!(

@@ -3,3 +3,86 @@ pub mod json;
 pub mod markdown;
 pub mod report;
 pub mod text;
+
+use crate::report::{Report, RollupTable};
+
+/// A roll-up shown as a table in the terminal, Markdown and HTML reports:
+/// a title, column headers and formatted cells.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RollupView {
+    pub title: &'static str,
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+fn cell(v: &serde_json::Value, bytes: bool) -> String {
+    match v {
+        serde_json::Value::Null => "–".into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if bytes => {
+            n.as_u64().map_or_else(|| n.to_string(), text::human_bytes)
+        }
+        serde_json::Value::Number(n) => match n.as_u64() {
+            Some(u) => text::thousands(u),
+            None => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn view(
+    title: &'static str,
+    t: &RollupTable,
+    cols: &[(&'static str, &'static str)],
+    rows: usize,
+) -> RollupView {
+    let columns: Vec<Vec<&serde_json::Value>> = cols.iter().map(|(c, _)| t.column(c)).collect();
+    let n = columns.iter().map(Vec::len).min().unwrap_or(0).min(rows);
+    RollupView {
+        title,
+        headers: cols.iter().map(|(_, h)| *h).collect(),
+        rows: (0..n)
+            .map(|i| {
+                cols.iter()
+                    .zip(&columns)
+                    .map(|((c, _), vals)| cell(vals[i], c.starts_with("bytes")))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// Top talkers and per-subnet aggregates (empty without roll-ups).
+pub fn rollup_views(report: &Report, rows: usize) -> Vec<RollupView> {
+    let Some(r) = &report.rollups else {
+        return Vec::new();
+    };
+    vec![
+        view(
+            "Top talkers",
+            &r.top_endpoints,
+            &[
+                ("ip", "address"),
+                ("flows", "flows"),
+                ("bytes_sent", "sent"),
+                ("bytes_received", "received"),
+                ("bytes", "total"),
+                ("retrans_sent", "retrans"),
+            ],
+            rows,
+        ),
+        view(
+            "Subnets",
+            &r.subnets,
+            &[
+                ("subnet", "subnet"),
+                ("endpoints", "addresses"),
+                ("flows", "flow ends"),
+                ("bytes_sent", "sent"),
+                ("bytes_received", "received"),
+                ("retrans_sent", "retrans"),
+            ],
+            rows,
+        ),
+    ]
+}

@@ -502,6 +502,7 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
         dns => dns,
         drops => report.drops,
         hubble => report.hubble,
+        rollups => super::rollup_views(report, 20),
         warnings => c.warnings,
         files => files,
         version => report.tool.version,

@@ -240,6 +240,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         }
     }
     worst(report, opts, out)?;
+    rollups(report, opts, out)?;
     dns(report, out)?;
     hubble(report, opts, out)?;
     Ok(())
@@ -584,6 +585,43 @@ fn worst(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<
                 writeln!(out, "    {:<6} {line}", f.proto)?;
                 writeln!(out, "    {:<6} {what}", "")?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Top talkers and subnets, aligned in columns.
+fn rollups(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    for v in super::rollup_views(report, opts.top.min(10)) {
+        if v.rows.is_empty() {
+            continue;
+        }
+        writeln!(out)?;
+        writeln!(out, "{BOLD}{}{BOLD:#}", v.title)?;
+        let mut widths: Vec<usize> = v.headers.iter().map(|h| h.len()).collect();
+        for r in &v.rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| -> String {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    if i == 0 {
+                        format!("{c:<w$}")
+                    } else {
+                        format!("{c:>w$}")
+                    }
+                })
+                .collect();
+            format!("  {}", parts.join("  ").trim_end())
+        };
+        writeln!(out, "{DIM}{}{DIM:#}", line(v.headers.clone()))?;
+        for r in &v.rows {
+            writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
         }
     }
     Ok(())

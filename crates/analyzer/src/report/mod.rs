@@ -44,7 +44,37 @@ pub struct Report {
     pub metrics: BTreeMap<&'static str, f64>,
     /// Hubble flow logs read in this run; null when none were given.
     pub hubble: Option<crate::hubble::HubbleReport>,
+    /// Top talkers, per-subnet aggregates and quantiles over flows, computed
+    /// with polars; null when built without the `polars` feature or without flows.
+    pub rollups: Option<Rollups>,
     pub flows: Vec<FlowRecord>,
+}
+
+/// A small table of a roll-up: column names and rows of values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RollupTable {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+impl RollupTable {
+    /// The values of column `name` (empty when absent).
+    pub fn column(&self, name: &str) -> Vec<&serde_json::Value> {
+        match self.columns.iter().position(|c| c == name) {
+            Some(i) => self.rows.iter().filter_map(|r| r.get(i)).collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// `rollups` in the JSON document (docs/json-schema.md#rollups).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Rollups {
+    pub top_endpoints: RollupTable,
+    pub top_pairs: RollupTable,
+    pub subnets: RollupTable,
+    pub by_proto: RollupTable,
+    pub by_server: RollupTable,
 }
 
 #[derive(Debug, Clone, Serialize)]
