@@ -340,6 +340,14 @@ fn real_main(cli: &Cli) -> Result<u8> {
     for e in &outcome.errors {
         eprintln!("retina-analyze: {e}");
     }
+    #[cfg(feature = "polars")]
+    if !k8s.is_empty() {
+        // Again, now that flows carry Kubernetes names to group by.
+        match retina_analyzer::rollups::compute(&outcome.report) {
+            Ok(r) => outcome.report.rollups = r,
+            Err(e) => outcome.report.capture.warnings.push(e),
+        }
+    }
     let mut hubble_partial = false;
     let mut hubble_table = None;
     let archives_partial = attach_archives_and_drops(&inputs, &mut outcome.report);

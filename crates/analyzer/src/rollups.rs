@@ -47,8 +47,24 @@ pub fn compute(report: &Report) -> Result<Option<Rollups>, String> {
         crate::parquet_out::with_flow_values(f, |row| b.push(row))
             .map_err(|e| format!("roll-ups: {e}"))?;
     }
-    let r = retina_rollups::compute(&b.finish(), TOP).map_err(|e| e.to_string())?;
+    let batch = b.finish();
+    let r = retina_rollups::compute(&batch, TOP).map_err(|e| e.to_string())?;
+    let named = report
+        .flows
+        .iter()
+        .any(|f| f.client_k8s.is_some() || f.server_k8s.is_some());
+    let by = |side: &str| -> Result<Option<RollupTable>, String> {
+        if !named {
+            return Ok(None);
+        }
+        let (ns, wl) = (format!("{side}_namespace"), format!("{side}_workload"));
+        retina_rollups::grouped(&batch, &[&ns, &wl], TOP)
+            .map(|t| Some(table(t)))
+            .map_err(|e| e.to_string())
+    };
     Ok(Some(Rollups {
+        by_client_workload: by("client")?,
+        by_server_workload: by("server")?,
         top_endpoints: table(r.top_endpoints),
         top_pairs: table(r.top_pairs),
         subnets: table(r.subnets),

@@ -27,6 +27,22 @@ fn kubectl_fixture_names_the_capture_endpoints() {
         assert_eq!(s["workload"], "api");
         assert_eq!(s["workload_kind"], "StatefulSet");
     }
+    // Roll-ups group the flows by workload (polars).
+    let by = &j["rollups"]["by_server_workload"];
+    let cols: Vec<&str> = by["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let row = &by["rows"][0];
+    let at = |c: &str| &row[cols.iter().position(|x| *x == c).unwrap()];
+    assert_eq!(
+        (at("server_namespace"), at("server_workload")),
+        (&"backend".into(), &"api".into())
+    );
+    assert_eq!(at("flows").as_u64(), Some(flows.len() as u64));
+    assert_eq!(j["rollups"]["by_client_workload"]["rows"][0][1], "web");
     // The flows table carries the same names.
     let dir = tempfile::tempdir().unwrap();
     let o = bin()

@@ -388,6 +388,15 @@ pub struct Rollups {
     pub by_server: Table,
 }
 
+/// [`group_stats`] of a `flows` batch grouped by `keys` (e.g. the
+/// Kubernetes columns `server_namespace`, `server_workload`), at most `n` groups.
+pub fn grouped(flows_batch: &RecordBatch, keys: &[&str], n: usize) -> Result<Table> {
+    let mut cols: Vec<&str> = FLOW_COLUMNS.to_vec();
+    cols.extend(keys.iter().filter(|k| !FLOW_COLUMNS.contains(k)));
+    let df = dataframe(flows_batch, &cols)?;
+    table(&group_stats(&df, keys)?.head(Some(n)))
+}
+
 /// Every roll-up of a `flows` batch; `n` rows at most per ranking.
 pub fn compute(flows_batch: &RecordBatch, n: usize) -> Result<Rollups> {
     let df = dataframe(flows_batch, &FLOW_COLUMNS)?;

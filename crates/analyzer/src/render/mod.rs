@@ -57,7 +57,7 @@ pub fn rollup_views(report: &Report, rows: usize) -> Vec<RollupView> {
     let Some(r) = &report.rollups else {
         return Vec::new();
     };
-    vec![
+    let mut views = vec![
         view(
             "Top talkers",
             &r.top_endpoints,
@@ -84,5 +84,40 @@ pub fn rollup_views(report: &Report, rows: usize) -> Vec<RollupView> {
             ],
             rows,
         ),
-    ]
+    ];
+    for (title, side, t) in [
+        (
+            "By server workload (Kubernetes)",
+            "server",
+            &r.by_server_workload,
+        ),
+        (
+            "By client workload (Kubernetes)",
+            "client",
+            &r.by_client_workload,
+        ),
+    ] {
+        let Some(t) = t else { continue };
+        let (ns, wl): (&'static str, &'static str) = if side == "server" {
+            ("server_namespace", "server_workload")
+        } else {
+            ("client_namespace", "client_workload")
+        };
+        views.push(view(
+            title,
+            t,
+            &[
+                (ns, "namespace"),
+                (wl, "workload"),
+                ("flows", "flows"),
+                ("bytes", "total"),
+                ("handshake_rtt_ms_p50", "hs ms"),
+                ("data_rtt_ms_p50", "rtt ms"),
+                ("response_time_ms_p50", "resp p50"),
+                ("response_time_ms_p99", "resp p99"),
+            ],
+            rows,
+        ));
+    }
+    views
 }

@@ -75,6 +75,10 @@ pub struct Rollups {
     pub subnets: RollupTable,
     pub by_proto: RollupTable,
     pub by_server: RollupTable,
+    /// The same statistics by the client's and the server's Kubernetes
+    /// namespace and workload (`--k8s`, Hubble names); null without names.
+    pub by_client_workload: Option<RollupTable>,
+    pub by_server_workload: Option<RollupTable>,
 }
 
 #[derive(Debug, Clone, Serialize)]
