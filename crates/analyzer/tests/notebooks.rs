@@ -33,7 +33,10 @@ fn notebooks_run_on_tables_of_testdata() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "notebooks failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "notebooks failed:\n{stdout}\n{stderr}"
+    );
     assert!(
         stdout.contains("check_tables: ok") && stdout.contains("notebooks: 3 passed, 0 failed"),
         "{stdout}"
