@@ -3,8 +3,10 @@
 # tshark and tcptrace are oracles for conformance tests; chromium opens the
 # HTML report headless; tcpdump, iproute2,
 # nftables and ethtool build the network-namespace captures. Does nothing
-# for packages that are already present.
+# for packages that are already present. Then the Python venv of the
+# notebook tests (scripts/install-notebook-deps.sh).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(tshark tcptrace tcpdump iproute2 nftables ethtool iputils-ping python3 chromium fonts-dejavu-core)
 
@@ -13,7 +15,7 @@ for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
+    exec scripts/install-notebook-deps.sh
 fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing packages: ${missing[*]} (run as root, or install them yourself)" >&2
@@ -27,3 +29,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+exec scripts/install-notebook-deps.sh

@@ -137,3 +137,28 @@ fn without_polars_rollups_are_null() {
     assert_eq!(code, 0);
     assert!(json["rollups"].is_null());
 }
+
+/// The edit-test loop (`--no-default-features`) must not build polars.
+#[test]
+fn polars_stays_out_of_the_no_default_features_build() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tree = |extra: &[&str]| -> String {
+        let out = std::process::Command::new(&cargo)
+            .current_dir(common::repo_root())
+            .args(["tree", "-p", "retina-analyzer", "-e", "normal", "--offline"])
+            .args(extra)
+            .output()
+            .expect("run cargo tree");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!tree(&["--no-default-features"]).contains("polars"));
+    assert!(
+        tree(&[]).contains("polars v0.55"),
+        "the default build has it"
+    );
+}
