@@ -22,6 +22,8 @@ pub static DROPS: TableDef = TableDef {
         opt("src_port", U16, "Source port (TCP/UDP)."),
         opt("dst_port", U16, "Destination port (TCP/UDP)."),
         col("len", U32, "skb->len at drop time (counts from the current data pointer, not the wire length)."),
+        col("l3_proto", U16, "skb->protocol: the EtherType of the packet (0x0800 IPv4, 0x86dd IPv6, 0x0806 ARP)."),
+        col("netns", U32, "Inode number of the network namespace of the skb's device (else its socket); 0 when unknown. Compare with `stat -L -c %i /proc/PID/ns/net`."),
     ],
 };
 
@@ -44,6 +46,16 @@ pub static RETRANS: TableDef = TableDef {
             "state",
             Str,
             "TCP state of the socket, e.g. `ESTABLISHED`, `SYN_SENT`.",
+        ),
+        col(
+            "err",
+            I64,
+            "Result of the retransmission attempt as the kernel reports it (0 sent; a negative errno when the segment could not be sent).",
+        ),
+        col(
+            "netns",
+            U32,
+            "Inode number of the socket's network namespace (0 when unknown).",
         ),
     ],
 };
