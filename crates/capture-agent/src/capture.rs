@@ -286,7 +286,7 @@ fn realtime_offset_ns() -> i64 {
         };
         // SAFETY: valid pointer.
         unsafe { libc::clock_gettime(clk, &mut ts) };
-        ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
     };
     let mut best = (i64::MAX, 0i64);
     for _ in 0..5 {

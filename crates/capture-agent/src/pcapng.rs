@@ -82,6 +82,7 @@ fn interface_block(i: &Interface) -> Vec<u8> {
 }
 
 /// The bytes of one enhanced packet block.
+#[cfg(test)]
 pub fn packet_block(if_id: u32, ts_ns: u64, data: &[u8], orig_len: u32, dir: Direction) -> Vec<u8> {
     let mut body = Vec::with_capacity(20 + data.len() + 16);
     body.extend_from_slice(&if_id.to_le_bytes());
@@ -98,6 +99,42 @@ pub fn packet_block(if_id: u32, ts_ns: u64, data: &[u8], orig_len: u32, dir: Dir
     option(&mut body, 2, &flags.to_le_bytes()); // epb_flags
     option(&mut body, 0, &[]);
     block(6, &body)
+}
+
+/// Writes one enhanced packet block straight to `out` (no intermediate
+/// copy of the frame); returns its size. Same bytes as [`packet_block`].
+pub fn write_packet_block<W: Write>(
+    out: &mut W,
+    if_id: u32,
+    ts_ns: u64,
+    data: &[u8],
+    orig_len: u32,
+    dir: Direction,
+) -> std::io::Result<u64> {
+    let total = PcapngWriter::block_len(data.len());
+    let mut head = [0u8; 28];
+    head[0..4].copy_from_slice(&6u32.to_le_bytes());
+    head[4..8].copy_from_slice(&(total as u32).to_le_bytes());
+    head[8..12].copy_from_slice(&if_id.to_le_bytes());
+    head[12..16].copy_from_slice(&((ts_ns >> 32) as u32).to_le_bytes());
+    head[16..20].copy_from_slice(&(ts_ns as u32).to_le_bytes());
+    head[20..24].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    head[24..28].copy_from_slice(&orig_len.to_le_bytes());
+    out.write_all(&head)?;
+    out.write_all(data)?;
+    let flags: u32 = match dir {
+        Direction::Inbound => 1,
+        Direction::Outbound => 2,
+    };
+    let mut tail = [0u8; 3 + 16];
+    let pad = pad4(data.len());
+    tail[pad..pad + 2].copy_from_slice(&2u16.to_le_bytes());
+    tail[pad + 2..pad + 4].copy_from_slice(&4u16.to_le_bytes());
+    tail[pad + 4..pad + 8].copy_from_slice(&flags.to_le_bytes());
+    // end of options (4 zero bytes), then the trailing total length
+    tail[pad + 12..pad + 16].copy_from_slice(&(total as u32).to_le_bytes());
+    out.write_all(&tail[..pad + 16])?;
+    Ok(total)
 }
 
 impl PcapngWriter {
@@ -190,11 +227,10 @@ impl PcapngWriter {
         if self.would_rotate(data.len()) {
             self.open_next()?;
         }
-        let b = packet_block(if_id, ts_ns, data, orig_len, dir);
         let (out, _) = self.out.as_mut().expect("a file is open");
-        out.write_all(&b)?;
-        self.file_bytes += b.len() as u64;
-        self.total_bytes += b.len() as u64;
+        let n = write_packet_block(out, if_id, ts_ns, data, orig_len, dir)?;
+        self.file_bytes += n;
+        self.total_bytes += n;
         Ok(())
     }
 
@@ -254,6 +290,10 @@ mod tests {
             let total = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
             assert_eq!(total, b.len());
             assert_eq!(&b[b.len() - 4..], &b[4..8]);
+            let mut streamed = Vec::new();
+            let n = write_packet_block(&mut streamed, 1, 1 << 40, &data, 1500, Direction::Outbound)
+                .unwrap();
+            assert_eq!(streamed, b, "streamed block differs for {n} bytes");
         }
     }
 

@@ -357,12 +357,19 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
         ("err", "0"),
     ]);
     eprintln!("retransmission rows for the connection: {}", ours_rt.len());
+    // The tracepoint fires once per retransmitted skb; TCP always builds GSO
+    // skbs, so one retransmission can carry several segments, each counted
+    // in total_retrans. Hence rows <= total_retrans (usually equal with
+    // isolated random losses).
     assert!(total_retrans > 0, "the sender retransmitted nothing");
-    assert_eq!(
-        ours_rt.len() as u64,
-        total_retrans,
-        "retrans rows vs TCP_INFO total_retrans"
+    assert!(
+        !ours_rt.is_empty() && ours_rt.len() as u64 <= total_retrans,
+        "retrans rows {} vs TCP_INFO total_retrans {total_retrans}",
+        ours_rt.len()
     );
+    // Every retransmission of the test's connection was seen, whatever its result.
+    let all_rt = rt.select(&[("src_ip", &sa), ("dst_port", &tport_s)]);
+    assert!(all_rt.iter().all(|&r| rt.col("netns")[r] == ns_a && rt.col("state")[r] != ""));
 
     // ---- manifest: nothing lost, files valid, no temporary files left
     let manifest = std::fs::read_to_string(agent_dir.join("retina-bundle.json")).unwrap();
@@ -599,6 +606,43 @@ fn bundle_filters_rotation_and_limits() {
         !dir.join("drops.parquet").exists(),
         "--no-drops still wrote drops.parquet"
     );
+
+    // 4. --max-size: stops before the file would pass the limit.
+    let dir = out.path().join("maxsize");
+    let mut agent = Proc::spawn(
+        "retina-capture max-size",
+        Pair::exec(
+            &p.ns_b,
+            &[
+                AGENT,
+                "-i",
+                &p.if_b,
+                "--output",
+                dir.to_str().unwrap(),
+                "--max-size",
+                "8KiB",
+                "--no-drops",
+                "--no-retrans",
+            ],
+        ),
+    );
+    agent.wait_for("capturing on", Duration::from_secs(30));
+    udp(40, UDP_OPEN, 400);
+    let (code, _) = agent.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", agent.stderr_text());
+    assert!(
+        agent.stderr_text().contains("stopped (max-size)"),
+        "{}",
+        agent.stderr_text()
+    );
+    let f = dir.join("capture.pcapng");
+    let len = std::fs::metadata(&f).unwrap().len();
+    assert!(
+        len <= 8192 && len > 8192 - 600,
+        "{len} bytes for --max-size 8KiB"
+    );
+    let (frames, _) = read_capture(&f);
+    assert!(frames.len() >= 15, "{} frames", frames.len());
 
     let _ = server.kill();
     let _ = server.wait();

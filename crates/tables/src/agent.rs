@@ -27,11 +27,11 @@ pub static DROPS: TableDef = TableDef {
     ],
 };
 
-/// `retrans.parquet`: one row per TCP retransmission the kernel sent.
+/// `retrans.parquet`: one row per TCP retransmission (retransmitted skb) of the kernel.
 pub static RETRANS: TableDef = TableDef {
     name: "retrans",
-    doc: "One row per TCP segment the kernel retransmitted (tracepoint `tcp/tcp_retransmit_skb`), \
-          written by `retina-capture`.",
+    doc: "One row per TCP retransmission (tracepoint `tcp/tcp_retransmit_skb`, fired once per \
+          retransmitted skb, which can carry several segments), written by `retina-capture`.",
     columns: &[
         col(
             "time",

@@ -35,7 +35,12 @@ fn have(tool: &str) -> bool {
 /// returns false when they cannot, except under CI (env CI set), where
 /// that is a failure: CI runs as root on a kernel with BPF.
 pub fn privileged(test: &str) -> bool {
-    let why = if effective_uid() != Some(0) {
+    let why = if !cfg!(retina_bpf) {
+        Some(format!(
+            "retina-capture was built without its BPF programs: {}",
+            option_env!("RETINA_NO_BPF_REASON").unwrap_or("unknown reason")
+        ))
+    } else if effective_uid() != Some(0) {
         Some("not root (the agent and network namespaces need root)".to_string())
     } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
         Some("no kernel BTF (/sys/kernel/btf/vmlinux)".to_string())
