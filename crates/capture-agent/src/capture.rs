@@ -432,17 +432,11 @@ pub fn run(args: &Args) -> Result<()> {
 
     // Load everything, then attach.
     let btf = Btf::from_sys_fs().map_err(|e| load_error("reading kernel BTF", e))?;
-    let ncpus = aya::util::nr_cpus()
-        .map_err(|(what, e)| anyhow!("counting possible CPUs ({what}): {e}"))?
-        as u32;
     let mut pkt = load(
         &PACKETS_OBJ.0,
         &btf,
         "packet capture",
-        &[
-            ("retina_copybuf", ncpus),
-            ("retina_packets", args.ring_size as u32),
-        ],
+        &[("retina_packets", args.ring_size as u32)],
         &cfg,
     )?;
     {

@@ -36,6 +36,7 @@ s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((addr, int(sys.argv[2])))
 s.listen(4)
+s.settimeout(120)
 print("ready", flush=True)
 c, _ = s.accept()
 n = 0
@@ -100,7 +101,7 @@ fn nft_counter(ns: &str, table: &str) -> u64 {
     out[i..].split_whitespace().next().unwrap().parse().unwrap()
 }
 
-fn start_server(p: &Pair) -> std::process::Child {
+fn start_server(p: &Pair) -> KillOnDrop {
     let mut server = Pair::exec(
         &p.ns_b,
         &[
@@ -124,7 +125,7 @@ fn start_server(p: &Pair) -> std::process::Child {
         .read_exact(&mut buf)
         .expect("server ready");
     assert_eq!(&buf, b"ready\n");
-    server
+    KillOnDrop(server)
 }
 
 #[test]
@@ -151,7 +152,7 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
         .unwrap();
     assert!(st.success(), "nft -f {rules}");
 
-    let mut server = start_server(&p);
+    let server = start_server(&p);
 
     let mut tcpdump = Proc::spawn(
         "tcpdump",
@@ -164,6 +165,8 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
                 "-n",
                 "-s",
                 "0",
+                "-B",
+                "32768",
                 "-U",
                 "--immediate-mode",
                 "-w",
@@ -224,8 +227,7 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
     assert!(agent_log.contains("stopped (SIGINT)"), "{agent_log}");
     tcpdump.signal("INT");
     tcpdump.wait(Duration::from_secs(10));
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let nft_dropped = nft_counter(&p.ns_b, "rcaptest");
 
     // ---- packets: same frames as tcpdump (count and bytes)
@@ -259,7 +261,12 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
         "too little test traffic in tcpdump's capture: {}",
         b.len()
     );
-    assert_eq!(a.len(), b.len(), "packet count, agent vs tcpdump");
+    let tcpdump_log = tcpdump.stderr_text();
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "packet count, agent vs tcpdump; tcpdump said:\n{tcpdump_log}\nagent said:\n{agent_log}"
+    );
     assert_eq!(bytes(&a), bytes(&b), "captured bytes, agent vs tcpdump");
     a.sort();
     b.sort();
@@ -369,7 +376,9 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
     );
     // Every retransmission of the test's connection was seen, whatever its result.
     let all_rt = rt.select(&[("src_ip", &sa), ("dst_port", &tport_s)]);
-    assert!(all_rt.iter().all(|&r| rt.col("netns")[r] == ns_a && rt.col("state")[r] != ""));
+    assert!(all_rt
+        .iter()
+        .all(|&r| rt.col("netns")[r] == ns_a && rt.col("state")[r] != ""));
 
     // ---- manifest: nothing lost, files valid, no temporary files left
     let manifest = std::fs::read_to_string(agent_dir.join("retina-bundle.json")).unwrap();
@@ -402,7 +411,7 @@ fn bundle_filters_rotation_and_limits() {
     }
     let p = Pair::new();
     let out = TempDir::new("bundle");
-    let mut server = start_server(&p);
+    let server = start_server(&p);
     let udp = |count: usize, port: u16, size: usize| {
         let script = format!(
             "import socket,time\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
@@ -644,8 +653,7 @@ fn bundle_filters_rotation_and_limits() {
     let (frames, _) = read_capture(&f);
     assert!(frames.len() >= 15, "{} frames", frames.len());
 
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 fn flate2_read(path: &Path) -> Vec<u8> {

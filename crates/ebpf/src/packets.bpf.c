@@ -12,20 +12,6 @@
 
 #define TC_ACT_UNSPEC (-1)
 
-struct retina_copy {
-	struct retina_pkt hdr;
-	__u8 data[RETINA_MAX_SNAPLEN + 1];
-};
-
-/* Copy buffer, one element per CPU (max_entries set by user space to the
- * number of possible CPUs; too large for a per-CPU map). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct retina_copy);
-} retina_copybuf SEC(".maps");
-
 /* Ring buffer of struct retina_pkt records (size set by user space). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -103,6 +89,38 @@ static __always_inline int parse(struct __sk_buff *skb, struct retina_tuple *t)
 	return 0;
 }
 
+/* Reserve a record of header + SIZE bytes, copy n (<= SIZE) frame bytes
+ * into it, submit; count a loss when the ring is full. */
+#define COPY_IN(SIZE)                                                               \
+	do {                                                                        \
+		struct retina_pkt *e = bpf_ringbuf_reserve(&retina_packets,        \
+							   RETINA_PKT_HDR + (SIZE), 0); \
+		if (!e) {                                                           \
+			retina_count(RETINA_STAT_LOST);                             \
+			return;                                                     \
+		}                                                                   \
+		__u64 len = n;                                                      \
+		/* opaque to the compiler: the bounds below are checked on the  \
+		 * register passed to the helper (for the verifier) */           \
+		asm volatile("" : "+r"(len));                                       \
+		if (len < 1 || len > (SIZE)) {                                      \
+			bpf_ringbuf_discard(e, 0);                                  \
+			return;                                                     \
+		}                                                                   \
+		if (bpf_skb_load_bytes(skb, 0, (__u8 *)(e + 1), len)) {             \
+			retina_count(RETINA_STAT_TRUNCATED);                        \
+			bpf_ringbuf_discard(e, 0);                                  \
+			return;                                                     \
+		}                                                                   \
+		e->ts_ns = bpf_ktime_get_ns();                                      \
+		e->ifindex = skb->ifindex;                                          \
+		e->wire_len = skb->len;                                             \
+		e->cap_len = len;                                                   \
+		e->direction = dir;                                                 \
+		e->pad[0] = e->pad[1] = e->pad[2] = 0;                              \
+		bpf_ringbuf_submit(e, 0);                                           \
+	} while (0)
+
 static __always_inline void capture(struct __sk_buff *skb, __u8 direction)
 {
 	const struct retina_config *cfg = retina_cfg();
@@ -116,35 +134,40 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 direction)
 	}
 	retina_count(RETINA_STAT_MATCHED);
 
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct retina_copy *c = bpf_map_lookup_elem(&retina_copybuf, &cpu);
-	if (!c)
-		return;
-
 	__u32 n = skb->len;
 	__u32 snap = cfg->snaplen;
 	if (n > snap)
 		n = snap;
 	if (n > RETINA_MAX_SNAPLEN)
 		n = RETINA_MAX_SNAPLEN;
-	if (n < 1 || n > RETINA_MAX_SNAPLEN)
+	if (n < 1)
 		return;
-	if (bpf_skb_load_bytes(skb, 0, c->data, n)) {
-		retina_count(RETINA_STAT_TRUNCATED);
-		return;
-	}
-	c->hdr.ts_ns = bpf_ktime_get_ns();
-	c->hdr.ifindex = skb->ifindex;
-	c->hdr.wire_len = skb->len;
-	c->hdr.cap_len = n;
-	c->hdr.direction = direction;
-	c->hdr.pad[0] = c->hdr.pad[1] = c->hdr.pad[2] = 0;
-
-	__u64 size = RETINA_PKT_HDR + (__u64)n;
-	if (size > sizeof(*c))
-		return;
-	if (bpf_ringbuf_output(&retina_packets, c, size, 0))
-		retina_count(RETINA_STAT_LOST);
+	/*
+	 * One copy, straight into the ring: the record is reserved in the
+	 * smallest size class that holds the frame (reservations need a
+	 * constant size), so small packets use little ring space.
+	 */
+	__u8 dir = direction;
+	if (n <= 128)
+		COPY_IN(128);
+	else if (n <= 256)
+		COPY_IN(256);
+	else if (n <= 576)
+		COPY_IN(576);
+	else if (n <= 1024)
+		COPY_IN(1024);
+	else if (n <= 1536)
+		COPY_IN(1536);
+	else if (n <= 4096)
+		COPY_IN(4096);
+	else if (n <= 9216)
+		COPY_IN(9216);
+	else if (n <= 16384)
+		COPY_IN(16384);
+	else if (n <= 32768)
+		COPY_IN(32768);
+	else
+		COPY_IN(RETINA_MAX_SNAPLEN);
 }
 
 SEC("classifier/ingress")
