@@ -1,4 +1,44 @@
+//! retina-capture: the eBPF capture agent (see README.md).
+
+// Without its BPF programs (no clang, or not Linux) the binary only explains
+// why; the decoding and writing code it would use stays compiled and tested.
+#![cfg_attr(not(all(target_os = "linux", retina_bpf)), allow(dead_code))]
+
+mod abi;
+mod bundle;
+#[cfg(all(target_os = "linux", retina_bpf))]
+mod capture;
+mod cli;
+mod kallsyms;
+mod pcapng;
+mod tracefmt;
+
+use clap::Parser;
+
 fn main() {
-    eprintln!("retina-capture: not built yet; see crates/capture-agent/README.md");
-    std::process::exit(2);
+    let args = cli::Args::parse();
+    if let Err(msg) = args.validate() {
+        eprintln!("retina-capture: {msg}");
+        std::process::exit(2);
+    }
+    match run(&args) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("retina-capture: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", retina_bpf))]
+fn run(args: &cli::Args) -> anyhow::Result<()> {
+    capture::run(args)
+}
+
+#[cfg(not(all(target_os = "linux", retina_bpf)))]
+fn run(_args: &cli::Args) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build has no BPF programs: {}",
+        option_env!("RETINA_NO_BPF_REASON").unwrap_or("built without clang")
+    )
 }

@@ -22,14 +22,16 @@ pub static DROPS: TableDef = TableDef {
         opt("src_port", U16, "Source port (TCP/UDP)."),
         opt("dst_port", U16, "Destination port (TCP/UDP)."),
         col("len", U32, "skb->len at drop time (counts from the current data pointer, not the wire length)."),
+        col("l3_proto", U16, "skb->protocol: the EtherType of the packet (0x0800 IPv4, 0x86dd IPv6, 0x0806 ARP)."),
+        col("netns", U32, "Inode number of the network namespace of the skb's device (else its socket); 0 when unknown. Compare with `stat -L -c %i /proc/PID/ns/net`."),
     ],
 };
 
-/// `retrans.parquet`: one row per TCP retransmission the kernel sent.
+/// `retrans.parquet`: one row per TCP retransmission (retransmitted skb) of the kernel.
 pub static RETRANS: TableDef = TableDef {
     name: "retrans",
-    doc: "One row per TCP segment the kernel retransmitted (tracepoint `tcp/tcp_retransmit_skb`), \
-          written by `retina-capture`.",
+    doc: "One row per TCP retransmission (tracepoint `tcp/tcp_retransmit_skb`, fired once per \
+          retransmitted skb, which can carry several segments), written by `retina-capture`.",
     columns: &[
         col(
             "time",
@@ -44,6 +46,16 @@ pub static RETRANS: TableDef = TableDef {
             "state",
             Str,
             "TCP state of the socket, e.g. `ESTABLISHED`, `SYN_SENT`.",
+        ),
+        col(
+            "err",
+            I64,
+            "Result of the retransmission attempt as the kernel reports it (0 sent; a negative errno when the segment could not be sent).",
+        ),
+        col(
+            "netns",
+            U32,
+            "Inode number of the socket's network namespace (0 when unknown).",
         ),
     ],
 };

@@ -1,0 +1,205 @@
+//! Host network metadata and the `--bundle` tarball (layout documented in
+//! crates/capture-agent/README.md).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::{json, Value};
+
+/// File name of the manifest inside the output directory and the bundle.
+pub const MANIFEST: &str = "retina-bundle.json";
+/// Directory (inside the output directory and the bundle) of host metadata.
+pub const METADATA_DIR: &str = "metadata";
+
+/// Commands whose output is saved, as (file name, program, arguments).
+const COMMANDS: &[(&str, &str, &[&str])] = &[
+    ("ip-addr.txt", "ip", &["-d", "addr", "show"]),
+    ("ip-link.txt", "ip", &["-d", "-s", "link", "show"]),
+    ("ip-route.txt", "ip", &["route", "show", "table", "all"]),
+    (
+        "ip6-route.txt",
+        "ip",
+        &["-6", "route", "show", "table", "all"],
+    ),
+    ("ip-rule.txt", "ip", &["rule", "show"]),
+    ("ip6-rule.txt", "ip", &["-6", "rule", "show"]),
+    ("ip-neigh.txt", "ip", &["neigh", "show"]),
+    ("socket-stats.txt", "ss", &["-tanpie"]),
+    ("nft-ruleset.txt", "nft", &["list", "ruleset"]),
+    ("iptables-rules.txt", "iptables-save", &[]),
+    ("ip6tables-rules.txt", "ip6tables-save", &[]),
+];
+
+/// /proc/net files copied at the start and at the end of the capture.
+const PROC_NET: &[&str] = &["snmp", "snmp6", "netstat", "dev", "softnet_stat"];
+
+/// Saves the /proc/net counters into `<dir>/metadata/proc-net/<phase>/`.
+/// Returns one manifest entry per file.
+pub fn save_proc_net(dir: &Path, phase: &str) -> Vec<Value> {
+    let sub = Path::new(METADATA_DIR).join("proc-net").join(phase);
+    let mut out = Vec::new();
+    if let Err(e) = std::fs::create_dir_all(dir.join(&sub)) {
+        out.push(json!({"file": sub.display().to_string(), "error": e.to_string()}));
+        return out;
+    }
+    for name in PROC_NET {
+        let rel = sub.join(name);
+        let src = Path::new("/proc/net").join(name);
+        match std::fs::read(&src) {
+            Ok(bytes) => match std::fs::write(dir.join(&rel), bytes) {
+                Ok(()) => out.push(json!({"file": rel.display().to_string(), "source": src.display().to_string()})),
+                Err(e) => out.push(json!({"file": rel.display().to_string(), "error": e.to_string()})),
+            },
+            Err(e) => out.push(json!({"file": rel.display().to_string(), "source": src.display().to_string(), "error": e.to_string()})),
+        }
+    }
+    out
+}
+
+/// Runs the metadata commands, saving stdout (and stderr, when the command
+/// fails) under `<dir>/metadata/`. Missing tools are noted, not fatal.
+pub fn save_commands(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let meta = dir.join(METADATA_DIR);
+    if let Err(e) = std::fs::create_dir_all(&meta) {
+        out.push(json!({"file": METADATA_DIR, "error": e.to_string()}));
+        return out;
+    }
+    for (file, prog, args) in COMMANDS {
+        let rel = format!("{METADATA_DIR}/{file}");
+        let cmdline = std::iter::once(*prog)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        match Command::new(prog).args(*args).output() {
+            Ok(o) => {
+                let mut body = o.stdout;
+                if !o.status.success() {
+                    body.extend_from_slice(b"\n# stderr:\n");
+                    body.extend_from_slice(&o.stderr);
+                }
+                let write = std::fs::write(dir.join(&rel), body);
+                out.push(json!({
+                    "file": rel,
+                    "command": cmdline,
+                    "status": o.status.code(),
+                    "error": write.err().map(|e| e.to_string()),
+                }));
+            }
+            Err(e) => out.push(json!({
+                "file": Value::Null,
+                "command": cmdline,
+                "error": format!("not run: {e}"),
+            })),
+        }
+    }
+    out
+}
+
+/// Writes the gzip tarball: the pcapng files first (top level), then the
+/// Parquet tables, the manifest and the metadata directory. Written under a
+/// temporary name and renamed when complete.
+pub fn write_bundle(
+    bundle: &Path,
+    dir: &Path,
+    pcapng: &[PathBuf],
+    tables: &[PathBuf],
+) -> Result<(), String> {
+    let name = bundle
+        .file_name()
+        .ok_or_else(|| format!("--bundle {}: not a file name", bundle.display()))?;
+    let tmp = bundle.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let file = File::create(&tmp)?;
+        let gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        tar.follow_symlinks(false);
+        for p in pcapng.iter().chain(tables) {
+            let n = p.file_name().expect("output files have names");
+            tar.append_path_with_name(p, n)?;
+        }
+        tar.append_path_with_name(dir.join(MANIFEST), MANIFEST)?;
+        let meta = dir.join(METADATA_DIR);
+        if meta.is_dir() {
+            tar.append_dir_all(METADATA_DIR, &meta)?;
+        }
+        let gz = tar.into_inner()?;
+        let buf = gz.finish()?;
+        let file = buf.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            std::fs::rename(&tmp, bundle).map_err(|e| format!("--bundle {}: {e}", bundle.display()))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(format!("--bundle {}: {e}", bundle.display()))
+        }
+    }
+}
+
+/// Host name from the UTS namespace.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// UTC time as RFC 3339 with nanoseconds, and compact (YYYYMMDDhhmmss).
+pub fn format_time(ns: i64) -> (String, String) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    (
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{nanos:09}Z"),
+        format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}"),
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(format_time(0).0, "1970-01-01T00:00:00.000000000Z");
+        // 2024-02-29T12:34:56.5Z
+        let t = 1_709_210_096_500_000_000;
+        assert_eq!(format_time(t).0, "2024-02-29T12:34:56.500000000Z");
+        assert_eq!(format_time(t).1, "20240229123456");
+    }
+}

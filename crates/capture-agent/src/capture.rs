@@ -1,0 +1,1144 @@
+//! The capture itself (Linux, built with the BPF programs): preflight
+//! checks, loading and attaching the programs, the ring-buffer loop, limits,
+//! clean stop and the outputs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::links::LinkOrder;
+use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
+use aya::programs::trace_point::TracePointLinkId;
+use aya::programs::{SchedClassifier, TcAttachType, TracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
+use retina_tables::{agent, TableWriter, Value};
+use serde_json::json;
+
+use crate::abi::{self, Config, Event};
+use crate::bundle;
+use crate::cli::Args;
+use crate::kallsyms::Kallsyms;
+use crate::pcapng::{self, Direction, PcapngWriter};
+use crate::tracefmt;
+
+/// The BPF objects compiled by build.rs, 8-byte aligned for the ELF parser.
+#[repr(C, align(8))]
+struct Aligned<B: ?Sized>(B);
+
+static PACKETS_OBJ: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/packets.bpf.o")));
+static DROPS_OBJ: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/drops.bpf.o")));
+static RETRANS_OBJ: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/retrans.bpf.o")));
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    SIGNAL.store(sig, Ordering::SeqCst);
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with a handler that only touches atomics;
+        // no SA_RESTART, so poll() returns EINTR and the loop sees STOP.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Why the capture ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Duration,
+    MaxPackets,
+    MaxSize,
+    Signal(i32),
+}
+
+impl StopReason {
+    fn as_str(self) -> String {
+        match self {
+            StopReason::Duration => "duration".into(),
+            StopReason::MaxPackets => "max-packets".into(),
+            StopReason::MaxSize => "max-size".into(),
+            StopReason::Signal(libc::SIGINT) => "SIGINT".into(),
+            StopReason::Signal(libc::SIGTERM) => "SIGTERM".into(),
+            StopReason::Signal(s) => format!("signal {s}"),
+        }
+    }
+}
+
+/// An interface the packet programs attach to.
+#[derive(Clone, Debug)]
+struct Iface {
+    name: String,
+    ifindex: u32,
+    linktype: u16,
+}
+
+fn sysfs_net(name: &str, attr: &str) -> Option<String> {
+    std::fs::read_to_string(Path::new("/sys/class/net").join(name).join(attr))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn ifindex_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: valid NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+/// ARPHRD_* of the device → pcapng link type. Devices without a link-layer
+/// header (tunnels, WireGuard: ARPHRD_NONE) carry raw IP.
+fn linktype_of(name: &str) -> u16 {
+    match sysfs_net(name, "type").and_then(|t| t.parse::<u32>().ok()) {
+        Some(768 | 769 | 776 | 778 | 823 | 65534) => pcapng::LINKTYPE_RAW,
+        _ => pcapng::LINKTYPE_ETHERNET,
+    }
+}
+
+fn resolve_interfaces(args: &Args) -> Result<Vec<Iface>> {
+    let names: Vec<String> = if args.interfaces.is_empty() {
+        let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+            .context("listing /sys/class/net")?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "lo" && sysfs_net(n, "type").as_deref() != Some("772"))
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            bail!("no interface to capture on: this network namespace has only loopback (name one with -i)");
+        }
+        v
+    } else {
+        let mut v = Vec::new();
+        for n in &args.interfaces {
+            if !v.contains(n) {
+                v.push(n.clone());
+            }
+        }
+        v
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let ifindex = ifindex_of(&name).ok_or_else(|| {
+                anyhow!("interface {name:?}: no such interface in this network namespace")
+            })?;
+            let linktype = linktype_of(&name);
+            Ok(Iface {
+                name,
+                ifindex,
+                linktype,
+            })
+        })
+        .collect()
+}
+
+/// Effective capabilities from /proc/self/status.
+fn cap_eff() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Says what is missing before anything is loaded: privileges, BTF.
+fn preflight() -> Result<()> {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let caps = cap_eff();
+    let has = |c: u32| caps & (1u64 << c) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
+        missing.push("CAP_BPF");
+    }
+    if !(has(CAP_PERFMON) || has(CAP_SYS_ADMIN)) {
+        missing.push("CAP_PERFMON");
+    }
+    if !missing.is_empty() {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        bail!(
+            "not enough privileges (uid {euid}, missing {}): run retina-capture as root, or grant \
+             CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN",
+            missing.join(", ")
+        );
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        bail!(
+            "kernel BTF not found (/sys/kernel/btf/vmlinux): the kernel needs CONFIG_DEBUG_INFO_BTF=y \
+             for the agent's CO-RE reads"
+        );
+    }
+    // Ring buffers count against RLIMIT_MEMLOCK on kernels before 5.11.
+    let rl = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid pointer to an rlimit.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rl) };
+    Ok(())
+}
+
+/// Turns a loader error into a message that says what is missing.
+fn load_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    let hint = if text.contains("Operation not permitted") || text.contains("EPERM") {
+        " (permission denied: run as root; in a container, BPF may be blocked by seccomp or a \
+         missing CAP_BPF)"
+    } else if text.contains("Function not implemented") || text.contains("ENOSYS") {
+        " (this kernel has no BPF support: CONFIG_BPF_SYSCALL)"
+    } else {
+        ""
+    };
+    anyhow!("{what}: {text}{hint}")
+}
+
+fn field_off(f: &tracefmt::Format, tp: &str, name: &str) -> Result<u32> {
+    f.field(name)
+        .map(|x| x.offset)
+        .ok_or_else(|| anyhow!("tracepoint {tp}: no field {name:?} in its format file"))
+}
+
+struct Loaded {
+    ebpf: Ebpf,
+    stats: PerCpuArray<MapData, u64>,
+}
+
+impl Loaded {
+    fn stat(&self, idx: u32) -> u64 {
+        self.stats.get(&idx, 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+}
+
+fn load(
+    obj: &[u8],
+    btf: &Btf,
+    what: &str,
+    max_entries: &[(&'static str, u32)],
+    cfg: &Config,
+) -> Result<Loaded> {
+    let mut loader = EbpfLoader::new();
+    loader.btf(Some(btf));
+    for (m, n) in max_entries {
+        loader.map_max_entries(m, *n);
+    }
+    let mut ebpf = loader
+        .load(obj)
+        .map_err(|e| load_error(&format!("loading the {what} programs"), e))?;
+    {
+        let map = ebpf
+            .map_mut("retina_config")
+            .ok_or_else(|| anyhow!("{what}: object has no retina_config map"))?;
+        let mut arr: Array<&mut MapData, Config> =
+            Array::try_from(map).map_err(|e| load_error(what, e))?;
+        arr.set(0, cfg, 0)
+            .map_err(|e| load_error(&format!("{what}: writing the filters"), e))?;
+    }
+    let stats = PerCpuArray::try_from(
+        ebpf.take_map("retina_stats")
+            .ok_or_else(|| anyhow!("{what}: object has no retina_stats map"))?,
+    )
+    .map_err(|e| load_error(what, e))?;
+    Ok(Loaded { ebpf, stats })
+}
+
+fn take_ring(ebpf: &mut Ebpf, name: &str) -> Result<RingBuf<MapData>> {
+    let map = ebpf
+        .take_map(name)
+        .ok_or_else(|| anyhow!("BPF object has no {name} map"))?;
+    RingBuf::try_from(map).map_err(|e| load_error(name, e))
+}
+
+fn realtime_offset_ns() -> i64 {
+    let now = |clk| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid pointer.
+        unsafe { libc::clock_gettime(clk, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    };
+    let mut best = (i64::MAX, 0i64);
+    for _ in 0..5 {
+        let m1 = now(libc::CLOCK_MONOTONIC);
+        let r = now(libc::CLOCK_REALTIME);
+        let m2 = now(libc::CLOCK_MONOTONIC);
+        if m2 - m1 < best.0 {
+            best = (m2 - m1, r - (m1 + (m2 - m1) / 2));
+        }
+    }
+    best.1
+}
+
+fn realtime_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// What the run produced, for the summary and the manifest.
+struct Outcome {
+    stop: StopReason,
+    packets: u64,
+    packets_dropped_by_limit: u64,
+    drops: u64,
+    drops_by_reason: BTreeMap<String, u64>,
+    retrans: u64,
+    lost_packets: u64,
+    lost_drops: u64,
+    lost_retrans: u64,
+    kernel_packets: u64,
+    copy_failures: u64,
+    per_iface: BTreeMap<String, (u64, u64)>,
+    start_ns: i64,
+    end_ns: i64,
+    pcapng: Vec<PathBuf>,
+    pcapng_bytes: u64,
+    tables: Vec<(String, PathBuf, u64)>,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    preflight()?;
+    let ifaces = resolve_interfaces(args)?;
+
+    let want_drops = !args.no_drops;
+    let want_retrans = !args.no_retrans;
+    let mut cfg = Config::from_args(args);
+    let mut reason_names: BTreeMap<u32, String> = BTreeMap::new();
+    if want_drops || want_retrans {
+        let tfs = tracefmt::tracefs().map_err(|e| anyhow!(e))?;
+        if want_drops {
+            let f = tracefmt::read(&tfs, "skb", "kfree_skb").map_err(|e| anyhow!(e))?;
+            cfg.kfree_skbaddr_off = field_off(&f, "skb/kfree_skb", "skbaddr")?;
+            cfg.kfree_location_off = field_off(&f, "skb/kfree_skb", "location")?;
+            cfg.kfree_reason_off = field_off(&f, "skb/kfree_skb", "reason")?;
+            reason_names = f.symbols("reason");
+            if reason_names.is_empty() {
+                bail!("tracepoint skb/kfree_skb: no drop reason names in its format file");
+            }
+            // The normal path is not a drop (older kernels send it through kfree_skb).
+            for (code, name) in &reason_names {
+                if name == "CONSUMED" || name == "SKB_CONSUMED" {
+                    cfg.skip_reason(*code);
+                }
+            }
+            for want in &args.exclude_reasons {
+                let w = want.trim_start_matches("SKB_DROP_REASON_");
+                let code = reason_names
+                    .iter()
+                    .find(|(_, n)| n.eq_ignore_ascii_case(w))
+                    .map(|(c, _)| *c)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "--exclude-reason {want}: this kernel has no such drop reason (known: {})",
+                            reason_names.values().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    })?;
+                cfg.skip_reason(code);
+            }
+        }
+        if want_retrans {
+            let f = tracefmt::read(&tfs, "tcp", "tcp_retransmit_skb").map_err(|e| anyhow!(e))?;
+            let tp = "tcp/tcp_retransmit_skb";
+            cfg.rt_skaddr_off = field_off(&f, tp, "skaddr")?;
+            cfg.rt_state_off = field_off(&f, tp, "state")?;
+            cfg.rt_sport_off = field_off(&f, tp, "sport")?;
+            cfg.rt_dport_off = field_off(&f, tp, "dport")?;
+            cfg.rt_family_off = field_off(&f, tp, "family")?;
+            cfg.rt_saddr_v6_off = field_off(&f, tp, "saddr_v6")?;
+            cfg.rt_daddr_v6_off = field_off(&f, tp, "daddr_v6")?;
+            cfg.rt_err_off = f.field("err").map(|x| x.offset).unwrap_or(u32::MAX);
+        }
+    }
+
+    // Outputs are created before anything is attached: a bad path fails early.
+    let host = bundle::hostname();
+    let (out_dir, out_is_temp) = output_dir(args, &host)?;
+    let meta_kv = vec![
+        (
+            "retina.tool".to_string(),
+            format!("retina-capture {}", env!("CARGO_PKG_VERSION")),
+        ),
+        ("retina.host".to_string(), host.clone()),
+    ];
+    let pcap_ifaces: Vec<pcapng::Interface> = ifaces
+        .iter()
+        .map(|i| pcapng::Interface {
+            name: i.name.clone(),
+            linktype: i.linktype,
+            snaplen: args.snaplen,
+        })
+        .collect();
+    let mut pcap = PcapngWriter::new(
+        &out_dir,
+        &args.name,
+        args.rotate_size,
+        pcap_ifaces,
+        args.force,
+    )
+    .context("creating the packet file")?;
+    let mut drops_w = if want_drops {
+        Some(TableWriter::create(
+            &out_dir,
+            &agent::DROPS,
+            &meta_kv,
+            args.force,
+        )?)
+    } else {
+        None
+    };
+    let mut retrans_w = if want_retrans {
+        Some(TableWriter::create(
+            &out_dir,
+            &agent::RETRANS,
+            &meta_kv,
+            args.force,
+        )?)
+    } else {
+        None
+    };
+    let mut manifest_meta = bundle::save_proc_net(&out_dir, "start");
+
+    // Load everything, then attach.
+    let btf = Btf::from_sys_fs().map_err(|e| load_error("reading kernel BTF", e))?;
+    let mut pkt = load(
+        &PACKETS_OBJ.0,
+        &btf,
+        "packet capture",
+        &[("retina_packets", args.ring_size as u32)],
+        &cfg,
+    )?;
+    {
+        let map = pkt
+            .ebpf
+            .map_mut("retina_l2len")
+            .ok_or_else(|| anyhow!("no retina_l2len map"))?;
+        let mut l2: BpfHashMap<&mut MapData, u32, u32> =
+            BpfHashMap::try_from(map).map_err(|e| load_error("retina_l2len", e))?;
+        for i in &ifaces {
+            let len = if i.linktype == pcapng::LINKTYPE_RAW {
+                0
+            } else {
+                14
+            };
+            l2.insert(i.ifindex, len, 0)
+                .map_err(|e| load_error("retina_l2len", e))?;
+        }
+    }
+    let mut pkt_ring = take_ring(&mut pkt.ebpf, "retina_packets")?;
+    for name in ["retina_tc_ingress", "retina_tc_egress"] {
+        let p: &mut SchedClassifier = pkt
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| anyhow!("no program {name}"))?
+            .try_into()
+            .map_err(|e| load_error(name, e))?;
+        p.load()
+            .map_err(|e| load_error(&format!("loading {name} (verifier)"), e))?;
+    }
+    let mut drops = if want_drops {
+        let mut l = load(
+            &DROPS_OBJ.0,
+            &btf,
+            "drop",
+            &[("retina_events", 4 << 20)],
+            &cfg,
+        )?;
+        let ring = take_ring(&mut l.ebpf, "retina_events")?;
+        let p: &mut TracePoint = l
+            .ebpf
+            .program_mut("retina_kfree_skb")
+            .ok_or_else(|| anyhow!("no program retina_kfree_skb"))?
+            .try_into()
+            .map_err(|e| load_error("retina_kfree_skb", e))?;
+        p.load()
+            .map_err(|e| load_error("loading retina_kfree_skb (verifier)", e))?;
+        Some((l, ring))
+    } else {
+        None
+    };
+    let mut retrans = if want_retrans {
+        let mut l = load(
+            &RETRANS_OBJ.0,
+            &btf,
+            "retransmission",
+            &[("retina_events", 1 << 20)],
+            &cfg,
+        )?;
+        let ring = take_ring(&mut l.ebpf, "retina_events")?;
+        let p: &mut TracePoint = l
+            .ebpf
+            .program_mut("retina_tcp_retransmit_skb")
+            .ok_or_else(|| anyhow!("no program retina_tcp_retransmit_skb"))?
+            .try_into()
+            .map_err(|e| load_error("retina_tcp_retransmit_skb", e))?;
+        p.load()
+            .map_err(|e| load_error("loading retina_tcp_retransmit_skb (verifier)", e))?;
+        Some((l, ring))
+    } else {
+        None
+    };
+
+    install_signal_handlers();
+    let mut attached = Attached::default();
+    let attach_result = attach_all(
+        &mut attached,
+        &mut pkt,
+        drops.as_mut(),
+        retrans.as_mut(),
+        &ifaces,
+    );
+    if let Err(e) = attach_result {
+        attached.detach_all(
+            &mut pkt,
+            drops.as_mut().map(|d| &mut d.0),
+            retrans.as_mut().map(|r| &mut r.0),
+        );
+        return Err(e);
+    }
+
+    let mono_to_real = realtime_offset_ns();
+    let start_ns = realtime_now_ns();
+    let started = Instant::now();
+    eprintln!(
+        "retina-capture: capturing on {} (ingress+egress); drops: {}; retransmissions: {}; output {}",
+        ifaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
+        if want_drops { "on" } else { "off" },
+        if want_retrans { "on" } else { "off" },
+        out_dir.display()
+    );
+
+    let ksyms = if want_drops {
+        Kallsyms::load()
+    } else {
+        Kallsyms::default()
+    };
+    let if_ids: HashMap<u32, u32> = ifaces
+        .iter()
+        .enumerate()
+        .map(|(n, i)| (i.ifindex, n as u32))
+        .collect();
+    let mut st = LoopState {
+        args,
+        pcap: &mut pcap,
+        if_ids: &if_ids,
+        mono_to_real,
+        packets: 0,
+        over_limit: 0,
+        per_iface: vec![(0, 0); ifaces.len()],
+        stop: None,
+        drops_w: drops_w.as_mut(),
+        retrans_w: retrans_w.as_mut(),
+        drops: 0,
+        drops_by_reason: BTreeMap::new(),
+        retrans: 0,
+        reason_names: &reason_names,
+        ksyms: &ksyms,
+        err: None,
+    };
+
+    let tty = !args.quiet && unsafe { libc::isatty(2) } == 1;
+    let mut last_progress = Instant::now();
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
+    loop {
+        if STOP.load(Ordering::SeqCst) {
+            st.stop
+                .get_or_insert(StopReason::Signal(SIGNAL.load(Ordering::SeqCst)));
+        }
+        if let Some(d) = deadline {
+            if Instant::now() >= d {
+                st.stop.get_or_insert(StopReason::Duration);
+            }
+        }
+        if st.stop.is_some() || st.err.is_some() {
+            break;
+        }
+        let timeout = deadline
+            .map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(100) as i32
+            })
+            .unwrap_or(100);
+        let mut fds = vec![pollfd(pkt_ring.as_raw_fd())];
+        if let Some((_, r)) = &drops {
+            fds.push(pollfd(r.as_raw_fd()));
+        }
+        if let Some((_, r)) = &retrans {
+            fds.push(pollfd(r.as_raw_fd()));
+        }
+        // SAFETY: fds is a valid array of pollfd.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        drain_packets(&mut pkt_ring, &mut st);
+        if let Some((_, r)) = drops.as_mut() {
+            drain_events(r, &mut st);
+        }
+        if let Some((_, r)) = retrans.as_mut() {
+            drain_events(r, &mut st);
+        }
+        if tty && last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            eprint!(
+                "\rretina-capture: {:.0} s, {} packets ({:.1} MB), {} drops, {} retransmissions   ",
+                started.elapsed().as_secs_f64(),
+                st.packets,
+                st.pcap.total_bytes() as f64 / 1e6,
+                st.drops,
+                st.retrans
+            );
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+
+    // Stop: detach every program first, so nothing new arrives, then drain
+    // what the kernel already committed to the ring buffers.
+    let detach_errors = attached.detach_all(
+        &mut pkt,
+        drops.as_mut().map(|d| &mut d.0),
+        retrans.as_mut().map(|r| &mut r.0),
+    );
+    for _ in 0..2 {
+        drain_packets(&mut pkt_ring, &mut st);
+        if let Some((_, r)) = drops.as_mut() {
+            drain_events(r, &mut st);
+        }
+        if let Some((_, r)) = retrans.as_mut() {
+            drain_events(r, &mut st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let end_ns = realtime_now_ns();
+    let stop = st.stop.unwrap_or(StopReason::Signal(0));
+    let loop_err = st.err.take();
+    let (packets, over_limit, per_iface, drops_n, by_reason, retrans_n) = (
+        st.packets,
+        st.over_limit,
+        st.per_iface.clone(),
+        st.drops,
+        st.drops_by_reason.clone(),
+        st.retrans,
+    );
+    drop(st);
+
+    let pcapng_bytes = pcap.total_bytes();
+    let pcapng_files = pcap.finish().context("closing the packet file")?;
+    let mut tables = Vec::new();
+    if let Some(w) = drops_w {
+        let path = w.path().to_path_buf();
+        let rows = w.finish()?;
+        tables.push(("drops".to_string(), path, rows));
+    }
+    if let Some(w) = retrans_w {
+        let path = w.path().to_path_buf();
+        let rows = w.finish()?;
+        tables.push(("retrans".to_string(), path, rows));
+    }
+    let outcome = Outcome {
+        stop,
+        packets,
+        packets_dropped_by_limit: over_limit,
+        drops: drops_n,
+        drops_by_reason: by_reason,
+        retrans: retrans_n,
+        lost_packets: pkt.stat(abi::STAT_LOST),
+        lost_drops: drops
+            .as_ref()
+            .map(|d| d.0.stat(abi::STAT_LOST))
+            .unwrap_or(0),
+        lost_retrans: retrans
+            .as_ref()
+            .map(|r| r.0.stat(abi::STAT_LOST))
+            .unwrap_or(0),
+        kernel_packets: pkt.stat(abi::STAT_MATCHED),
+        copy_failures: pkt.stat(abi::STAT_TRUNCATED),
+        per_iface: ifaces
+            .iter()
+            .zip(per_iface)
+            .map(|(i, c)| (i.name.clone(), c))
+            .collect(),
+        start_ns,
+        end_ns,
+        pcapng: pcapng_files,
+        pcapng_bytes,
+        tables,
+    };
+    drop(pkt);
+    drop(drops);
+    drop(retrans);
+
+    manifest_meta.extend(bundle::save_proc_net(&out_dir, "end"));
+    manifest_meta.extend(bundle::save_commands(&out_dir));
+    write_manifest(
+        &out_dir,
+        args,
+        &host,
+        &ifaces,
+        &outcome,
+        &manifest_meta,
+        &detach_errors,
+    )?;
+    print_summary(&outcome, &detach_errors);
+
+    if let Some(e) = loop_err {
+        return Err(e.context(format!(
+            "capture stopped early; outputs kept in {}",
+            out_dir.display()
+        )));
+    }
+    if let Some(b) = &args.bundle {
+        let tables: Vec<PathBuf> = outcome.tables.iter().map(|t| t.1.clone()).collect();
+        if let Err(e) = bundle::write_bundle(b, &out_dir, &outcome.pcapng, &tables) {
+            bail!("{e}; outputs kept in {}", out_dir.display());
+        }
+        eprintln!("retina-capture: bundle {}", b.display());
+        if out_is_temp {
+            let _ = std::fs::remove_dir_all(&out_dir);
+        }
+    }
+    if !detach_errors.is_empty() {
+        bail!("detaching: {}", detach_errors.join("; "));
+    }
+    Ok(())
+}
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+fn output_dir(args: &Args, host: &str) -> Result<(PathBuf, bool)> {
+    let (dir, temp) = match (&args.output, &args.bundle) {
+        (Some(d), _) => (d.clone(), false),
+        (None, Some(_)) => (
+            std::env::temp_dir().join(format!(
+                "retina-capture-{}-{}",
+                std::process::id(),
+                realtime_now_ns()
+            )),
+            true,
+        ),
+        (None, None) => {
+            let (_, compact) = bundle::format_time(realtime_now_ns());
+            (
+                PathBuf::from(format!("retina-capture-{host}-{compact}UTC")),
+                false,
+            )
+        }
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("--output {}: cannot create", dir.display()))?;
+    Ok((dir, temp))
+}
+
+#[derive(Default)]
+struct Attached {
+    tc: Vec<(&'static str, String, SchedClassifierLinkId)>,
+    drops: Option<TracePointLinkId>,
+    retrans: Option<TracePointLinkId>,
+}
+
+impl Attached {
+    /// Detaches every program that was attached; returns the failures.
+    fn detach_all(
+        &mut self,
+        pkt: &mut Loaded,
+        drops: Option<&mut Loaded>,
+        retrans: Option<&mut Loaded>,
+    ) -> Vec<String> {
+        let mut errs = Vec::new();
+        for (prog, iface, id) in self.tc.drain(..) {
+            let r = pkt
+                .ebpf
+                .program_mut(prog)
+                .ok_or_else(|| format!("no program {prog}"))
+                .and_then(|p| <&mut SchedClassifier>::try_from(p).map_err(|e| e.to_string()))
+                .and_then(|p| p.detach(id).map_err(|e| e.to_string()));
+            if let Err(e) = r {
+                errs.push(format!("{prog} on {iface}: {e}"));
+            }
+        }
+        for (slot, loaded, prog) in [
+            (self.drops.take(), drops, "retina_kfree_skb"),
+            (self.retrans.take(), retrans, "retina_tcp_retransmit_skb"),
+        ] {
+            if let (Some(id), Some(l)) = (slot, loaded) {
+                let r = l
+                    .ebpf
+                    .program_mut(prog)
+                    .ok_or_else(|| format!("no program {prog}"))
+                    .and_then(|p| <&mut TracePoint>::try_from(p).map_err(|e| e.to_string()))
+                    .and_then(|p| p.detach(id).map_err(|e| e.to_string()));
+                if let Err(e) = r {
+                    errs.push(format!("{prog}: {e}"));
+                }
+            }
+        }
+        errs
+    }
+}
+
+fn attach_all(
+    att: &mut Attached,
+    pkt: &mut Loaded,
+    drops: Option<&mut (Loaded, RingBuf<MapData>)>,
+    retrans: Option<&mut (Loaded, RingBuf<MapData>)>,
+    ifaces: &[Iface],
+) -> Result<()> {
+    if let Some((l, _)) = drops {
+        let p: &mut TracePoint = l
+            .ebpf
+            .program_mut("retina_kfree_skb")
+            .expect("loaded")
+            .try_into()?;
+        att.drops = Some(
+            p.attach("skb", "kfree_skb")
+                .map_err(|e| load_error("attaching to tracepoint skb/kfree_skb", e))?,
+        );
+    }
+    if let Some((l, _)) = retrans {
+        let p: &mut TracePoint = l
+            .ebpf
+            .program_mut("retina_tcp_retransmit_skb")
+            .expect("loaded")
+            .try_into()?;
+        att.retrans = Some(
+            p.attach("tcp", "tcp_retransmit_skb")
+                .map_err(|e| load_error("attaching to tracepoint tcp/tcp_retransmit_skb", e))?,
+        );
+    }
+    let tcx = aya::util::KernelVersion::current()
+        .map(|v| v >= aya::util::KernelVersion::new(6, 6, 0))
+        .unwrap_or(false);
+    for i in ifaces {
+        if !tcx {
+            // Classic clsact; an existing one is fine.
+            if let Err(e) = aya::programs::tc::qdisc_add_clsact(&i.name) {
+                let s = e.to_string();
+                if !s.contains("exists") && !s.contains("File exists") {
+                    return Err(load_error(&format!("adding clsact qdisc to {}", i.name), e));
+                }
+            }
+        }
+        for (prog, kind) in [
+            ("retina_tc_ingress", TcAttachType::Ingress),
+            ("retina_tc_egress", TcAttachType::Egress),
+        ] {
+            let p: &mut SchedClassifier = pkt.ebpf.program_mut(prog).expect("loaded").try_into()?;
+            // Ingress first in the chain (sees frames as they arrive), egress
+            // last (sees frames as they leave).
+            let id = if tcx {
+                let order = if kind == TcAttachType::Ingress {
+                    LinkOrder::first()
+                } else {
+                    LinkOrder::last()
+                };
+                p.attach_with_options(&i.name, kind, TcAttachOptions::TcxOrder(order))
+            } else {
+                p.attach(&i.name, kind)
+            }
+            .map_err(|e| load_error(&format!("attaching {prog} to {}", i.name), e))?;
+            att.tc.push((prog, i.name.clone(), id));
+        }
+    }
+    Ok(())
+}
+
+struct LoopState<'a> {
+    args: &'a Args,
+    pcap: &'a mut PcapngWriter,
+    if_ids: &'a HashMap<u32, u32>,
+    mono_to_real: i64,
+    packets: u64,
+    over_limit: u64,
+    per_iface: Vec<(u64, u64)>,
+    stop: Option<StopReason>,
+    drops_w: Option<&'a mut TableWriter>,
+    retrans_w: Option<&'a mut TableWriter>,
+    drops: u64,
+    drops_by_reason: BTreeMap<String, u64>,
+    retrans: u64,
+    reason_names: &'a BTreeMap<u32, String>,
+    ksyms: &'a Kallsyms,
+    err: Option<anyhow::Error>,
+}
+
+fn drain_packets(ring: &mut RingBuf<MapData>, st: &mut LoopState) {
+    while let Some(item) = ring.next() {
+        if st.err.is_some() {
+            continue;
+        }
+        let Some(p) = abi::Packet::parse(&item) else {
+            continue;
+        };
+        let Some(&if_id) = st.if_ids.get(&p.ifindex) else {
+            continue;
+        };
+        // Limits: packets past one are consumed and counted, not written.
+        if matches!(st.stop, Some(StopReason::MaxPackets | StopReason::MaxSize)) {
+            st.over_limit += 1;
+            continue;
+        }
+        if let Some(max) = st.args.max_size {
+            let mut need = PcapngWriter::block_len(p.data.len());
+            if st.pcap.would_rotate(p.data.len()) {
+                need += st.pcap.header_len();
+            }
+            if st.pcap.total_bytes() + need > max {
+                st.stop = Some(StopReason::MaxSize);
+                st.over_limit += 1;
+                continue;
+            }
+        }
+        let ts = (p.ts_ns as i64 + st.mono_to_real).max(0) as u64;
+        let dir = if p.egress {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        if let Err(e) = st.pcap.write_packet(if_id, ts, p.data, p.wire_len, dir) {
+            st.err = Some(anyhow!(e).context("writing the packet file"));
+            continue;
+        }
+        st.packets += 1;
+        let c = &mut st.per_iface[if_id as usize];
+        if p.egress {
+            c.1 += 1;
+        } else {
+            c.0 += 1;
+        }
+        if let Some(max) = st.args.max_packets {
+            if st.packets >= max {
+                st.stop.get_or_insert(StopReason::MaxPackets);
+            }
+        }
+    }
+}
+
+fn drain_events(ring: &mut RingBuf<MapData>, st: &mut LoopState) {
+    while let Some(item) = ring.next() {
+        if st.err.is_some() {
+            continue;
+        }
+        let Some(ev) = Event::parse(&item) else {
+            continue;
+        };
+        let r = match ev {
+            Event::Drop(d) => {
+                let reason = st
+                    .reason_names
+                    .get(&d.reason)
+                    .cloned()
+                    .unwrap_or_else(|| format!("REASON_{}", d.reason));
+                let ts = d.ts_ns as i64 + st.mono_to_real;
+                let loc = st.ksyms.resolve(d.location);
+                let src = d.src.map(|a| a.to_string());
+                let dst = d.dst.map(|a| a.to_string());
+                let ifname = (!d.ifname.is_empty()).then_some(d.ifname.as_str());
+                st.drops += 1;
+                *st.drops_by_reason.entry(reason.clone()).or_default() += 1;
+                match st.drops_w.as_mut() {
+                    Some(w) => w.push(&[
+                        Value::Ts(ts),
+                        Value::Str(&reason),
+                        d.reason.into(),
+                        loc.as_deref().into(),
+                        d.ifindex.into(),
+                        ifname.into(),
+                        d.ip_proto.into(),
+                        src.as_deref().into(),
+                        dst.as_deref().into(),
+                        d.ports.map(|p| p.0).into(),
+                        d.ports.map(|p| p.1).into(),
+                        d.len.into(),
+                        d.l3_proto.into(),
+                        d.netns.into(),
+                    ]),
+                    None => Ok(()),
+                }
+            }
+            Event::Retrans(r) => {
+                let ts = r.ts_ns as i64 + st.mono_to_real;
+                let src = r.src.map(|a| a.to_string()).unwrap_or_default();
+                let dst = r.dst.map(|a| a.to_string()).unwrap_or_default();
+                let state = abi::tcp_state_name(r.state);
+                st.retrans += 1;
+                match st.retrans_w.as_mut() {
+                    Some(w) => w.push(&[
+                        Value::Ts(ts),
+                        Value::Str(&src),
+                        Value::Str(&dst),
+                        r.sport.into(),
+                        r.dport.into(),
+                        Value::Str(&state),
+                        Value::I64(r.err.into()),
+                        r.netns.into(),
+                    ]),
+                    None => Ok(()),
+                }
+            }
+        };
+        if let Err(e) = r {
+            st.err = Some(anyhow!(e).context("writing an event table"));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_manifest(
+    dir: &Path,
+    args: &Args,
+    host: &str,
+    ifaces: &[Iface],
+    o: &Outcome,
+    meta: &[serde_json::Value],
+    detach_errors: &[String],
+) -> Result<()> {
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let m = json!({
+        "format": "retina-capture-bundle",
+        "format_version": 1,
+        "tool": "retina-capture",
+        "version": env!("CARGO_PKG_VERSION"),
+        "host": host,
+        "kernel": bundle::kernel_release(),
+        "start": bundle::format_time(o.start_ns).0,
+        "end": bundle::format_time(o.end_ns).0,
+        "start_ns": o.start_ns,
+        "end_ns": o.end_ns,
+        "stop_reason": o.stop.as_str(),
+        "command_line": std::env::args().collect::<Vec<_>>(),
+        "interfaces": ifaces.iter().enumerate().map(|(n, i)| json!({
+            "name": i.name,
+            "ifindex": i.ifindex,
+            "pcapng_interface_id": n,
+            "linktype": i.linktype,
+            "packets_in": o.per_iface.get(&i.name).map(|c| c.0).unwrap_or(0),
+            "packets_out": o.per_iface.get(&i.name).map(|c| c.1).unwrap_or(0),
+        })).collect::<Vec<_>>(),
+        "snaplen": args.snaplen,
+        "filters": {
+            "nets": args.nets.iter().map(|n| format!("{}/{}", n.addr, n.prefix_len)).collect::<Vec<_>>(),
+            "ports": args.ports,
+            "protocols": args.protos,
+            "excluded_drop_reasons": args.exclude_reasons,
+        },
+        "limits": {
+            "duration_s": args.duration,
+            "max_size": args.max_size,
+            "max_packets": args.max_packets,
+            "rotate_size": args.rotate_size,
+        },
+        "packet_files": o.pcapng.iter().filter_map(|p| name(p)).collect::<Vec<_>>(),
+        "packet_bytes": o.pcapng_bytes,
+        "tables": o.tables.iter().map(|(t, p, rows)| json!({"table": t, "file": name(p), "rows": rows})).collect::<Vec<_>>(),
+        "counts": {
+            "packets_written": o.packets,
+            "packets_matched_in_kernel": o.kernel_packets,
+            "packets_not_written_after_limit": o.packets_dropped_by_limit,
+            "drops": o.drops,
+            "drops_by_reason": o.drops_by_reason,
+            "retransmissions": o.retrans,
+        },
+        "lost_events": {
+            "packets": o.lost_packets,
+            "packet_copy_failures": o.copy_failures,
+            "drops": o.lost_drops,
+            "retransmissions": o.lost_retrans,
+        },
+        "detach_errors": detach_errors,
+        "metadata": meta,
+    });
+    let path = dir.join(bundle::MANIFEST);
+    let text = serde_json::to_string_pretty(&m).expect("JSON");
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+fn print_summary(o: &Outcome, detach_errors: &[String]) {
+    let secs = (o.end_ns - o.start_ns) as f64 / 1e9;
+    let files: Vec<String> = o
+        .pcapng
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    eprintln!(
+        "retina-capture: stopped ({}) after {secs:.2} s: {} packets ({:.1} MB) in {}",
+        o.stop.as_str(),
+        o.packets,
+        o.pcapng_bytes as f64 / 1e6,
+        files.join(", ")
+    );
+    for (name, (i, e)) in &o.per_iface {
+        eprintln!("  {name}: {i} in, {e} out");
+    }
+    let reasons: Vec<String> = o
+        .drops_by_reason
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    eprintln!(
+        "  drops: {}{}; TCP retransmissions: {}",
+        o.drops,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        },
+        o.retrans
+    );
+    eprintln!(
+        "  lost in the kernel (ring buffer full): packets {}, drops {}, retransmissions {}{}",
+        o.lost_packets,
+        o.lost_drops,
+        o.lost_retrans,
+        if o.copy_failures > 0 {
+            format!("; packet copies failed: {}", o.copy_failures)
+        } else {
+            String::new()
+        }
+    );
+    if o.packets_dropped_by_limit > 0 {
+        eprintln!(
+            "  packets past the limit, not written: {}",
+            o.packets_dropped_by_limit
+        );
+    }
+    for e in detach_errors {
+        eprintln!("  detach failed: {e}");
+    }
+}
