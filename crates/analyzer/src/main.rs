@@ -331,7 +331,10 @@ fn real_main(cli: &Cli) -> Result<u8> {
             .as_mut()
             .map(|t| t as &mut dyn retina_analyzer::record::Sink),
     );
-    let hubble = (!inputs.flow_logs.is_empty()).then(|| hubble::load(&inputs.flow_logs, &mut k8s));
+    let hubble = (!inputs.flow_logs.is_empty())
+        .then(|| hubble::load(&inputs.flow_logs, &mut k8s, &progress.stop));
+    // Ctrl-C while the flow logs were read: report what was read.
+    outcome.interrupted |= progress.stop.load(Ordering::SeqCst);
     context::label_flows(&mut outcome.report.flows, &k8s);
     if let Some((bar, handle)) = bar {
         bar.finish_and_clear();

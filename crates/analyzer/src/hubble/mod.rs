@@ -366,7 +366,16 @@ pub struct HubbleFile {
 pub const MAX_BAD_LINES: usize = 20;
 
 /// Reads a flow-log file (gzip allowed), handing each flow to `sink`.
-pub fn read_file(path: &Path, mut sink: impl FnMut(HubbleFlow)) -> HubbleFile {
+pub fn read_file(path: &Path, sink: impl FnMut(HubbleFlow)) -> HubbleFile {
+    read_file_until(path, &std::sync::atomic::AtomicBool::new(false), sink)
+}
+
+/// [`read_file`] that stops (keeping what was read) once `stop` is set.
+pub fn read_file_until(
+    path: &Path,
+    stop: &std::sync::atomic::AtomicBool,
+    mut sink: impl FnMut(HubbleFlow),
+) -> HubbleFile {
     let mut out = HubbleFile {
         path: path.to_owned(),
         gzip: false,
@@ -385,14 +394,27 @@ pub fn read_file(path: &Path, mut sink: impl FnMut(HubbleFlow)) -> HubbleFile {
         }
     };
     out.gzip = info.gzip;
-    read_lines(reader, &mut out, &mut sink);
+    read_lines(reader, &mut out, stop, &mut sink);
     out
 }
 
-fn read_lines(reader: impl Read, out: &mut HubbleFile, sink: &mut impl FnMut(HubbleFlow)) {
+fn read_lines(
+    reader: impl Read,
+    out: &mut HubbleFile,
+    stop: &std::sync::atomic::AtomicBool,
+    sink: &mut impl FnMut(HubbleFlow),
+) {
     let mut r = BufReader::with_capacity(256 * 1024, reader);
     let mut buf = Vec::new();
     loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            out.error = Some(format!(
+                "{}: interrupted after line {}",
+                out.path.display(),
+                out.lines
+            ));
+            break;
+        }
         buf.clear();
         match r.read_until(b'\n', &mut buf) {
             Ok(0) => break,
@@ -446,14 +468,18 @@ pub struct HubbleReport {
 /// Reads every flow-log file: the report, and the records as one table
 /// (`hubble.parquet`'s layout) for roll-ups and Parquet output. Names the
 /// records give to addresses are taught to `index`.
-pub fn load(paths: &[PathBuf], index: &mut K8sIndex) -> (HubbleReport, RecordBatch) {
+pub fn load(
+    paths: &[PathBuf],
+    index: &mut K8sIndex,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (HubbleReport, RecordBatch) {
     let mut table = retina_tables::BatchBuilder::new(&retina_tables::hubble::HUBBLE);
     let mut files = Vec::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     let mut workloads: Workloads = HashMap::new();
     for path in paths {
         let name = path.display().to_string();
-        let file = read_file(path, |f| {
+        let file = read_file_until(path, stop, |f| {
             learn_names(index, &f);
             for ep in [&f.src, &f.dst] {
                 if let (Some(pod), Some(w)) = (&ep.pod, &ep.workload) {
