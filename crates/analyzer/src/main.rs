@@ -457,6 +457,33 @@ fn hubble_summary(
     }
 }
 
+/// Reads every event table of one kind: the events, and the names of the
+/// tables read. A table that cannot be read is reported and sets `partial`.
+fn read_tables<E>(
+    tables: &[(PathBuf, String)],
+    read: fn(&std::path::Path) -> std::result::Result<Vec<E>, String>,
+    partial: &mut bool,
+) -> (Vec<E>, Vec<PathBuf>) {
+    let mut events = Vec::new();
+    let mut files = Vec::new();
+    for (path, label) in tables {
+        match read(path) {
+            Ok(mut ev) => {
+                events.append(&mut ev);
+                files.push(PathBuf::from(label));
+            }
+            Err(e) => {
+                *partial = true;
+                eprintln!(
+                    "retina-analyze: {}",
+                    e.replace(&path.display().to_string(), label)
+                );
+            }
+        }
+    }
+    (events, files)
+}
+
 /// Names archive members as `archive:member`, joins kernel drops to flows.
 /// Returns true when an archive or a drop table could not be fully read.
 fn attach_archives_and_drops(
@@ -477,54 +504,29 @@ fn attach_archives_and_drops(
     }
     report.capture.archives = inputs.archives.clone();
     if !inputs.retrans.is_empty() {
-        let mut events = Vec::new();
-        let mut files = Vec::new();
-        for (path, label) in &inputs.retrans {
-            match retina_analyzer::analysis::drops::read_retrans(path) {
-                Ok(mut ev) => {
-                    events.append(&mut ev);
-                    files.push(PathBuf::from(label));
-                }
-                Err(e) => {
-                    partial = true;
-                    eprintln!(
-                        "retina-analyze: {}",
-                        e.replace(&path.display().to_string(), label)
-                    );
-                }
-            }
-        }
+        let (events, files) = read_tables(
+            &inputs.retrans,
+            retina_analyzer::analysis::drops::read_retrans,
+            &mut partial,
+        );
         report.kernel_retransmissions = Some(retina_analyzer::analysis::drops::attribute_retrans(
             &mut report.flows,
             &events,
             files,
         ));
     }
-    if inputs.drops.is_empty() {
-        return partial;
+    if !inputs.drops.is_empty() {
+        let (events, files) = read_tables(
+            &inputs.drops,
+            retina_analyzer::analysis::drops::read,
+            &mut partial,
+        );
+        report.drops = Some(retina_analyzer::analysis::drops::attribute(
+            &mut report.flows,
+            &events,
+            files,
+        ));
     }
-    let mut events = Vec::new();
-    let mut files = Vec::new();
-    for (path, label) in &inputs.drops {
-        match retina_analyzer::analysis::drops::read(path) {
-            Ok(mut ev) => {
-                events.append(&mut ev);
-                files.push(PathBuf::from(label));
-            }
-            Err(e) => {
-                partial = true;
-                eprintln!(
-                    "retina-analyze: {}",
-                    e.replace(&path.display().to_string(), label)
-                );
-            }
-        }
-    }
-    report.drops = Some(retina_analyzer::analysis::drops::attribute(
-        &mut report.flows,
-        &events,
-        files,
-    ));
     partial
 }
 

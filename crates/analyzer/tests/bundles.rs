@@ -264,7 +264,7 @@ fn agent_bundle_drops_join_their_flows() {
     );
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("<h2>Kernel drops</h2>") && html.contains("<code>TCP_OFOMERGE</code>"));
-    assert!(html.contains("3 kernel drop(s): NETFILTER_DROP 2, TCP_OFOMERGE 1"));
+    assert!(html.contains("3 dropped by the kernel (NETFILTER_DROP 2, TCP_OFOMERGE 1)"));
 }
 
 #[test]

@@ -94,21 +94,11 @@ pub fn verdict_name(n: i64) -> String {
     }
 }
 
-/// DNS response code names (RFC 1035, 2136, 6895).
+/// DNS response code names (RFC 1035, 2136, 6895); others as `RCODE<n>`.
 pub fn rcode_name(n: u64) -> String {
-    match n {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        6 => "YXDOMAIN".into(),
-        7 => "YXRRSET".into(),
-        8 => "NXRRSET".into(),
-        9 => "NOTAUTH".into(),
-        10 => "NOTZONE".into(),
-        n => format!("RCODE{n}"),
+    match u8::try_from(n) {
+        Ok(n) => crate::analysis::dns::rcode_name(n),
+        Err(_) => format!("RCODE{n}"),
     }
 }
 

@@ -4,7 +4,29 @@ pub mod markdown;
 pub mod report;
 pub mod text;
 
-use crate::report::{Report, RollupTable};
+use crate::report::{FlowRecord, Report, RollupTable};
+
+/// What the capture agent's kernel events say about a flow, for flow notes:
+/// kernel retransmissions and drops by reason (reasons passed through `esc`).
+pub fn kernel_notes(f: &FlowRecord, esc: fn(&str) -> String) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(k) = f.kernel_retransmissions {
+        notes.push(format!("kernel retransmitted {k}"));
+    }
+    if let Some(d) = &f.drops {
+        let reasons: Vec<String> = d
+            .by_reason
+            .iter()
+            .map(|(k, v)| format!("{} {v}", esc(k)))
+            .collect();
+        notes.push(format!(
+            "{} dropped by the kernel ({})",
+            d.count,
+            reasons.join(", ")
+        ));
+    }
+    notes
+}
 
 /// A roll-up shown as a table in the terminal, Markdown and HTML reports:
 /// a title, column headers and formatted cells.

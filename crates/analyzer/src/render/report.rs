@@ -300,21 +300,7 @@ fn flow_view(f: &FlowRecord) -> FlowView {
             d.queries, d.unanswered
         ));
     }
-    if let Some(k) = f.kernel_retransmissions {
-        notes.push(format!("kernel retransmitted {k}"));
-    }
-    if let Some(d) = &f.drops {
-        let reasons: Vec<String> = d
-            .by_reason
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        notes.push(format!(
-            "{} kernel drop(s): {}",
-            d.count,
-            reasons.join(", ")
-        ));
-    }
+    notes.extend(super::kernel_notes(f, str::to_string));
     for e in &f.icmp_errors {
         notes.push(format!(
             "{}× ICMP {}/{} from {}",

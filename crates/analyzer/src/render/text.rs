@@ -215,21 +215,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
                 notes.push(format!("{re} retransmitted"));
             }
         }
-        if let Some(k) = f.kernel_retransmissions {
-            notes.push(format!("kernel retransmitted {k}"));
-        }
-        if let Some(d) = &f.drops {
-            let reasons: Vec<String> = d
-                .by_reason
-                .iter()
-                .map(|(k, v)| format!("{} {v}", escape(k)))
-                .collect();
-            notes.push(format!(
-                "{ERR}{} dropped by the kernel{ERR:#} ({})",
-                d.count,
-                reasons.join(", ")
-            ));
-        }
+        notes.extend(super::kernel_notes(f, escape));
         if !notes.is_empty() {
             wrap(
                 out,
