@@ -378,7 +378,7 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
     let all_rt = rt.select(&[("src_ip", &sa), ("dst_port", &tport_s)]);
     assert!(all_rt
         .iter()
-        .all(|&r| rt.col("netns")[r] == ns_a && rt.col("state")[r] != ""));
+        .all(|&r| rt.col("netns")[r] == ns_a && !rt.col("state")[r].is_empty()));
 
     // ---- manifest: nothing lost, files valid, no temporary files left
     let manifest = std::fs::read_to_string(agent_dir.join("retina-bundle.json")).unwrap();
