@@ -379,9 +379,10 @@ pub struct FlowRecord {
     /// Packets of this flow the kernel dropped, by reason (from the capture
     /// agent's drop events); null when no drop belongs to it.
     pub drops: Option<crate::analysis::drops::DropCounts>,
-    /// TCP segments of this flow the kernel reported retransmitting (from
-    /// the capture agent's retransmit events), to set beside the
-    /// retransmissions the capture shows; null without such events.
+    /// Retransmit events of this flow from the kernel (the capture agent's
+    /// `tcp_retransmit_skb` rows: one per retransmitted skb, which may hold
+    /// several segments), to set beside the retransmissions the capture
+    /// shows; null without such events.
     pub kernel_retransmissions: Option<u64>,
 }
 
