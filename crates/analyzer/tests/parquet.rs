@@ -554,3 +554,47 @@ fn an_interrupted_run_writes_complete_tables_of_what_was_read() {
     assert_eq!(packets.batch.num_rows() as u64, flow_packets);
     assert_eq!(packets.meta["retina.interrupted"], "true");
 }
+
+#[test]
+fn tables_are_written_in_row_groups_of_the_configured_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg(testdata("groundtruth/loss.pcap"))
+        .args([
+            "--quiet",
+            "--format",
+            "json",
+            "--parquet-packets",
+            "--parquet",
+        ])
+        .arg(dir.path())
+        .env("RETINA_PARQUET_ROW_GROUP_ROWS", "100")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flow_packets: u64 = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| both(&f["packets"]))
+        .sum();
+    let f = File::open(dir.path().join("packets.parquet")).unwrap();
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let groups: Vec<i64> = b
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    assert_eq!(groups.iter().sum::<i64>() as u64, flow_packets);
+    assert_eq!(
+        groups.len() as u64,
+        flow_packets.div_ceil(100),
+        "{groups:?}"
+    );
+    assert!(
+        groups[..groups.len() - 1].iter().all(|&n| n == 100),
+        "{groups:?}"
+    );
+}
