@@ -28,21 +28,24 @@ fn kubectl_fixture_names_the_capture_endpoints() {
         assert_eq!(s["workload_kind"], "StatefulSet");
     }
     // Roll-ups group the flows by workload (polars).
-    let by = &j["rollups"]["by_server_workload"];
-    let cols: Vec<&str> = by["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
-    let row = &by["rows"][0];
-    let at = |c: &str| &row[cols.iter().position(|x| *x == c).unwrap()];
-    assert_eq!(
-        (at("server_namespace"), at("server_workload")),
-        (&"backend".into(), &"api".into())
-    );
-    assert_eq!(at("flows").as_u64(), Some(flows.len() as u64));
-    assert_eq!(j["rollups"]["by_client_workload"]["rows"][0][1], "web");
+    #[cfg(feature = "polars")]
+    {
+        let by = &j["rollups"]["by_server_workload"];
+        let cols: Vec<&str> = by["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let row = &by["rows"][0];
+        let at = |c: &str| &row[cols.iter().position(|x| *x == c).unwrap()];
+        assert_eq!(
+            (at("server_namespace"), at("server_workload")),
+            (&"backend".into(), &"api".into())
+        );
+        assert_eq!(at("flows").as_u64(), Some(flows.len() as u64));
+        assert_eq!(j["rollups"]["by_client_workload"]["rows"][0][1], "web");
+    }
     // The flows table carries the same names.
     let dir = tempfile::tempdir().unwrap();
     let o = bin()
@@ -202,7 +205,8 @@ fn hubble_records_are_written_as_a_parquet_table() {
 }
 
 /// The roll-ups of the two sample logs, each number counted by hand from
-/// the sample lines (testdata/hubble).
+/// the sample lines (testdata/hubble). Roll-ups need the `polars` feature.
+#[cfg(feature = "polars")]
 #[test]
 fn hubble_rollups_match_the_samples() {
     let a = testdata("hubble/cilium-observe.json");
@@ -336,10 +340,12 @@ fn hubble_only_reports_render() {
     );
     let md = std::fs::read_to_string(dir.path().join("r/report.md")).unwrap();
     assert!(md.starts_with("# Network analysis: `"), "{md}");
-    assert!(
-        md.contains("## Hubble flow logs") && md.contains("POLICY\\_DENIED"),
-        "{md}"
-    );
+    assert!(md.contains("## Hubble flow logs"), "{md}");
+    if cfg!(not(feature = "polars")) {
+        // Without polars there are no roll-ups to show.
+        return;
+    }
+    assert!(md.contains("POLICY\\_DENIED"), "{md}");
     let html = std::fs::read_to_string(dir.path().join("r/report.html")).unwrap();
     assert!(html.contains("<h2>Hubble flow logs</h2>") && html.contains("<h3>TCP by service</h3>"));
     // (minijinja escapes the slash.)
