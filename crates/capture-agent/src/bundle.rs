@@ -164,30 +164,11 @@ pub fn kernel_release() -> String {
 
 /// UTC time as RFC 3339 with nanoseconds, and compact (YYYYMMDDhhmmss).
 pub fn format_time(ns: i64) -> (String, String) {
-    let secs = ns.div_euclid(1_000_000_000);
-    let nanos = ns.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86400);
-    let sod = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    let t = chrono::DateTime::from_timestamp_nanos(ns);
     (
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{nanos:09}Z"),
-        format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}"),
+        t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string(),
+        t.format("%Y%m%d%H%M%S").to_string(),
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

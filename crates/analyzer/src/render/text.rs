@@ -818,32 +818,9 @@ pub fn human_duration(s: f64) -> String {
 
 /// UTC "YYYY-MM-DD hh:mm:ss.mmm" from Unix nanoseconds.
 pub fn utc(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let ms = ns.rem_euclid(1_000_000_000) / 1_000_000;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03}",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (H. Hinnant's civil_from_days).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -862,6 +839,9 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00.000");
         assert_eq!(utc(1_764_160_201_123_000_000), "2025-11-26 12:30:01.123");
         assert_eq!(utc(951_782_400_000_000_000), "2000-02-29 00:00:00.000");
+        // Milliseconds are cut, not rounded; times before 1970 count back.
+        assert_eq!(utc(999_999_999), "1970-01-01 00:00:00.999");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59.999");
         assert_eq!(escape("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
     }
 }
