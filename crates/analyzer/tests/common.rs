@@ -80,3 +80,31 @@ pub fn assert_json_eq(a: &serde_json::Value, b: &serde_json::Value, ctx: &str) {
         d.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// Streams `data` into the analyzer's standard input (`-`, plus `args`),
+/// sends Ctrl-C (SIGINT) while it is still reading, then closes the input;
+/// returns what the run printed and its status.
+pub fn interrupted_stdin_run(data: &[u8], args: &[&std::ffi::OsStr]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = bin()
+        .arg("-")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(data).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Ctrl-C while the capture is still streaming in, then the producer closes.
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}

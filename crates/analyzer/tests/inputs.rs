@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{analyze_json, assert_json_eq, bin, testdata};
+use common::{analyze_json, assert_json_eq, bin, interrupted_stdin_run, testdata};
 use serde_json::Value;
 
 /// Real captures in testdata/ (not the hand-built edge cases).
@@ -287,27 +287,9 @@ fn help_has_examples_and_exit_codes() {
 
 #[test]
 fn standard_input_is_read_and_ctrl_c_loses_nothing() {
-    use std::process::Stdio;
     let data = std::fs::read(testdata("nanosecond.pcap")).unwrap();
-    let mut child = bin()
-        .args(["-", "--format", "json", "--quiet"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&data).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // Ctrl-C while the capture is still streaming in, then the producer closes.
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let args = ["--format", "json", "--quiet"].map(std::ffi::OsStr::new);
+    let out = interrupted_stdin_run(&data, &args);
     assert_eq!(
         out.status.code(),
         Some(130),

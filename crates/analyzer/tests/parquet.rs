@@ -17,7 +17,7 @@ use retina_tables::analyzer::{DNS, EVENTS, FLOWS, PACKETS};
 use retina_tables::TableDef;
 use serde_json::Value;
 
-use common::{bin, testdata};
+use common::{bin, interrupted_stdin_run, testdata};
 
 const CAPTURES: [&str; 9] = [
     "groundtruth/loss.dropped.pcap",
@@ -498,37 +498,19 @@ fn a_missing_directory_is_created() {
 
 #[test]
 fn an_interrupted_run_writes_complete_tables_of_what_was_read() {
-    use std::io::Write;
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let data = std::fs::read(testdata("nanosecond.pcap")).unwrap();
-    let mut child = bin()
-        .args([
-            "-",
-            "--format",
-            "json",
-            "--quiet",
-            "--parquet-packets",
-            "--parquet",
-        ])
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&data).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // Ctrl-C while the capture is still streaming in.
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let mut args = [
+        "--format",
+        "json",
+        "--quiet",
+        "--parquet-packets",
+        "--parquet",
+    ]
+    .map(std::ffi::OsStr::new)
+    .to_vec();
+    args.push(dir.path().as_os_str());
+    let out = interrupted_stdin_run(&data, &args);
     assert_eq!(
         out.status.code(),
         Some(130),
