@@ -354,7 +354,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
     let mut hubble_partial = false;
     let mut hubble_table = None;
     let archives_partial = attach_archives_and_drops(&inputs, &mut outcome.report);
-    if let Some((h, table)) = hubble {
+    if let Some((mut h, batch)) = hubble {
         for f in &h.files {
             if let Some(e) = &f.error {
                 hubble_partial = true;
@@ -374,8 +374,6 @@ fn real_main(cli: &Cli) -> Result<u8> {
                 );
             }
         }
-        let mut h = h;
-        let batch = table;
         h.summary = hubble_summary(&batch);
         outcome.report.hubble = Some(h);
         hubble_table = Some(batch);
