@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
 use retina_analyzer::analysis::gate;
-use retina_analyzer::context::{self, K8sIndex};
+use retina_analyzer::context::K8sIndex;
 use retina_analyzer::flow::Timeouts;
 use retina_analyzer::hubble;
 use retina_analyzer::parquet_out::ParquetOut;
@@ -264,6 +264,7 @@ fn config(cli: &Cli) -> Result<Config> {
             nxdomain_rate: cli.nxdomain_threshold,
             ..Thresholds::default()
         },
+        k8s: Default::default(),
     })
 }
 
@@ -323,6 +324,10 @@ fn real_main(cli: &Cli) -> Result<u8> {
         )?),
         None => None,
     };
+    // Flow logs first: the names they carry label the capture's flows.
+    let hubble = (!inputs.flow_logs.is_empty())
+        .then(|| hubble::load(&inputs.flow_logs, &mut k8s, &progress.stop));
+    config.k8s = k8s;
     let bar = progress_bar(cli, &config, &progress);
     let mut outcome = pipeline::run_with(
         &config,
@@ -331,25 +336,15 @@ fn real_main(cli: &Cli) -> Result<u8> {
             .as_mut()
             .map(|t| t as &mut dyn retina_analyzer::record::Sink),
     );
-    let hubble = (!inputs.flow_logs.is_empty())
-        .then(|| hubble::load(&inputs.flow_logs, &mut k8s, &progress.stop));
-    // Ctrl-C while the flow logs were read: report what was read.
+    // Ctrl-C while the flow logs were read: report what was read (the
+    // captures were then not read on).
     outcome.interrupted |= progress.stop.load(Ordering::SeqCst);
-    context::label_flows(&mut outcome.report.flows, &k8s);
     if let Some((bar, handle)) = bar {
         bar.finish_and_clear();
         let _ = handle.join();
     }
     for e in &outcome.errors {
         eprintln!("retina-analyze: {e}");
-    }
-    #[cfg(feature = "polars")]
-    if !k8s.is_empty() {
-        // Again, now that flows carry Kubernetes names to group by.
-        match retina_analyzer::rollups::compute(&outcome.report) {
-            Ok(r) => outcome.report.rollups = r,
-            Err(e) => outcome.report.capture.warnings.push(e),
-        }
     }
     let mut hubble_partial = false;
     let mut hubble_table = None;

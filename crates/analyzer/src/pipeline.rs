@@ -43,6 +43,8 @@ pub struct Config {
     pub shards: usize,
     /// Limits for findings.
     pub thresholds: crate::report::Thresholds,
+    /// Kubernetes names for flow ends (`--k8s`, Hubble flows); empty for none.
+    pub k8s: crate::context::K8sIndex,
 }
 
 /// Live counters for a progress display and for interruption.
@@ -416,6 +418,8 @@ pub fn run_with(config: &Config, progress: &Progress, mut sink: Option<&mut dyn 
         ));
     }
 
+    // Names first: findings and roll-ups group and describe by them.
+    crate::context::label_flows(&mut flows, &config.k8s);
     let packets = files.iter().map(|f| f.packets).sum();
     let bytes = files.iter().map(|f| f.bytes).sum();
     let mut report = Report {

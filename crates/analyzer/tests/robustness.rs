@@ -128,6 +128,7 @@ fn damaged_captures_never_panic_and_keep_what_came_before() {
             timeouts: Timeouts::default(),
             shards: 1 + (seed as usize % 3),
             thresholds: Default::default(),
+            k8s: Default::default(),
         };
         let outcome = std::panic::catch_unwind(|| run(&config, &Progress::default()))
             .unwrap_or_else(|_| panic!("panic on {} (seed {seed})", file.display()));
