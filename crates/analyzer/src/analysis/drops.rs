@@ -339,7 +339,7 @@ fn pick(flows: &[FlowRecord], cands: &[usize], t: Option<i64>) -> Option<usize> 
     let distance = |i: &usize| {
         let f = &flows[*i];
         let first = f.first_ts_ns;
-        let last = first + (f.duration_s * 1e9) as i64;
+        let last = f.last_ts_ns;
         if t < first {
             first - t
         } else if t > last {
