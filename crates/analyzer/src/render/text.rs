@@ -260,9 +260,8 @@ fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<
         thousands(d.unattributed)
     )?;
     let top = |m: &std::collections::BTreeMap<String, u64>| {
-        let mut v: Vec<(&String, &u64)> = m.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        v.into_iter()
+        largest_first(m)
+            .into_iter()
             .take(opts.top.max(1))
             .map(|(k, n)| format!("{} {}", escape(k), thousands(*n)))
             .collect::<Vec<_>>()
@@ -304,6 +303,13 @@ fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<
         }
     }
     Ok(())
+}
+
+/// Counts by name, largest first (ties by name).
+fn largest_first(m: &std::collections::BTreeMap<String, u64>) -> Vec<(&String, &u64)> {
+    let mut v: Vec<(&String, &u64)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v
 }
 
 /// The Hubble flow-log section.
@@ -645,9 +651,10 @@ fn dns(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     if !d.rcodes.is_empty() {
-        let mut rc: Vec<_> = d.rcodes.iter().collect();
-        rc.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let text: Vec<String> = rc.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let text: Vec<String> = largest_first(&d.rcodes)
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         wrap(out, &format!("rcodes: {}", text.join(", ")), "  ", "    ")?;
     }
     if !d.top_names.is_empty() {
