@@ -111,14 +111,11 @@ fn analyzer_attributes_bundle_drops_to_their_flows() {
     );
     let _ = &mut server;
     std::thread::sleep(Duration::from_millis(300));
-    let mut agent = Proc::spawn(
+    let mut agent = start_agent(
         "retina-capture",
-        Pair::exec(
-            &p.ns_b,
-            &[AGENT, "-i", &p.if_b, "--bundle", bundle.to_str().unwrap()],
-        ),
+        &p.ns_b,
+        &["-i", &p.if_b, "--bundle", bundle.to_str().unwrap()],
     );
-    agent.wait_for("capturing on", Duration::from_secs(30));
     let n_closed = 7u64;
     let client = Pair::exec(
         &p.ns_a,

@@ -176,20 +176,11 @@ fn capture_matches_tcpdump_nftables_and_tcp_info() {
     );
     tcpdump.wait_for("listening on", Duration::from_secs(10));
 
-    let mut agent = Proc::spawn(
+    let mut agent = start_agent(
         "retina-capture",
-        Pair::exec(
-            &p.ns_b,
-            &[
-                AGENT,
-                "-i",
-                &p.if_b,
-                "--output",
-                agent_dir.to_str().unwrap(),
-            ],
-        ),
+        &p.ns_b,
+        &["-i", &p.if_b, "--output", agent_dir.to_str().unwrap()],
     );
-    agent.wait_for("capturing on", Duration::from_secs(30));
 
     let (n_open, n_closed) = (40u64, 25u64);
     let client = Pair::exec(
@@ -427,22 +418,18 @@ fn bundle_filters_rotation_and_limits() {
 
     // 1. `retina-capture -i IFACE --duration SECONDS --bundle FILE`
     let bundle = out.path().join("node.tar.gz");
-    let mut agent = Proc::spawn(
+    let mut agent = start_agent(
         "retina-capture --bundle",
-        Pair::exec(
-            &p.ns_b,
-            &[
-                AGENT,
-                "-i",
-                &p.if_b,
-                "--duration",
-                "3",
-                "--bundle",
-                bundle.to_str().unwrap(),
-            ],
-        ),
+        &p.ns_b,
+        &[
+            "-i",
+            &p.if_b,
+            "--duration",
+            "3",
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ],
     );
-    agent.wait_for("capturing on", Duration::from_secs(30));
     udp(30, UDP_OPEN, 200);
     let (code, _) = agent.wait(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", agent.stderr_text());
@@ -516,30 +503,26 @@ fn bundle_filters_rotation_and_limits() {
 
     // 2. Kernel filters and rotation: only UDP to one port, files of <= 4096 bytes.
     let dir = out.path().join("filtered");
-    let mut agent = Proc::spawn(
+    let mut agent = start_agent(
         "retina-capture filtered",
-        Pair::exec(
-            &p.ns_b,
-            &[
-                AGENT,
-                "-i",
-                &p.if_b,
-                "--output",
-                dir.to_str().unwrap(),
-                "--proto",
-                "udp",
-                "--port",
-                &UDP_OPEN.to_string(),
-                "--net",
-                &format!("{}/32", p.addr_a),
-                "--rotate-size",
-                "4096",
-                "--name",
-                "rot",
-            ],
-        ),
+        &p.ns_b,
+        &[
+            "-i",
+            &p.if_b,
+            "--output",
+            dir.to_str().unwrap(),
+            "--proto",
+            "udp",
+            "--port",
+            &UDP_OPEN.to_string(),
+            "--net",
+            &format!("{}/32", p.addr_a),
+            "--rotate-size",
+            "4096",
+            "--name",
+            "rot",
+        ],
     );
-    agent.wait_for("capturing on", Duration::from_secs(30));
     udp(20, UDP_OPEN, 300);
     udp(20, UDP_OPEN + 1, 300);
     let ping = Pair::exec(
@@ -584,24 +567,20 @@ fn bundle_filters_rotation_and_limits() {
 
     // 3. --max-packets: the agent stops by itself after exactly N packets.
     let dir = out.path().join("max");
-    let mut agent = Proc::spawn(
+    let mut agent = start_agent(
         "retina-capture max-packets",
-        Pair::exec(
-            &p.ns_b,
-            &[
-                AGENT,
-                "-i",
-                &p.if_b,
-                "--output",
-                dir.to_str().unwrap(),
-                "--max-packets",
-                "10",
-                "--no-drops",
-                "--no-retrans",
-            ],
-        ),
+        &p.ns_b,
+        &[
+            "-i",
+            &p.if_b,
+            "--output",
+            dir.to_str().unwrap(),
+            "--max-packets",
+            "10",
+            "--no-drops",
+            "--no-retrans",
+        ],
     );
-    agent.wait_for("capturing on", Duration::from_secs(30));
     udp(30, UDP_OPEN, 100);
     let (code, _) = agent.wait(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", agent.stderr_text());
@@ -619,24 +598,20 @@ fn bundle_filters_rotation_and_limits() {
 
     // 4. --max-size: stops before the file would pass the limit.
     let dir = out.path().join("maxsize");
-    let mut agent = Proc::spawn(
+    let mut agent = start_agent(
         "retina-capture max-size",
-        Pair::exec(
-            &p.ns_b,
-            &[
-                AGENT,
-                "-i",
-                &p.if_b,
-                "--output",
-                dir.to_str().unwrap(),
-                "--max-size",
-                "8KiB",
-                "--no-drops",
-                "--no-retrans",
-            ],
-        ),
+        &p.ns_b,
+        &[
+            "-i",
+            &p.if_b,
+            "--output",
+            dir.to_str().unwrap(),
+            "--max-size",
+            "8KiB",
+            "--no-drops",
+            "--no-retrans",
+        ],
     );
-    agent.wait_for("capturing on", Duration::from_secs(30));
     udp(40, UDP_OPEN, 400);
     let (code, _) = agent.wait(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", agent.stderr_text());
@@ -657,28 +632,24 @@ fn bundle_filters_rotation_and_limits() {
     // 5. Accounting with a tiny ring buffer and a burst: every packet the
     //    kernel matched is either in the file or counted as lost.
     let dir = out.path().join("burst");
-    let mut agent = Proc::spawn(
+    let mut agent = start_agent(
         "retina-capture burst",
-        Pair::exec(
-            &p.ns_b,
-            &[
-                AGENT,
-                "-i",
-                &p.if_b,
-                "--output",
-                dir.to_str().unwrap(),
-                "--ring-size",
-                "64KiB",
-                "--proto",
-                "udp",
-                "--port",
-                &UDP_OPEN.to_string(),
-                "--no-drops",
-                "--no-retrans",
-            ],
-        ),
+        &p.ns_b,
+        &[
+            "-i",
+            &p.if_b,
+            "--output",
+            dir.to_str().unwrap(),
+            "--ring-size",
+            "64KiB",
+            "--proto",
+            "udp",
+            "--port",
+            &UDP_OPEN.to_string(),
+            "--no-drops",
+            "--no-retrans",
+        ],
     );
-    agent.wait_for("capturing on", Duration::from_secs(30));
     let burst = 3000;
     let script = format!(
         "import socket\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\

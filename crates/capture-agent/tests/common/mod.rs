@@ -255,6 +255,16 @@ impl Proc {
     }
 }
 
+/// Starts `retina-capture ARGS` in network namespace `ns` and waits until
+/// it says it is capturing.
+pub fn start_agent(what: &str, ns: &str, args: &[&str]) -> Proc {
+    let mut argv = vec![AGENT];
+    argv.extend_from_slice(args);
+    let mut agent = Proc::spawn(what, Pair::exec(ns, &argv));
+    agent.wait_for("capturing on", Duration::from_secs(30));
+    agent
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
