@@ -74,7 +74,9 @@ struct Cli {
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     format: Format,
 
-    /// Write the output to this file instead of standard output.
+    /// Write the output to this file instead of standard output: a regular
+    /// file is written whole, then renamed into place (symlinks followed); a
+    /// device, FIFO or /dev/stdout is written in place.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -532,19 +534,17 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
     };
     match &cli.output {
         Some(path) => {
-            // Write beside the target and rename, so a failed run never leaves
-            // a half-written file that looks complete.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-            let mut tmp = tempfile_in(dir.unwrap_or_else(|| std::path::Path::new(".")), path)?;
+            // A regular file is written beside its target and renamed, so a
+            // failed run never leaves a half-written file that looks
+            // complete; a device, FIFO or inherited descriptor is written in
+            // place (never renamed over).
             let mut buf = Vec::new();
             render(&mut buf).context("rendering the report")?;
             let plain: Vec<u8> = anstream::adapter::strip_bytes(&buf).into_vec();
-            tmp.1
-                .write_all(&plain)
-                .and_then(|_| tmp.1.sync_all())
-                .with_context(|| format!("writing {}", tmp.0.display()))?;
-            std::fs::rename(&tmp.0, path)
-                .with_context(|| format!("renaming {} to {}", tmp.0.display(), path.display()))?;
+            let mut out = retina_outfile::OutFile::create(path)?;
+            out.write_all(&plain)
+                .with_context(|| format!("writing {}", path.display()))?;
+            out.commit()?;
         }
         None => {
             let stdout = anstream::stdout();
@@ -603,20 +603,6 @@ fn write_report(
         );
     }
     Ok(())
-}
-
-fn tempfile_in(
-    dir: &std::path::Path,
-    target: &std::path::Path,
-) -> Result<(PathBuf, std::fs::File)> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let f = std::fs::File::create(&tmp)
-        .with_context(|| format!("cannot create output file in {}", dir.display()))?;
-    Ok((tmp, f))
 }
 
 type Bar = (indicatif::ProgressBar, std::thread::JoinHandle<()>);

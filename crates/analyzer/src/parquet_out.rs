@@ -116,7 +116,8 @@ impl ParquetOut {
         if !force {
             for d in &defs {
                 let p = dir.join(d.file_name());
-                if p.exists() {
+                // Only a regular file would be replaced; a device or FIFO is written to.
+                if retina_outfile::plan(&p).is_ok_and(|plan| plan.replaces_existing()) {
                     return Err(ParquetError::Exists { path: p });
                 }
             }

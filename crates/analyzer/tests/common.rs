@@ -108,3 +108,52 @@ pub fn interrupted_stdin_run(data: &[u8], args: &[&std::ffi::OsStr]) -> Output {
     drop(stdin);
     child.wait_with_output().unwrap()
 }
+
+/// Whether a test that needs something this machine may lack can run:
+/// `Ok(())` when it can. Otherwise the test is skipped with the reason
+/// printed, except in CI (`CI` set), where every such test must run and
+/// its absence is a failure.
+pub fn require(available: Result<(), String>) -> bool {
+    match available {
+        Ok(()) => true,
+        Err(why) => {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "{why}; CI is set: this test must run there (scripts/install-deps.sh, as root)"
+                );
+            }
+            eprintln!("SKIPPED: {why} (set CI to make this a failure)");
+            false
+        }
+    }
+}
+
+/// `Ok(())` when running as root (network namespaces, mounts, device nodes).
+pub fn root() -> Result<(), String> {
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| format!("id -u: {e}"))?;
+    if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+        Ok(())
+    } else {
+        Err("not running as root".into())
+    }
+}
+
+/// `Ok(())` when `tool` runs (`tool --version` or `tool -v`).
+pub fn tool(tool: &str) -> Result<(), String> {
+    let ok = |a: &str| {
+        Command::new(tool)
+            .arg(a)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    };
+    if ok("--version") || ok("-v") {
+        Ok(())
+    } else {
+        Err(format!("{tool} is not installed"))
+    }
+}

@@ -1,7 +1,6 @@
 //! Host network metadata and the `--bundle` tarball (layout documented in
 //! crates/capture-agent/README.md).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -108,17 +107,12 @@ pub fn write_bundle(
     pcapng: &[PathBuf],
     tables: &[PathBuf],
 ) -> Result<(), String> {
-    let name = bundle
-        .file_name()
-        .ok_or_else(|| format!("--bundle {}: not a file name", bundle.display()))?;
-    let tmp = bundle.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let file = File::create(&tmp)?;
-        let gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
+    // A regular file is written under a temporary name and renamed when
+    // complete; a device or FIFO is written in place, never renamed over.
+    let shown = |e: &dyn std::fmt::Display| format!("--bundle {e}");
+    let out = retina_outfile::OutFile::create(bundle).map_err(|e| shown(&e))?;
+    let result = (|| -> std::io::Result<retina_outfile::OutFile> {
+        let gz = GzEncoder::new(std::io::BufWriter::new(out), Compression::default());
         let mut tar = tar::Builder::new(gz);
         tar.follow_symlinks(false);
         for p in pcapng.iter().chain(tables) {
@@ -132,19 +126,11 @@ pub fn write_bundle(
         }
         let gz = tar.into_inner()?;
         let buf = gz.finish()?;
-        let file = buf.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(())
+        buf.into_inner().map_err(|e| e.into_error())
     })();
-    match result {
-        Ok(()) => {
-            std::fs::rename(&tmp, bundle).map_err(|e| format!("--bundle {}: {e}", bundle.display()))
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(format!("--bundle {}: {e}", bundle.display()))
-        }
-    }
+    // On error the OutFile is dropped: a temporary file goes with it.
+    let out = result.map_err(|e| format!("--bundle {}: {e}", bundle.display()))?;
+    out.commit().map(|_| ()).map_err(|e| shown(&e))
 }
 
 /// Host name from the UTS namespace.

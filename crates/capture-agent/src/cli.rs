@@ -57,7 +57,9 @@ pub struct Args {
     #[arg(long, short = 'o', value_name = "DIR")]
     pub output: Option<PathBuf>,
 
-    /// Pack the outputs and host network metadata into this gzip tarball.
+    /// Pack the outputs and host network metadata into this gzip tarball
+    /// (a regular file is written whole, then renamed into place; a FIFO,
+    /// device or /dev/stdout is written in place).
     #[arg(long, value_name = "OUT.tar.gz")]
     pub bundle: Option<PathBuf>,
 
@@ -140,7 +142,13 @@ impl Args {
         }
         if let Some(b) = &self.bundle {
             let s = b.to_string_lossy();
-            if !(s.ends_with(".tar.gz") || s.ends_with(".tgz")) {
+            // A device, FIFO or inherited descriptor (`--bundle /dev/stdout`
+            // piped on) has no name to check; a file gets its usual suffix.
+            let streamed = matches!(
+                retina_outfile::plan(b),
+                Ok(retina_outfile::Plan::InPlace { .. })
+            );
+            if !(streamed || s.ends_with(".tar.gz") || s.ends_with(".tgz")) {
                 return Err(format!("--bundle: {s}: name must end in .tar.gz or .tgz"));
             }
         }

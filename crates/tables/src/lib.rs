@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
+
+use retina_outfile::OutFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -190,6 +192,8 @@ impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
 pub enum TableError {
     #[error("{path}: already exists (use --force to overwrite)")]
     Exists { path: PathBuf },
+    #[error(transparent)]
+    Out(#[from] retina_outfile::OutError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -448,8 +452,7 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// or failed run never leaves a file that looks complete.
 pub struct TableWriter {
     batch: BatchBuilder,
-    writer: Option<ArrowWriter<File>>,
-    tmp: PathBuf,
+    writer: Option<ArrowWriter<OutFile>>,
     path: PathBuf,
     rows_written: u64,
     row_group_rows: usize,
@@ -466,21 +469,12 @@ impl TableWriter {
         force: bool,
     ) -> Result<Self, TableError> {
         let path = dir.join(def.file_name());
-        if !force && path.exists() {
+        // A device or FIFO named as the table is written in place; a
+        // regular file only through a temporary file and a rename.
+        if !force && retina_outfile::plan(&path)?.replaces_existing() {
             return Err(TableError::Exists { path });
         }
-        // Unique per writer: two writers of one table never share a temporary file.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = dir.join(format!(
-            ".{}.{}-{n}.tmp",
-            def.file_name(),
-            std::process::id()
-        ));
-        let file = File::create(&tmp).map_err(|source| TableError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
+        let file = OutFile::create(&path)?;
         let mut kv = vec![
             parquet::file::metadata::KeyValue::new(
                 "retina.schema_version".into(),
@@ -499,7 +493,6 @@ impl TableWriter {
             .build();
         let batch = BatchBuilder::new(def);
         let writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
             TableError::Parquet {
                 path: path.clone(),
                 source,
@@ -508,7 +501,6 @@ impl TableWriter {
         Ok(TableWriter {
             batch,
             writer: Some(writer),
-            tmp,
             path,
             rows_written: 0,
             row_group_rows: ROW_GROUP_ROWS,
@@ -593,27 +585,25 @@ impl TableWriter {
     pub fn finish_pending(mut self) -> Result<Pending, TableError> {
         self.flush()?;
         let w = self.writer.take().expect("writer open until finish");
-        let closed = w.close().map_err(|source| TableError::Parquet {
+        // On error the OutFile is dropped with the writer: its temporary
+        // file goes with it.
+        let file = w.into_inner().map_err(|source| TableError::Parquet {
             path: self.path.clone(),
             source,
-        });
-        if let Err(e) = closed {
-            let _ = std::fs::remove_file(&self.tmp);
-            return Err(e);
-        }
+        })?;
         Ok(Pending {
-            tmp: Some(self.tmp.clone()),
+            file: Some(file),
             path: self.path.clone(),
             rows: self.rows_written,
         })
     }
 }
 
-/// A complete table file under its temporary name; removed when dropped
-/// without [`Pending::commit`].
+/// A complete table file under its temporary name (for a regular file);
+/// removed when dropped without [`Pending::commit`].
 #[derive(Debug)]
 pub struct Pending {
-    tmp: Option<PathBuf>,
+    file: Option<OutFile>,
     path: PathBuf,
     /// Rows in the file.
     pub rows: u64,
@@ -627,32 +617,9 @@ impl Pending {
 
     /// Renames the file to its final name.
     pub fn commit(mut self) -> Result<PathBuf, TableError> {
-        let tmp = self.tmp.take().expect("not committed yet");
-        std::fs::rename(&tmp, &self.path).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            TableError::Io {
-                path: self.path.clone(),
-                source,
-            }
-        })?;
+        let file = self.file.take().expect("not committed yet");
+        file.commit()?;
         Ok(self.path.clone())
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if let Some(tmp) = self.tmp.take() {
-            let _ = std::fs::remove_file(tmp);
-        }
-    }
-}
-
-impl Drop for TableWriter {
-    fn drop(&mut self) {
-        // Not finished: never leave the temporary file behind.
-        if self.writer.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }
 

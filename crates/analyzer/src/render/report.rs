@@ -7,7 +7,6 @@
 //! value by default (minijinja auto-escaping); only the SVG charts, which
 //! this program generates with their text escaped, are inserted as markup.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -34,6 +33,8 @@ pub enum ReportError {
     Exists { path: PathBuf },
     #[error("rendering {what}: {message}")]
     Render { what: String, message: String },
+    #[error(transparent)]
+    Out(#[from] retina_outfile::OutError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
@@ -43,18 +44,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes `bytes` to `path`: a regular file through a temporary file and a
+/// rename, a device or FIFO in place (see [`retina_outfile`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp{}",
-        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    retina_outfile::write_all(path, bytes)?;
+    Ok(())
 }
 
 /// Reads one count out of a time bin.
@@ -345,7 +339,8 @@ pub fn write(
     let md_path = dir.join("report.md");
     if !force {
         for p in [&html_path, &md_path] {
-            if p.exists() {
+            // Only a regular file would be replaced; a device is written to.
+            if retina_outfile::plan(p).is_ok_and(|plan| plan.replaces_existing()) {
                 return Err(ReportError::Exists { path: p.clone() });
             }
         }
