@@ -434,7 +434,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
 /// Roll-ups of the Hubble records (computed with polars when built with it).
 fn hubble_summary(
     batch: &retina_tables::arrow_array::RecordBatch,
-) -> Option<hubble::summary::HubbleSummary> {
+) -> Option<retina_analyzer::report::HubbleSummary> {
     #[cfg(feature = "polars")]
     {
         match hubble::summary::summarize(batch) {

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::decode::{self, linktype_name, Packet, Skip, Transport};
-use crate::flow::{Endpoint, FlowKey, FlowTable, FragmentTracker, Timeouts, TIMELINE_TICK_NS};
+use crate::flow::{
+    endpoints, Endpoint, FlowKey, FlowTable, FragmentTracker, Timeouts, TIMELINE_TICK_NS,
+};
 use crate::record::Sink;
 use crate::report::{
     ns_to_s, proto_name, CaptureInfo, FileError, FileRecord, InterfaceRecord, LinkTypeCount,
@@ -560,7 +562,7 @@ fn route_hash(p: &Packet) -> u64 {
             )
         }
         _ => {
-            let (a, b) = Endpoint::of(p);
+            let (a, b) = endpoints(p);
             (p.proto, a, b)
         }
     };

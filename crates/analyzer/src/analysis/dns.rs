@@ -10,9 +10,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::Serialize;
-
-use super::stats::{Samples, ShortSummary};
+use super::stats::Samples;
+use crate::report::{DnsFlowRecord, DnsServer, DnsSummary, NameCount};
 
 /// A query without a response this long after it is unanswered. Matches the
 /// default per-try timeout of glibc's resolver (`options timeout:5`).
@@ -274,67 +273,10 @@ impl DnsFlow {
             rcodes: self.rcodes.clone(),
             latency_ms: self.latency.short(),
             names: std::mem::take(&mut self.names),
-            latency: std::mem::take(&mut self.latency),
+            latency_samples: std::mem::take(&mut self.latency).values().to_vec(),
             unanswered_at: std::mem::take(&mut self.unanswered_at),
         }
     }
-}
-
-/// DNS of one flow, as serialized in `flows[].dns`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DnsFlowRecord {
-    pub queries: u64,
-    pub responses: u64,
-    pub unanswered: u64,
-    /// Queries younger than the timeout when the capture ended, without response.
-    pub pending_at_end: u64,
-    pub retries: u64,
-    pub unmatched_responses: u64,
-    pub rcodes: BTreeMap<String, u64>,
-    pub latency_ms: Option<ShortSummary>,
-    /// Queries by name (for the capture-wide top names).
-    #[serde(skip)]
-    pub names: BTreeMap<String, u64>,
-    #[serde(skip)]
-    pub latency: Samples,
-    #[serde(skip)]
-    pub unanswered_at: Vec<i64>,
-}
-
-/// Capture-wide DNS summary (`dns` in the JSON document).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DnsSummary {
-    pub queries: u64,
-    pub responses: u64,
-    pub unanswered: u64,
-    pub pending_at_end: u64,
-    pub retries: u64,
-    pub rcodes: BTreeMap<String, u64>,
-    pub latency_ms: Option<ShortSummary>,
-    /// Most queried names.
-    pub top_names: Vec<NameCount>,
-    /// Per server (resolver): queries, unanswered, latency.
-    pub servers: Vec<DnsServer>,
-    /// Unix seconds of unanswered queries (first 1000), for timelines.
-    pub unanswered_ts: Vec<f64>,
-    /// Latency samples (for charts; not serialized).
-    #[serde(skip)]
-    pub latency_values: Vec<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NameCount {
-    pub name: String,
-    pub queries: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DnsServer {
-    pub ip: IpAddr,
-    pub port: u16,
-    pub queries: u64,
-    pub unanswered: u64,
-    pub latency_ms: Option<ShortSummary>,
 }
 
 /// How many names `top_names` lists.
@@ -360,14 +302,14 @@ pub fn summarize<'a>(
         for (k, v) in &d.rcodes {
             *s.rcodes.entry(k.clone()).or_insert(0) += v;
         }
-        latency.extend(&d.latency);
+        latency.extend_values(&d.latency_samples);
         for (k, v) in &d.names {
             *names.entry(k.clone()).or_insert(0) += v;
         }
         let e = servers.entry((ip, port)).or_default();
         e.0 += d.queries;
         e.1 += d.unanswered;
-        e.2.extend(&d.latency);
+        e.2.extend_values(&d.latency_samples);
         unanswered_at.extend(d.unanswered_at.iter().copied());
     }
     if !any {

@@ -1,16 +1,15 @@
 //! Kernel packet drops (the capture agent's `drops.parquet`), joined to the
 //! flows of the capture by 5-tuple and time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use retina_tables::arrow_array::{
     Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt16Array, UInt32Array, UInt8Array,
 };
-use serde::Serialize;
 
-use crate::report::FlowRecord;
+use crate::report::{DropCounts, DropsSummary, FlowDrops, FlowRecord, RetransSummary};
 
 /// One drop event.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,43 +24,6 @@ pub struct DropEvent {
     /// Interface name, else `if<index>`, else null.
     pub interface: Option<String>,
     pub location: Option<String>,
-}
-
-/// Drops of one flow (or of the whole run): the count and the kernel's reasons.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DropCounts {
-    pub count: u64,
-    pub by_reason: BTreeMap<String, u64>,
-}
-
-impl DropCounts {
-    fn add(&mut self, reason: &str) {
-        self.count += 1;
-        *self.by_reason.entry(reason.to_string()).or_default() += 1;
-    }
-}
-
-/// A flow and how many of its packets the kernel dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FlowDrops {
-    pub flow: u64,
-    pub count: u64,
-}
-
-/// Run-wide drop summary (`drops` at the top of the JSON document).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DropsSummary {
-    pub count: u64,
-    pub by_reason: BTreeMap<String, u64>,
-    pub by_interface: BTreeMap<String, u64>,
-    /// Kernel code locations that dropped most (`symbol+0xoff`).
-    pub by_location: BTreeMap<String, u64>,
-    /// Drops that belong to no flow of the capture.
-    pub unattributed: u64,
-    /// Flows with the most drops, most first.
-    pub top_flows: Vec<FlowDrops>,
-    /// The drop tables read.
-    pub files: Vec<PathBuf>,
 }
 
 /// Reads the drop events of one `drops.parquet`.
@@ -249,17 +211,6 @@ pub struct RetransEvent {
     pub src_port: Option<u16>,
     pub dst_port: Option<u16>,
     pub state: String,
-}
-
-/// Kernel retransmissions of the run (`kernel_retransmissions` in JSON).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RetransSummary {
-    pub count: u64,
-    /// By the socket's TCP state when it retransmitted.
-    pub by_state: BTreeMap<String, u64>,
-    /// Retransmissions of no captured flow.
-    pub unattributed: u64,
-    pub files: Vec<PathBuf>,
 }
 
 /// Reads the retransmission events of one `retrans.parquet`.

@@ -7,77 +7,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::Serialize;
-
-use crate::flow::Endpoint;
+use crate::report::{Endpoint, Finding, Severity, Thresholds};
 use crate::report::{FlowRecord, Report};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Severity {
-    High,
-    Medium,
-    Low,
-    Info,
-}
-
-impl Severity {
-    /// The name used in JSON and reports: HIGH, MEDIUM, LOW, INFO.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::High => "HIGH",
-            Severity::Medium => "MEDIUM",
-            Severity::Low => "LOW",
-            Severity::Info => "INFO",
-        }
-    }
-}
-
-/// One diagnosis.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub severity: Severity,
-    /// Stable identifier of the kind of finding, e.g. `unanswered_syn`.
-    pub kind: &'static str,
-    /// One sentence a person can act on.
-    pub summary: String,
-    /// The numbers behind it.
-    pub evidence: Vec<String>,
-    /// Flows concerned (indexes into `flows`), most affected first, at most 20.
-    pub flows: Vec<u64>,
-}
-
-/// Limits above which a finding is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Thresholds {
-    /// Retransmitted / data segments on a path. 1% already hurts TCP
-    /// throughput noticeably (Mathis: rate ~ 1/sqrt(loss)).
-    pub retrans_rate: f64,
-    /// A path needs this many data segments before its rate means anything.
-    pub min_segments: u64,
-    /// Share of segments the capture missed above which numbers are unreliable.
-    pub capture_loss_rate: f64,
-    /// Server response p50 (ms) above which the server is called slow.
-    pub slow_response_ms: f64,
-    /// Response time must also exceed the network RTT by this factor.
-    pub response_vs_rtt: f64,
-    /// Share of DNS responses that are NXDOMAIN above which it is reported.
-    pub nxdomain_rate: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            retrans_rate: 0.01,
-            min_segments: 20,
-            capture_loss_rate: 0.001,
-            slow_response_ms: 200.0,
-            response_vs_rtt: 10.0,
-            nxdomain_rate: 0.2,
-        }
-    }
-}
 
 /// Most flows listed per finding.
 const MAX_FLOWS: usize = 20;

@@ -1,6 +1,6 @@
 //! Sample collections and their summaries (count, min, percentiles, max).
 
-use serde::Serialize;
+pub use crate::report::{LogHistogram, ShortSummary, Summary};
 
 /// Samples kept exactly per collection; beyond this a deterministic
 /// reservoir keeps a uniform subset, so memory stays bounded for huge flows
@@ -67,6 +67,13 @@ impl Samples {
         self.count == 0
     }
 
+    /// Adds plain sample values (a flow record's kept samples).
+    pub fn extend_values(&mut self, values: &[f64]) {
+        for v in values {
+            self.push(*v);
+        }
+    }
+
     /// Adds all samples of another collection.
     pub fn extend(&mut self, other: &Samples) {
         for v in &other.kept {
@@ -124,78 +131,6 @@ fn percentile_sorted(v: &[f64], p: f64) -> Option<f64> {
 /// Milliseconds to the microsecond: more digits are noise.
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
-}
-
-/// Counts in logarithmic buckets of milliseconds, ten per decade from 1 µs
-/// to 100 s (values outside go to the end buckets): exact to merge across
-/// shards and flows, fine enough for a CDF.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LogHistogram {
-    /// Bucket edges in ms: bucket i is [edges[i], edges[i+1]).
-    pub edges_ms: Vec<f64>,
-    pub counts: Vec<u64>,
-}
-
-/// Buckets per decade and decades covered (1 µs .. 100 s).
-const PER_DECADE: usize = 10;
-const DECADES: usize = 8;
-const LOWEST_MS: f64 = 0.001;
-
-impl Default for LogHistogram {
-    fn default() -> Self {
-        let edges_ms = (0..=PER_DECADE * DECADES)
-            .map(|k| LOWEST_MS * 10f64.powf(k as f64 / PER_DECADE as f64))
-            .collect();
-        LogHistogram {
-            edges_ms,
-            counts: vec![0; PER_DECADE * DECADES],
-        }
-    }
-}
-
-impl LogHistogram {
-    pub fn add(&mut self, ms: f64) {
-        if !ms.is_finite() {
-            return;
-        }
-        let k = if ms <= LOWEST_MS {
-            0
-        } else {
-            ((ms / LOWEST_MS).log10() * PER_DECADE as f64).floor() as usize
-        };
-        let last = self.counts.len() - 1;
-        self.counts[k.min(last)] += 1;
-    }
-
-    pub fn merge(&mut self, other: &LogHistogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-    }
-
-    pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
-    }
-}
-
-/// count, min, p50, p90, p99, max.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Summary {
-    pub samples: u64,
-    pub min: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub max: f64,
-}
-
-/// count, p50, p99, max.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ShortSummary {
-    pub count: u64,
-    pub p50: f64,
-    pub p99: f64,
-    pub max: f64,
 }
 
 #[cfg(test)]

@@ -5,38 +5,18 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use super::tcp::{Seen, SeqSpace, TcpAnalyzer};
 use crate::decode::{decode, Packet, Transport};
-use crate::flow::Endpoint;
+use crate::flow::endpoints;
 use crate::report::FlowRecord;
+use crate::report::FlowTrace;
 use crate::source::read_capture;
 
 /// Packets kept per traced flow: a chart cannot show more.
 const MAX_POINTS: usize = 100_000;
 
-/// One direction of one flow over time, sequence numbers relative to its start.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct FlowTrace {
-    pub flow: u64,
-    /// Whose data is traced: "client" or "server" (the side that sent more).
-    pub sender: &'static str,
-    /// Unix seconds of the flow's first packet; times below are relative to it.
-    pub start_ts: f64,
-    /// (time s, first byte, length) of segments sent for the first time.
-    pub data: Vec<(f64, f64, f64)>,
-    /// The same for retransmissions.
-    pub retransmitted: Vec<(f64, f64, f64)>,
-    /// (time s, acknowledged byte) from the receiver.
-    pub acks: Vec<(f64, f64)>,
-    /// (time s, acknowledged byte + advertised window): the receiver's limit,
-    /// clipped to 1.25 times the highest data byte.
-    pub window: Vec<(f64, f64)>,
-}
-
 fn matches(f: &FlowRecord, p: &Packet) -> bool {
-    let (a, b) = Endpoint::of(p);
+    let (a, b) = endpoints(p);
     p.tunnel == f.tunnel
         && ((a == f.client && b == f.server) || (a == f.server && b == f.client))
         && p.ts_ns >= f.first_ts_ns

@@ -1,31 +1,10 @@
 //! Rankings of the flows that suffer most: the "worst flows" views.
 
-use serde::Serialize;
-
-use crate::report::FlowRecord;
+use crate::report::{FlowRecord, Ranked, WorstFlows};
 
 /// Flows need this many data segments before their retransmission rate
 /// ranks them: one lost segment out of two is noise, not a trend.
 pub const MIN_SEGMENTS_FOR_RATE: u64 = 10;
-
-/// One ranked flow.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Ranked {
-    /// Index into `flows`.
-    pub flow: u64,
-    pub value: f64,
-}
-
-/// The worst flows by each measure, worst first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct WorstFlows {
-    /// Retransmitted / data segments, both directions (flows with retransmissions).
-    pub retransmission_rate: Vec<Ranked>,
-    /// Median data RTT in ms.
-    pub rtt_p50_ms: Vec<Ranked>,
-    /// Median server response time in ms.
-    pub response_time_p50_ms: Vec<Ranked>,
-}
 
 fn top(mut v: Vec<Ranked>, n: usize) -> Vec<Ranked> {
     v.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.flow.cmp(&b.flow)));

@@ -7,7 +7,8 @@ use etherparse::LaxIpSlice;
 use crate::analysis::dns;
 
 use super::transport::{parse_icmp, parse_tcp, parse_udp_ports};
-use super::{decode_tunneled, ipproto, Fragment, Packet, Skip, Transport, Tunnel, TunnelKind};
+use super::{decode_tunneled, ipproto, Fragment, Packet, Skip, Transport};
+use crate::report::{Tunnel, TunnelKind};
 
 const VXLAN_PORT: u16 = 4789;
 const DNS_PORT: u16 = 53;

@@ -12,6 +12,7 @@ mod transport;
 use std::fmt;
 use std::net::IpAddr;
 
+pub use crate::report::{Tunnel, TunnelKind};
 pub use link::{linktype_name, LinkKind};
 pub use transport::{TcpFlags, TcpSummary};
 
@@ -21,31 +22,6 @@ pub mod ipproto {
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
     pub const ICMPV6: u8 = 58;
-}
-
-/// Encapsulation a packet arrived in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TunnelKind {
-    Vxlan,
-    Geneve,
-}
-
-impl fmt::Display for TunnelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TunnelKind::Vxlan => "vxlan",
-            TunnelKind::Geneve => "geneve",
-        })
-    }
-}
-
-/// The tunnel an inner packet was carried in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct Tunnel {
-    #[serde(rename = "type")]
-    pub kind: TunnelKind,
-    pub vni: u32,
 }
 
 /// IP fragment position of a packet.

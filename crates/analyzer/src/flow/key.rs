@@ -5,38 +5,21 @@
 //! the pipeline shard flows across threads.
 
 use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
 
-use crate::decode::Tunnel;
+use crate::report::{Endpoint, Tunnel};
 
-/// One side of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct Endpoint {
-    pub ip: IpAddr,
-    pub port: u16,
-}
-
-/// `1.2.3.4:80` or `[2001:db8::1]:80`, as a socket address is written.
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::net::SocketAddr::new(self.ip, self.port).fmt(f)
-    }
-}
-
-impl Endpoint {
-    /// Sender and receiver of a packet.
-    pub fn of(p: &crate::decode::Packet) -> (Endpoint, Endpoint) {
-        (
-            Endpoint {
-                ip: p.src,
-                port: p.sport,
-            },
-            Endpoint {
-                ip: p.dst,
-                port: p.dport,
-            },
-        )
-    }
+/// Sender and receiver of a packet.
+pub fn endpoints(p: &crate::decode::Packet) -> (Endpoint, Endpoint) {
+    (
+        Endpoint {
+            ip: p.src,
+            port: p.sport,
+        },
+        Endpoint {
+            ip: p.dst,
+            port: p.dport,
+        },
+    )
 }
 
 /// Which endpoint of a key a packet was sent by.
@@ -141,6 +124,7 @@ impl Hasher for Fnv {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::IpAddr;
 
     fn ep(ip: [u8; 4], port: u16) -> Endpoint {
         Endpoint {

@@ -9,8 +9,9 @@ mod fragments;
 mod key;
 mod table;
 
+pub use crate::report::Endpoint;
 pub use fragments::FragmentTracker;
-pub use key::{Direction, Endpoint, FlowKey, Side};
+pub use key::{endpoints, Direction, FlowKey, Side};
 pub use table::{FlowTable, Timeouts, TIMELINE_TICK_NS};
 
 /// Ports that mark the responder of a midstream flow. Below 1024 plus the

@@ -11,7 +11,8 @@ use crate::report::{
     LogHistogram, PerDir, RoleBasis, TimeBin,
 };
 
-use super::{likely_server_port, Direction, Endpoint, FlowKey, Side};
+use super::{endpoints, likely_server_port, Direction, FlowKey, Side};
+use crate::report::Endpoint;
 
 /// When flows are considered over.
 #[derive(Debug, Clone, Copy)]
@@ -343,7 +344,7 @@ impl FlowTable {
                 return;
             }
         }
-        let (src, dst) = Endpoint::of(pkt);
+        let (src, dst) = endpoints(pkt);
         let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel);
 
         if let Some(existing) = self.flows.get(&key) {

@@ -18,7 +18,9 @@ use retina_tables::arrow_array::RecordBatch;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::context::{K8sIndex, K8sRef};
+use crate::context::K8sIndex;
+pub use crate::report::hubble::{BadLine, HubbleFile, HubbleReport};
+use crate::report::K8sRef;
 
 pub mod summary;
 
@@ -331,27 +333,6 @@ pub fn parse_line(line: &str) -> Result<Option<HubbleFlow>, String> {
     Ok(Some(f))
 }
 
-/// A line that could not be read as a flow.
-#[derive(Debug, Clone, Serialize)]
-pub struct BadLine {
-    pub line: u64,
-    pub error: String,
-}
-
-/// One flow-log file as read.
-#[derive(Debug, Clone, Serialize)]
-pub struct HubbleFile {
-    pub path: PathBuf,
-    pub gzip: bool,
-    pub lines: u64,
-    pub records: u64,
-    pub skipped: u64,
-    /// The first skipped lines with their reasons (at most [`MAX_BAD_LINES`]).
-    pub bad_lines: Vec<BadLine>,
-    /// Set when the file could not be read to its end.
-    pub error: Option<String>,
-}
-
 /// Bad lines kept per file for the report (all are counted).
 pub const MAX_BAD_LINES: usize = 20;
 
@@ -438,21 +419,6 @@ fn read_lines(
             }
         }
     }
-}
-
-/// Everything read from the flow-log inputs of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct HubbleReport {
-    pub files: Vec<HubbleFile>,
-    /// Flow records read, over all files.
-    pub records: u64,
-    /// Lines skipped because they were not flow records.
-    pub skipped_lines: u64,
-    /// Time of the first and last record (Unix seconds; null without times).
-    pub first_ts: Option<f64>,
-    pub last_ts: Option<f64>,
-    /// Roll-ups of the records (null when built without polars).
-    pub summary: Option<summary::HubbleSummary>,
 }
 
 /// Reads every flow-log file: the report, and the records as one table

@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::charts::{self, Chart, Series};
 use super::markdown;
 use super::text::{flow_line, human_bytes, human_duration, thousands, utc};
-use crate::analysis::stats::LogHistogram;
-use crate::analysis::trace::FlowTrace;
+use crate::report::FlowTrace;
+use crate::report::LogHistogram;
 use crate::report::{FlowRecord, Report};
 
 /// Flows listed in the HTML table (largest first); the JSON has them all.

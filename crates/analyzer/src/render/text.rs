@@ -8,8 +8,8 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use crate::analysis::worst::Ranked;
 use crate::flow::Endpoint;
+use crate::report::Ranked;
 use crate::report::{FlowRecord, Report, Severity};
 
 const BOLD: Style = Style::new().bold();
@@ -356,7 +356,7 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
     };
     let n = opts.top.max(1);
     let groups = |title: &str,
-                  rows: &[crate::hubble::summary::GroupRow],
+                  rows: &[crate::report::hubble::GroupRow],
                   out: &mut dyn Write|
      -> io::Result<()> {
         if rows.is_empty() {
@@ -495,7 +495,7 @@ fn ms(v: f64) -> String {
 
 /// "client → server"; for ICMP, whose "ports" are type and code, addresses only.
 pub fn flow_line(f: &FlowRecord) -> String {
-    let name = |k: &Option<crate::context::K8sRef>| {
+    let name = |k: &Option<crate::report::K8sRef>| {
         k.as_ref()
             .map_or(String::new(), |k| format!(" ({})", escape(&k.label())))
     };
