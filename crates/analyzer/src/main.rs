@@ -11,11 +11,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
 use retina_analyzer::analysis::gate;
-use retina_analyzer::context::K8sIndex;
 use retina_analyzer::flow::Timeouts;
-use retina_analyzer::hubble;
-use retina_analyzer::parquet_out::ParquetOut;
-use retina_analyzer::pipeline::{self, Config, Outcome, Progress};
+use retina_analyzer::pipeline::{self, Config, Outcome, ParquetConfig, Progress, RunError};
 use retina_analyzer::render::{json, text};
 use retina_analyzer::report::Thresholds;
 
@@ -139,6 +136,16 @@ struct Cli {
     #[arg(long, default_value_t = Thresholds::default().nxdomain_rate, value_name = "RATE")]
     nxdomain_threshold: f64,
 
+    /// Kernel drops of one reason from which a drop finding is HIGH (policy,
+    /// congestion, routing, MTU) or MEDIUM (bad headers).
+    #[arg(long, default_value_t = Thresholds::default().kernel_drops_high, value_name = "N")]
+    kernel_drops_high: u64,
+
+    /// Flow-log (Hubble) drops of one reason from which a drop finding is
+    /// HIGH (policy) or MEDIUM (other reasons).
+    #[arg(long, default_value_t = Thresholds::default().flow_log_drops_high, value_name = "N")]
+    flow_log_drops_high: u64,
+
     /// Do not show a progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -175,69 +182,6 @@ fn seconds_to_ns(name: &str, s: f64) -> Result<i64> {
     Ok((s * 1e9).min(i64::MAX as f64) as i64)
 }
 
-/// The inputs of a run, sorted by kind.
-#[derive(Debug, Default)]
-struct Inputs {
-    captures: Vec<PathBuf>,
-    flow_logs: Vec<PathBuf>,
-    /// Drop tables (drops.parquet), with the name to show for each.
-    drops: Vec<(PathBuf, String)>,
-    /// Kernel retransmission tables (retrans.parquet), likewise.
-    retrans: Vec<(PathBuf, String)>,
-    archives: Vec<retina_analyzer::source::archive::ArchiveRecord>,
-    /// Shown names of captures extracted from archives.
-    shown: std::collections::HashMap<String, String>,
-    /// Where archive members were extracted (removed at the end of the run).
-    _scratch: Option<tempfile::TempDir>,
-}
-
-fn classify(files: &[PathBuf]) -> Result<Inputs> {
-    use retina_analyzer::source::{archive, sniff_kind, InputKind};
-    let mut inputs = Inputs::default();
-    for f in files {
-        match sniff_kind(f) {
-            Ok(InputKind::FlowLog) => inputs.flow_logs.push(f.clone()),
-            Ok(InputKind::Parquet) => {
-                let shown = (f.clone(), f.display().to_string());
-                match retina_tables::table_name(f) {
-                    Ok(Some(t)) if t == "retrans" => inputs.retrans.push(shown),
-                    // drops.parquet, or a table the drop reader will explain.
-                    _ => inputs.drops.push(shown),
-                }
-            }
-            Ok(InputKind::Archive) => {
-                if inputs._scratch.is_none() {
-                    inputs._scratch = Some(
-                        tempfile::Builder::new()
-                            .prefix("retina-analyze-")
-                            .tempdir()
-                            .context("creating a directory to extract archives into")?,
-                    );
-                }
-                let root = inputs
-                    ._scratch
-                    .as_ref()
-                    .map(|t| t.path().to_owned())
-                    .unwrap_or_default();
-                let dir = root.join(inputs.archives.len().to_string());
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                let (rec, ex) = archive::extract(f, &dir);
-                for (p, label) in ex.captures {
-                    inputs.shown.insert(p.display().to_string(), label);
-                    inputs.captures.push(p);
-                }
-                inputs.drops.extend(ex.drops);
-                inputs.retrans.extend(ex.retrans);
-                inputs.archives.push(rec);
-            }
-            // Unreadable files go to the capture reader, which reports them.
-            _ => inputs.captures.push(f.clone()),
-        }
-    }
-    Ok(inputs)
-}
-
 fn config(cli: &Cli) -> Result<Config> {
     let defaults = Timeouts::default();
     for (name, v) in [
@@ -251,7 +195,8 @@ fn config(cli: &Cli) -> Result<Config> {
         }
     }
     Ok(Config {
-        files: cli.files.clone(),
+        inputs: cli.files.clone(),
+        k8s: cli.k8s.clone(),
         timeouts: Timeouts {
             tcp_idle_ns: seconds_to_ns("tcp-idle-timeout", cli.tcp_idle_timeout)?,
             udp_idle_ns: seconds_to_ns("udp-idle-timeout", cli.udp_idle_timeout)?,
@@ -264,9 +209,21 @@ fn config(cli: &Cli) -> Result<Config> {
             slow_response_ms: cli.slow_response_ms,
             capture_loss_rate: cli.capture_loss_threshold,
             nxdomain_rate: cli.nxdomain_threshold,
+            kernel_drops_high: cli.kernel_drops_high,
+            flow_log_drops_high: cli.flow_log_drops_high,
             ..Thresholds::default()
         },
-        k8s: Default::default(),
+        parquet: cli.parquet.as_ref().map(|dir| ParquetConfig {
+            dir: dir.clone(),
+            packets: cli.parquet_packets,
+            force: cli.force,
+        }),
+        // The report's time-sequence graphs need a second read of the worst flows.
+        traces: if cli.report.is_some() {
+            TRACED_FLOWS
+        } else {
+            0
+        },
     })
 }
 
@@ -292,15 +249,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn real_main(cli: &Cli) -> Result<u8> {
-    let mut config = config(cli)?;
-    let inputs = classify(&config.files)?;
-    config.files = inputs.captures.clone();
-    let mut k8s = K8sIndex::default();
-    for path in &cli.k8s {
-        k8s.load_kubectl(path)
-            .with_context(|| "reading --k8s".to_string())?;
-    }
-    let gates = &cli.fail_on;
+    let config = config(cli)?;
     match cli.color {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
@@ -316,86 +265,31 @@ fn real_main(cli: &Cli) -> Result<u8> {
             }
         });
     }
-    // Checked before any work: a bad --parquet directory fails at once.
-    let mut tables = match &cli.parquet {
-        Some(dir) => Some(ParquetOut::create(
-            dir,
-            &cli.files,
-            cli.parquet_packets,
-            cli.force,
-        )?),
-        None => None,
-    };
-    // Flow logs first: the names they carry label the capture's flows.
-    let hubble = (!inputs.flow_logs.is_empty())
-        .then(|| hubble::load(&inputs.flow_logs, &mut k8s, &progress.stop));
-    config.k8s = k8s;
-    let bar = progress_bar(cli, &config, &progress);
-    let mut outcome = pipeline::run_with(
-        &config,
-        &progress,
-        tables
-            .as_mut()
-            .map(|t| t as &mut dyn retina_analyzer::record::Sink),
-    );
-    // Ctrl-C while the flow logs were read: report what was read (the
-    // captures were then not read on).
-    outcome.interrupted |= progress.stop.load(Ordering::SeqCst);
+    let bar = progress_bar(cli, &progress);
+    let result = pipeline::run(&config, &progress);
     if let Some((bar, handle)) = bar {
         bar.finish_and_clear();
         let _ = handle.join();
     }
-    for e in &outcome.errors {
-        eprintln!("retina-analyze: {e}");
-    }
-    let mut hubble_partial = false;
-    let mut hubble_table = None;
-    let archives_partial = attach_archives_and_drops(&inputs, &mut outcome.report);
-    if let Some((mut h, batch)) = hubble {
-        for f in &h.files {
-            if let Some(e) = &f.error {
-                hubble_partial = true;
-                eprintln!("retina-analyze: {e}");
+    let outcome = match result {
+        Ok(o) => o,
+        Err(RunError::NothingRead { messages }) => {
+            // The inputs' own errors were the reason; say them first.
+            for m in &messages {
+                eprintln!("retina-analyze: {m}");
             }
-            if f.skipped > 0 {
-                hubble_partial = true;
-                let first = f.bad_lines.first();
-                eprintln!(
-                    "retina-analyze: {}: skipped {} line(s) that are not flow records{}",
-                    f.path.display(),
-                    f.skipped,
-                    first.map_or(String::new(), |b| format!(
-                        " (first: line {}: {})",
-                        b.line, b.error
-                    ))
-                );
-            }
+            anyhow::bail!("no input could be read");
         }
-        h.summary = hubble_summary(&batch);
-        outcome.report.hubble = Some(h);
-        hubble_table = Some(batch);
-    }
-    let hubble_read = outcome
-        .report
-        .hubble
-        .as_ref()
-        .is_some_and(|h| h.files.iter().any(|f| f.error.is_none()));
-    if outcome.nothing_read() && !hubble_read && outcome.report.drops.is_none() {
-        anyhow::bail!("no input could be read");
+        Err(e) => return Err(e.into()),
+    };
+    for m in &outcome.messages {
+        eprintln!("retina-analyze: {m}");
     }
     write_output(cli, &outcome)?;
-    if let Some(t) = tables {
-        // An interrupted run's tables cover what was read, like its report
-        // (their metadata say retina.interrupted=true).
+    if let Some(t) = &outcome.tables {
         let written = t
-            .finish(
-                &outcome.report,
-                outcome.interrupted,
-                &hubble_table
-                    .iter()
-                    .map(|b| (&retina_tables::hubble::HUBBLE, b))
-                    .collect::<Vec<_>>(),
-            )
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
             .context("writing the --parquet tables")?;
         if !cli.quiet {
             let names: Vec<String> = written
@@ -407,16 +301,30 @@ fn real_main(cli: &Cli) -> Result<u8> {
         }
     }
     if let Some(dir) = &cli.report {
-        write_report(cli, &config, &outcome, dir)?;
+        let written = retina_analyzer::render::report::write(
+            &outcome.report,
+            &outcome.traces,
+            dir,
+            cli.force,
+        )
+        .with_context(|| format!("writing the report into {}", dir.display()))?;
+        if !cli.quiet {
+            eprintln!(
+                "retina-analyze: report written: {} and {} ({} chart files)",
+                written.html.display(),
+                written.markdown.display(),
+                written.charts.len()
+            );
+        }
     }
     let mut failed = false;
-    for g in gates {
+    for g in &cli.fail_on {
         if g.holds(&outcome.report.metrics) {
             failed = true;
             eprintln!(
                 "retina-analyze: --fail-on {g}: holds ({} = {})",
                 g.metric,
-                outcome.report.metrics.get(g.metric).copied().unwrap_or(0.0)
+                g.value(&outcome.report.metrics)
             );
         }
     }
@@ -424,105 +332,11 @@ fn real_main(cli: &Cli) -> Result<u8> {
         EXIT_GATE
     } else if outcome.interrupted {
         EXIT_INTERRUPTED
-    } else if outcome.report.capture.partial || hubble_partial || archives_partial {
+    } else if outcome.partial {
         EXIT_PARTIAL
     } else {
         EXIT_OK
     })
-}
-
-/// Roll-ups of the Hubble records (computed with polars when built with it).
-fn hubble_summary(
-    batch: &retina_tables::arrow_array::RecordBatch,
-) -> Option<retina_analyzer::report::HubbleSummary> {
-    #[cfg(feature = "polars")]
-    {
-        match hubble::summary::summarize(batch) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("retina-analyze: Hubble roll-ups failed: {e}");
-                None
-            }
-        }
-    }
-    #[cfg(not(feature = "polars"))]
-    {
-        let _ = batch;
-        None
-    }
-}
-
-/// Reads every event table of one kind: the events, and the names of the
-/// tables read. A table that cannot be read is reported and sets `partial`.
-fn read_tables<E>(
-    tables: &[(PathBuf, String)],
-    read: fn(&std::path::Path) -> std::result::Result<Vec<E>, String>,
-    partial: &mut bool,
-) -> (Vec<E>, Vec<PathBuf>) {
-    let mut events = Vec::new();
-    let mut files = Vec::new();
-    for (path, label) in tables {
-        match read(path) {
-            Ok(mut ev) => {
-                events.append(&mut ev);
-                files.push(PathBuf::from(label));
-            }
-            Err(e) => {
-                *partial = true;
-                eprintln!(
-                    "retina-analyze: {}",
-                    e.replace(&path.display().to_string(), label)
-                );
-            }
-        }
-    }
-    (events, files)
-}
-
-/// Names archive members as `archive:member`, joins kernel drops to flows.
-/// Returns true when an archive or a drop table could not be fully read.
-fn attach_archives_and_drops(
-    inputs: &Inputs,
-    report: &mut retina_analyzer::report::Report,
-) -> bool {
-    let mut partial = false;
-    for f in &mut report.capture.files {
-        if let Some(label) = inputs.shown.get(&f.path) {
-            f.path = label.clone();
-        }
-    }
-    for a in &inputs.archives {
-        if let Some(e) = &a.error {
-            partial = true;
-            eprintln!("retina-analyze: {e}");
-        }
-    }
-    report.capture.archives = inputs.archives.clone();
-    if !inputs.retrans.is_empty() {
-        let (events, files) = read_tables(
-            &inputs.retrans,
-            retina_analyzer::analysis::drops::read_retrans,
-            &mut partial,
-        );
-        report.kernel_retransmissions = Some(retina_analyzer::analysis::drops::attribute_retrans(
-            &mut report.flows,
-            &events,
-            files,
-        ));
-    }
-    if !inputs.drops.is_empty() {
-        let (events, files) = read_tables(
-            &inputs.drops,
-            retina_analyzer::analysis::drops::read,
-            &mut partial,
-        );
-        report.drops = Some(retina_analyzer::analysis::drops::attribute(
-            &mut report.flows,
-            &events,
-            files,
-        ));
-    }
-    partial
 }
 
 fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
@@ -559,60 +373,14 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
 /// Flows whose time-sequence graphs the report shows.
 const TRACED_FLOWS: usize = 3;
 
-fn write_report(
-    cli: &Cli,
-    config: &Config,
-    outcome: &Outcome,
-    dir: &std::path::Path,
-) -> Result<()> {
-    let r = &outcome.report;
-    // The worst TCP flows: by retransmission rate, then by RTT, then the largest.
-    let mut ids: Vec<u64> = Vec::new();
-    let mut by_bytes: Vec<&retina_analyzer::report::FlowRecord> =
-        r.flows.iter().filter(|f| f.tcp.is_some()).collect();
-    by_bytes.sort_by(|a, b| {
-        b.payload_bytes
-            .total()
-            .cmp(&a.payload_bytes.total())
-            .then(a.id.cmp(&b.id))
-    });
-    let candidates = r
-        .worst_flows
-        .retransmission_rate
-        .iter()
-        .map(|x| x.flow)
-        .chain(by_bytes.iter().map(|f| f.id));
-    for id in candidates {
-        if ids.len() < TRACED_FLOWS && !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    let flows: Vec<&retina_analyzer::report::FlowRecord> = ids
-        .iter()
-        .filter_map(|id| r.flows.get(*id as usize))
-        .collect();
-    let traces = retina_analyzer::analysis::trace::trace(&config.files, &flows);
-    let written = retina_analyzer::render::report::write(r, &traces, dir, cli.force)
-        .with_context(|| format!("writing the report into {}", dir.display()))?;
-    if !cli.quiet {
-        eprintln!(
-            "retina-analyze: report written: {} and {} ({} chart files)",
-            written.html.display(),
-            written.markdown.display(),
-            written.charts.len()
-        );
-    }
-    Ok(())
-}
-
 type Bar = (indicatif::ProgressBar, std::thread::JoinHandle<()>);
 
 /// A progress bar on stderr for long runs, only when stderr is a terminal.
-fn progress_bar(cli: &Cli, config: &Config, progress: &Progress) -> Option<Bar> {
+fn progress_bar(cli: &Cli, progress: &Progress) -> Option<Bar> {
     if cli.quiet || !io::stderr().is_terminal() {
         return None;
     }
-    let total: u64 = config
+    let total: u64 = cli
         .files
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())

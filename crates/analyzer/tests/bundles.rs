@@ -111,6 +111,16 @@ fn agent_bundle_drops_join_their_flows() {
                 sport: 40010,
                 dport: 8081,
             },
+            // A socket closing with data queued: normal life, not loss.
+            Drop {
+                t: t_tcp + 11,
+                reason: "QUEUE_PURGE",
+                proto: 6,
+                src: "10.99.0.2",
+                dst: "10.99.0.1",
+                sport: 8081,
+                dport: 40010,
+            },
             Drop {
                 t: t_udp,
                 reason: "NO_SOCKET",
@@ -202,16 +212,87 @@ fn agent_bundle_drops_join_their_flows() {
         .any(|m| m == "metadata/ip-route.txt"));
 
     let d = &j["drops"];
-    assert_eq!(d["count"], 6);
+    assert_eq!(d["count"], 7);
+    assert_eq!(
+        (d["loss"].as_u64(), d["normal"].as_u64()),
+        (Some(6), Some(1))
+    );
     assert_eq!(d["by_reason"]["NETFILTER_DROP"], 3);
     assert_eq!(d["by_reason"]["NO_SOCKET"], 2);
     assert_eq!(d["by_reason"]["TCP_OFOMERGE"], 1);
-    assert_eq!(d["by_interface"]["veth-test"], 6);
+    assert_eq!(d["by_interface"]["veth-test"], 7);
     assert_eq!(d["unattributed"], 2);
     let tcp = flow(&j, "tcp", 40010);
     assert_eq!(tcp["drops"]["count"], 3);
     assert_eq!(tcp["drops"]["by_reason"]["NETFILTER_DROP"], 2);
     assert_eq!(tcp["drops"]["by_reason"]["TCP_OFOMERGE"], 1);
+    // The normal-life free is on the flow, apart: not one of its drops.
+    assert_eq!(tcp["drops"]["normal"]["QUEUE_PURGE"], 1);
+    assert!(tcp["drops"]["by_reason"]["QUEUE_PURGE"].is_null());
+
+    // Findings: one per reason that lost packets, each naming where.
+    let findings = j["findings"].as_array().unwrap();
+    let drop_finding = |reason: &str| {
+        findings
+            .iter()
+            .find(|f| {
+                f["kind"] == "kernel_drops" && f["summary"].as_str().unwrap().contains(reason)
+            })
+            .unwrap_or_else(|| panic!("no kernel_drops finding for {reason}: {findings:?}"))
+    };
+    let nf = drop_finding("NETFILTER_DROP");
+    assert_eq!(
+        nf["severity"], "MEDIUM",
+        "3 drops, below --kernel-drops-high"
+    );
+    assert!(nf["summary"]
+        .as_str()
+        .unwrap()
+        .contains("firewall rule or network policy"));
+    assert!(nf["summary"].as_str().unwrap().contains("10.99.0.2:8081"));
+    assert_eq!(nf["flows"][0], tcp["id"]);
+    let ev = nf["evidence"].to_string();
+    assert!(
+        ev.contains("veth-test") && ev.contains("nft_do_chain"),
+        "{ev}"
+    );
+    assert_eq!(drop_finding("NO_SOCKET")["severity"], "MEDIUM");
+    let ofo = drop_finding("TCP_OFOMERGE");
+    assert_eq!(ofo["severity"], "LOW");
+    assert!(ofo["summary"].as_str().unwrap().contains("consequence"));
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.to_string().contains("QUEUE_PURGE")),
+        "normal-life frees are never findings"
+    );
+    // A lower threshold makes the policy drops HIGH.
+    let (_, jh, _) = analyze_json(&[&bundle], &["--kernel-drops-high", "3"]);
+    let nf = jh["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["kind"] == "kernel_drops" && f["summary"].to_string().contains("NETFILTER_DROP")
+        })
+        .unwrap();
+    assert_eq!(nf["severity"], "HIGH");
+    // Gates on drops: exit 4 when they hold, 0 when they do not.
+    for (gate, code) in [
+        ("kernel_drops>0", 4),
+        ("kernel_drops>6", 0),
+        ("kernel_drops.NETFILTER_DROP>=3", 4),
+        ("kernel_drops.NETFILTER_DROP>3", 0),
+        ("kernel_drops.QUEUE_PURGE>0", 0),
+        ("kernel_drops.NO_SUCH_REASON>0", 0),
+    ] {
+        let (c, jg, err) = analyze_json(&[&bundle], &["--fail-on", gate]);
+        assert_eq!(c, code, "--fail-on {gate}: {err}");
+        assert!(jg["metrics"]["kernel_drops"].is_number());
+        if code == 4 {
+            assert!(err.contains(gate), "{err}");
+        }
+    }
     assert_eq!(flow(&j, "udp", 40060)["drops"]["by_reason"]["NO_SOCKET"], 1);
     assert!(flow(&j, "tcp", 40001)["drops"].is_null());
     assert_eq!(d["top_flows"][0]["flow"], tcp["id"]);
@@ -259,7 +340,7 @@ fn agent_bundle_drops_join_their_flows() {
     );
     let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
     assert!(
-        md.contains("## Kernel drops") && md.contains("| NETFILTER\\_DROP | 3 |"),
+        md.contains("## Kernel drops") && md.contains("| NETFILTER\\_DROP | policy | 3 |"),
         "{md}"
     );
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();

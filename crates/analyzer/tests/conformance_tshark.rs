@@ -731,7 +731,9 @@ fn inputs() -> Vec<Input> {
     files.sort();
     for p in files {
         let n = p.to_string_lossy();
-        if n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".gz") {
+        // Agent bundles (tar.gz) hold a capture tshark cannot open in place.
+        let bundle = n.ends_with(".tar.gz");
+        if !bundle && (n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".gz")) {
             let name = p
                 .strip_prefix(&root)
                 .unwrap()

@@ -54,6 +54,12 @@ pub struct Thresholds {
     pub response_vs_rtt: f64,
     /// Share of DNS responses that are NXDOMAIN above which it is reported.
     pub nxdomain_rate: f64,
+    /// Drops of one reason that make a kernel-drop finding HIGH (policy,
+    /// congestion, routing, MTU) or MEDIUM (bad headers). Ten lost packets
+    /// of one cause are a pattern, not a stray packet.
+    pub kernel_drops_high: u64,
+    /// Likewise for flow-log drops of one reason (Hubble `DROPPED` records).
+    pub flow_log_drops_high: u64,
 }
 
 impl Default for Thresholds {
@@ -65,6 +71,8 @@ impl Default for Thresholds {
             slow_response_ms: 200.0,
             response_vs_rtt: 10.0,
             nxdomain_rate: 0.2,
+            kernel_drops_high: 10,
+            flow_log_drops_high: 10,
         }
     }
 }

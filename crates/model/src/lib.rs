@@ -26,7 +26,9 @@ use serde::Serialize;
 
 pub use archive::ArchiveRecord;
 pub use dns::{DnsFlowRecord, DnsServer, DnsSummary, NameCount};
-pub use drops::{DropCounts, DropsSummary, FlowDrops, RetransSummary};
+pub use drops::{
+    DropCounts, DropFamily, DropReason, DropsSummary, EndpointDrops, FlowDrops, RetransSummary,
+};
 pub use findings::{Finding, Severity, Thresholds};
 pub use hubble::{HubbleFile, HubbleReport, HubbleSummary};
 pub use k8s::K8sRef;
@@ -61,7 +63,7 @@ pub struct Report {
     /// Diagnoses, most severe first.
     pub findings: Vec<Finding>,
     /// The numbers `--fail-on` conditions test (docs/json-schema.md#metrics).
-    pub metrics: BTreeMap<&'static str, f64>,
+    pub metrics: BTreeMap<String, f64>,
     /// Hubble flow logs read in this run; null when none were given.
     pub hubble: Option<HubbleReport>,
     /// Top talkers, per-subnet aggregates and quantiles over flows, computed
@@ -191,6 +193,8 @@ pub struct TimeBin {
     pub zero_windows: u64,
     pub syn_retries: u64,
     pub dns_unanswered: u64,
+    /// Packets the kernel dropped (lost; the capture agent's drop events).
+    pub kernel_drops: u64,
     /// Data RTT samples taken in the bin: count, sum and largest.
     pub rtt_samples: u64,
     pub rtt_sum_ms: f64,
@@ -208,6 +212,7 @@ impl TimeBin {
         self.zero_windows += o.zero_windows;
         self.syn_retries += o.syn_retries;
         self.dns_unanswered += o.dns_unanswered;
+        self.kernel_drops += o.kernel_drops;
         self.rtt_samples += o.rtt_samples;
         self.rtt_sum_ms += o.rtt_sum_ms;
         self.rtt_max_ms = self.rtt_max_ms.max(o.rtt_max_ms);

@@ -1,85 +1,98 @@
-//! Kernel packet drops (the capture agent's `drops.parquet`), joined to the
-//! flows of the capture by 5-tuple and time.
+//! Kernel drops and kernel TCP retransmissions (the capture agent's
+//! tables, read by [`crate::source::agent`]) joined to the flows of the
+//! capture by 5-tuple and time, and every drop reason sorted into the
+//! family that says what it means for an incident ([`family`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use retina_tables::arrow_array::{
-    Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt16Array, UInt32Array, UInt8Array,
+use crate::report::drops::NO_INTERFACE;
+use crate::report::{
+    DropCounts, DropFamily, DropReason, DropsSummary, Endpoint, EndpointDrops, FlowDrops,
+    FlowRecord, RetransSummary,
 };
+use crate::source::agent::{DropEvent, RetransEvent};
 
-use crate::report::{DropCounts, DropsSummary, FlowDrops, FlowRecord, RetransSummary};
+/// Kernel functions whose `NOT_SPECIFIED` frees are normal processing, not
+/// loss: TCP frees a segment it has fully handled in a closing state (an
+/// ACK or FIN needs no queueing), and IPv6 frees multicast the host has not
+/// joined (router and neighbour solicitations on a veth).
+const NORMAL_UNSPECIFIED_AT: [&str; 2] = ["tcp_rcv_state_process+", "ip6_mc_input+"];
 
-/// One drop event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DropEvent {
-    pub time_ns: Option<i64>,
-    pub reason: String,
-    pub protocol: u8,
-    pub src_ip: Option<IpAddr>,
-    pub dst_ip: Option<IpAddr>,
-    pub src_port: Option<u16>,
-    pub dst_port: Option<u16>,
-    /// Interface name, else `if<index>`, else null.
-    pub interface: Option<String>,
-    pub location: Option<String>,
-}
-
-/// Reads the drop events of one `drops.parquet`.
-pub fn read(path: &Path) -> Result<Vec<DropEvent>, String> {
-    let required = [
-        "reason", "protocol", "src_ip", "dst_ip", "src_port", "dst_port",
-    ];
-    let (batches, _) = retina_tables::read_table(path, &retina_tables::agent::DROPS, &required)
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for b in &batches {
-        read_batch(b, &mut out).map_err(|e| format!("{}: {e}", path.display()))?;
+/// The family of a drop: [`family`], except the `NOT_SPECIFIED` frees of
+/// code that frees handled packets that way (see [`NORMAL_UNSPECIFIED_AT`]).
+pub fn family_at(reason: &str, location: Option<&str>) -> DropFamily {
+    match (reason, location) {
+        ("NOT_SPECIFIED", Some(l)) if NORMAL_UNSPECIFIED_AT.iter().any(|f| l.starts_with(f)) => {
+            DropFamily::Normal
+        }
+        _ => family(reason),
     }
-    Ok(out)
 }
 
-fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Option<&'a T> {
-    b.column_by_name(name)?.as_any().downcast_ref::<T>()
-}
-
-fn read_batch(b: &RecordBatch, out: &mut Vec<DropEvent>) -> Result<(), String> {
-    let missing = |c: &str| format!("column {c} missing or of the wrong type");
-    let reason = column::<StringArray>(b, "reason").ok_or_else(|| missing("reason"))?;
-    let proto = column::<UInt8Array>(b, "protocol").ok_or_else(|| missing("protocol"))?;
-    let src = column::<StringArray>(b, "src_ip").ok_or_else(|| missing("src_ip"))?;
-    let dst = column::<StringArray>(b, "dst_ip").ok_or_else(|| missing("dst_ip"))?;
-    let sport = column::<UInt16Array>(b, "src_port").ok_or_else(|| missing("src_port"))?;
-    let dport = column::<UInt16Array>(b, "dst_port").ok_or_else(|| missing("dst_port"))?;
-    let time = column::<TimestampNanosecondArray>(b, "time");
-    let ifname = column::<StringArray>(b, "ifname");
-    let ifindex = column::<UInt32Array>(b, "ifindex");
-    let location = column::<StringArray>(b, "location");
-    let s = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
-    for i in 0..b.num_rows() {
-        let interface = ifname.and_then(|a| s(a, i)).or_else(|| {
-            ifindex
-                .filter(|a| !a.is_null(i) && a.value(i) != 0)
-                .map(|a| format!("if{}", a.value(i)))
-        });
-        out.push(DropEvent {
-            time_ns: time.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
-            reason: if reason.is_null(i) {
-                "UNKNOWN".into()
-            } else {
-                reason.value(i).to_string()
-            },
-            protocol: if proto.is_null(i) { 0 } else { proto.value(i) },
-            src_ip: s(src, i).and_then(|x| x.parse().ok()),
-            dst_ip: s(dst, i).and_then(|x| x.parse().ok()),
-            src_port: (!sport.is_null(i)).then(|| sport.value(i)),
-            dst_port: (!dport.is_null(i)).then(|| dport.value(i)),
-            interface,
-            location: location.and_then(|a| s(a, i)),
-        });
+/// The family of a kernel drop reason (`enum skb_drop_reason` names,
+/// without the `SKB_DROP_REASON_` prefix). Names change between kernels;
+/// unknown ones are [`DropFamily::Other`].
+pub fn family(reason: &str) -> DropFamily {
+    use DropFamily::*;
+    match reason {
+        // A socket closing with data still queued, or a queue flushed on
+        // purpose: the kernel frees what nobody will read. Not loss.
+        "QUEUE_PURGE" | "SOCKET_CLOSE" | "UNIX_DISCONNECT" | "UNIX_SKIP_OOB" | "DUP_FRAG" => Normal,
+        "NETFILTER_DROP" | "XFRM_POLICY" | "BPF_CGROUP_EGRESS" | "SECURITY_HOOK" | "TC_EGRESS"
+        | "TC_INGRESS" | "XDP" | "SOCKET_FILTER" | "TC_CHAIN_NOTFOUND" | "TC_RECLASSIFY_LOOP" => {
+            Policy
+        }
+        "NO_SOCKET" | "IP_NOPROTO" | "UNHANDLED_PROTO" => NoListener,
+        "QDISC_DROP"
+        | "QDISC_OVERLIMIT"
+        | "QDISC_CONGESTED"
+        | "CAKE_FLOOD"
+        | "FQ_BAND_LIMIT"
+        | "FQ_HORIZON_LIMIT"
+        | "FQ_FLOW_LIMIT"
+        | "CPU_BACKLOG"
+        | "FULL_RING"
+        | "SOCKET_RCVBUFF"
+        | "SOCKET_BACKLOG"
+        | "PROTO_MEM"
+        | "NOMEM"
+        | "TCP_LISTEN_OVERFLOW"
+        | "TAP_FILTER"
+        | "TAP_TXFILTER"
+        | "FRAG_REASM_TIMEOUT" => Congestion,
+        "PKT_TOO_BIG" => Mtu,
+        "NOT_SPECIFIED" => Unspecified,
+        r if r.starts_with("NEIGH_") => Routing,
+        "IP_OUTNOROUTES"
+        | "IP_INNOROUTES"
+        | "OTHERHOST"
+        | "IP_RPFILTER"
+        | "IP_INADDRERRORS"
+        | "IP_LOCAL_SOURCE"
+        | "IP_INVALID_SOURCE"
+        | "IP_LOCALNET"
+        | "IP_INVALID_DEST"
+        | "UNICAST_IN_L2_MULTICAST"
+        | "IPV6DISABLED"
+        | "NO_TX_TARGET"
+        | "VXLAN_VNI_NOT_FOUND"
+        | "LOCAL_MAC"
+        | "MAC_IS_MULTICAST"
+        | "MAC_INVALID_SOURCE"
+        | "DEV_READY"
+        | "IPV6_NDISC_NS_OTHERHOST" => Routing,
+        "TCP_CSUM" | "UDP_CSUM" | "IP_CSUM" | "ICMP_CSUM" | "SKB_CSUM" | "IP_INHDR"
+        | "PKT_TOO_SMALL" | "HDR_TRUNC" | "DEV_HDR" | "INVALID_PROTO" | "IPV6_BAD_EXTHDR"
+        | "IPV6BADEXTHDR" | "VXLAN_INVALID_HDR" | "FRAG_TOO_FAR" | "TCP_FLAGS" | "TCP_AUTH_HDR" => {
+            Header
+        }
+        r if r.starts_with("IPV6_NDISC_") => Header,
+        r if r.starts_with("TCP_MD5") || r.starts_with("TCP_AO") => Header,
+        r if r.starts_with("TCP_") => TcpReceiver,
+        _ => Other,
     }
-    Ok(())
 }
 
 /// Canonical (order-free) key of a 5-tuple; ports are ignored for portless protocols.
@@ -107,7 +120,27 @@ const SLACK_NS: i64 = 10_000_000_000;
 /// Flows with drops listed in the summary.
 const TOP_FLOWS: usize = 20;
 
-/// Counts `events` per flow (setting `flows[].drops`) and for the run.
+/// Flows listed per reason.
+const FLOWS_PER_REASON: usize = 20;
+/// Servers listed per reason.
+const SERVERS_PER_REASON: usize = 10;
+
+/// Per-reason accumulation while drops are joined.
+#[derive(Default)]
+struct ReasonAcc {
+    count: u64,
+    attributed: u64,
+    by_interface: BTreeMap<String, u64>,
+    by_location: BTreeMap<String, u64>,
+    flows: HashMap<usize, u64>,
+    servers: HashMap<Endpoint, u64>,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// Counts `events` per flow (setting `flows[].drops`) and for the run, by
+/// reason with where each hit (flows, servers, interfaces, code locations).
+/// Normal-life frees are counted apart and never make a flow "dropped".
 pub fn attribute(
     flows: &mut [FlowRecord],
     events: &[DropEvent],
@@ -119,14 +152,32 @@ pub fn attribute(
         ..DropsSummary::default()
     };
     let mut per_flow: HashMap<usize, DropCounts> = HashMap::new();
+    // By reason and family: a reason can be normal at one code location and loss at another.
+    let mut reasons: BTreeMap<(&str, DropFamily), ReasonAcc> = BTreeMap::new();
     for e in events {
+        let fam = family_at(&e.reason, e.location.as_deref());
+        let loss = fam.is_loss();
         sum.count += 1;
+        if loss {
+            sum.loss += 1;
+        } else {
+            sum.normal += 1;
+        }
+        let iface = e.interface.clone().unwrap_or_else(|| NO_INTERFACE.into());
         *sum.by_reason.entry(e.reason.clone()).or_default() += 1;
-        *sum.by_interface
-            .entry(e.interface.clone().unwrap_or_else(|| "?".into()))
-            .or_default() += 1;
+        *sum.by_interface.entry(iface.clone()).or_default() += 1;
         if let Some(l) = &e.location {
             *sum.by_location.entry(l.clone()).or_default() += 1;
+        }
+        let r = reasons.entry((e.reason.as_str(), fam)).or_default();
+        r.count += 1;
+        *r.by_interface.entry(iface).or_default() += 1;
+        if let Some(l) = &e.location {
+            *r.by_location.entry(l.clone()).or_default() += 1;
+        }
+        if let Some(t) = e.time_ns {
+            r.first = Some(r.first.map_or(t, |f| f.min(t)));
+            r.last = Some(r.last.map_or(t, |l| l.max(t)));
         }
         let flow = index.find(
             flows,
@@ -136,12 +187,18 @@ pub fn attribute(
             e.time_ns,
         );
         match flow {
-            Some(i) => per_flow.entry(i).or_default().add(&e.reason),
+            Some(i) => {
+                per_flow.entry(i).or_default().add(&e.reason, loss);
+                r.attributed += 1;
+                *r.flows.entry(i).or_default() += 1;
+                *r.servers.entry(flows[i].server).or_default() += 1;
+            }
             None => sum.unattributed += 1,
         }
     }
     let mut top: Vec<FlowDrops> = per_flow
         .iter()
+        .filter(|(_, d)| d.count > 0)
         .map(|(i, d)| FlowDrops {
             flow: flows[*i].id,
             count: d.count,
@@ -150,6 +207,46 @@ pub fn attribute(
     top.sort_by(|a, b| b.count.cmp(&a.count).then(a.flow.cmp(&b.flow)));
     top.truncate(TOP_FLOWS);
     sum.top_flows = top;
+    sum.reasons = reasons
+        .into_iter()
+        .map(|((reason, fam), r)| {
+            let mut fl: Vec<FlowDrops> = r
+                .flows
+                .iter()
+                .map(|(i, n)| FlowDrops {
+                    flow: flows[*i].id,
+                    count: *n,
+                })
+                .collect();
+            fl.sort_by(|a, b| b.count.cmp(&a.count).then(a.flow.cmp(&b.flow)));
+            fl.truncate(FLOWS_PER_REASON);
+            let mut servers: Vec<EndpointDrops> = r
+                .servers
+                .into_iter()
+                .map(|(endpoint, count)| EndpointDrops { endpoint, count })
+                .collect();
+            servers.sort_by(|a, b| b.count.cmp(&a.count).then(a.endpoint.cmp(&b.endpoint)));
+            servers.truncate(SERVERS_PER_REASON);
+            DropReason {
+                reason: reason.to_string(),
+                family: fam,
+                count: r.count,
+                attributed: r.attributed,
+                by_interface: r.by_interface,
+                by_location: r.by_location,
+                flows: fl,
+                servers,
+                first_ts_ns: r.first,
+                last_ts_ns: r.last,
+            }
+        })
+        .collect();
+    sum.reasons.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.reason.cmp(&b.reason))
+            .then(a.family.cmp(&b.family))
+    });
     for (i, d) in per_flow {
         flows[i].drops = Some(d);
     }
@@ -200,53 +297,6 @@ impl FlowIndex {
         let k = key(proto, (s, src.1.unwrap_or(0)), (d, dst.1.unwrap_or(0)));
         self.by_key.get(&k).and_then(|c| pick(flows, c, t))
     }
-}
-
-/// A TCP retransmission the kernel reported (`retrans.parquet`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetransEvent {
-    pub time_ns: Option<i64>,
-    pub src_ip: Option<IpAddr>,
-    pub dst_ip: Option<IpAddr>,
-    pub src_port: Option<u16>,
-    pub dst_port: Option<u16>,
-    pub state: String,
-}
-
-/// Reads the retransmission events of one `retrans.parquet`.
-pub fn read_retrans(path: &Path) -> Result<Vec<RetransEvent>, String> {
-    let required = ["src_ip", "dst_ip", "src_port", "dst_port"];
-    let (batches, _) = retina_tables::read_table(path, &retina_tables::agent::RETRANS, &required)
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let missing = |c: &str| {
-        format!(
-            "{}: column {c} missing or of the wrong type",
-            path.display()
-        )
-    };
-    for b in &batches {
-        let src = column::<StringArray>(b, "src_ip").ok_or_else(|| missing("src_ip"))?;
-        let dst = column::<StringArray>(b, "dst_ip").ok_or_else(|| missing("dst_ip"))?;
-        let sport = column::<UInt16Array>(b, "src_port").ok_or_else(|| missing("src_port"))?;
-        let dport = column::<UInt16Array>(b, "dst_port").ok_or_else(|| missing("dst_port"))?;
-        let time = column::<TimestampNanosecondArray>(b, "time");
-        let state = column::<StringArray>(b, "state");
-        for i in 0..b.num_rows() {
-            let ip = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).parse().ok()).flatten();
-            out.push(RetransEvent {
-                time_ns: time.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
-                src_ip: ip(src),
-                dst_ip: ip(dst),
-                src_port: (!sport.is_null(i)).then(|| sport.value(i)),
-                dst_port: (!dport.is_null(i)).then(|| dport.value(i)),
-                state: state
-                    .filter(|a| !a.is_null(i))
-                    .map_or_else(|| "UNKNOWN".to_string(), |a| a.value(i).to_string()),
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// Counts kernel retransmissions per flow (`flows[].kernel_retransmissions`) and for the run.
@@ -301,4 +351,41 @@ fn pick(flows: &[FlowRecord], cands: &[usize], t: Option<i64>) -> Option<usize> 
     };
     let best = cands.iter().min_by_key(|i| distance(i))?;
     (distance(best) <= SLACK_NS).then_some(*best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_of_the_reasons_an_incident_meets() {
+        for (r, f) in [
+            ("NETFILTER_DROP", DropFamily::Policy),
+            ("NO_SOCKET", DropFamily::NoListener),
+            ("QDISC_DROP", DropFamily::Congestion),
+            ("TCP_LISTEN_OVERFLOW", DropFamily::Congestion),
+            ("NEIGH_FAILED", DropFamily::Routing),
+            ("IP_OUTNOROUTES", DropFamily::Routing),
+            ("OTHERHOST", DropFamily::Routing),
+            ("PKT_TOO_BIG", DropFamily::Mtu),
+            ("TCP_CSUM", DropFamily::Header),
+            ("TCP_OLD_DATA", DropFamily::TcpReceiver),
+            ("TCP_OFO_DROP", DropFamily::TcpReceiver),
+            ("QUEUE_PURGE", DropFamily::Normal),
+            ("NOT_SPECIFIED", DropFamily::Unspecified),
+            ("SOMETHING_NEW", DropFamily::Other),
+        ] {
+            assert_eq!(family(r), f, "{r}");
+        }
+        assert_eq!(
+            family_at("NOT_SPECIFIED", Some("tcp_rcv_state_process+0x1c6")),
+            DropFamily::Normal
+        );
+        assert_eq!(
+            family_at("NOT_SPECIFIED", Some("ip_rcv_core+0x10")),
+            DropFamily::Unspecified
+        );
+        assert!(!DropFamily::Normal.is_loss());
+        assert!(DropFamily::TcpReceiver.is_loss());
+    }
 }

@@ -41,14 +41,38 @@ pub const METRICS: &[(&str, &str)] = &[
         "dns_latency_p99_ms",
         "p99 DNS latency over all answered queries",
     ),
+    (
+        "kernel_drops",
+        "packets the kernel dropped (agent bundles, drops.parquet), normal-life frees excluded",
+    ),
+    (
+        "kernel_drops.REASON",
+        "kernel drops of one reason, e.g. kernel_drops.NETFILTER_DROP",
+    ),
+    (
+        "flow_log_drops",
+        "packets of DROPPED flow-log records (Hubble)",
+    ),
+    (
+        "flow_log_drops.REASON",
+        "those of one drop reason, e.g. flow_log_drops.POLICY_DENIED",
+    ),
     ("findings_high", "findings of severity HIGH"),
     ("flows", "flows"),
     ("packets", "packets read"),
 ];
 
-/// Computes every metric of [`METRICS`] from a report (absent values are 0).
-pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<&'static str, f64> {
-    let mut m: BTreeMap<&'static str, f64> = METRICS.iter().map(|(k, _)| (*k, 0.0)).collect();
+/// Metric families keyed by a reason: `PREFIX.REASON`.
+const PER_REASON: [&str; 2] = ["kernel_drops", "flow_log_drops"];
+
+/// Computes every metric of [`METRICS`] from a report (absent values are
+/// 0), and `kernel_drops.REASON` / `flow_log_drops.REASON` for every reason seen.
+pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
+    let mut m: BTreeMap<&'static str, f64> = METRICS
+        .iter()
+        .filter(|(k, _)| !k.ends_with(".REASON"))
+        .map(|(k, _)| (*k, 0.0))
+        .collect();
     let (mut segs, mut re, mut lost) = (0u64, 0u64, 0u64);
     for f in &r.flows {
         let Some(t) = &f.tcp else { continue };
@@ -117,7 +141,22 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<&'static str, f64> 
     m.insert("findings_high", findings_high as f64);
     m.insert("flows", r.flows.len() as f64);
     m.insert("packets", r.capture.packets as f64);
-    m
+    let mut out: BTreeMap<String, f64> = m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    if let Some(d) = &r.drops {
+        out.insert("kernel_drops".into(), d.loss as f64);
+        for reason in d.reasons.iter().filter(|r| r.family.is_loss()) {
+            *out.entry(format!("kernel_drops.{}", reason.reason))
+                .or_insert(0.0) += reason.count as f64;
+        }
+    }
+    if let Some(s) = r.hubble.as_ref().and_then(|h| h.summary.as_ref()) {
+        let dropped: u64 = s.drop_reasons.iter().map(|g| g.dropped).sum();
+        out.insert("flow_log_drops".into(), dropped as f64);
+        for g in s.drop_reasons.iter().filter(|g| g.dropped > 0) {
+            out.insert(format!("flow_log_drops.{}", g.key), g.dropped as f64);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +172,7 @@ pub enum Op {
 /// A parsed `--fail-on` condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
-    pub metric: &'static str,
+    pub metric: String,
     pub op: Op,
     pub value: f64,
     /// The condition as written.
@@ -166,34 +205,48 @@ pub fn parse(expr: &str) -> Result<Condition, String> {
         })?;
     let name = expr[..pos].trim();
     let value_text = expr[pos + sym.len()..].trim();
-    let metric = METRICS
+    let known = METRICS
         .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(k, _)| *k)
-        .ok_or_else(|| {
-            let names: Vec<&str> = METRICS.iter().map(|(k, _)| *k).collect();
-            format!(
-                "'{expr}': unknown metric '{name}' (known: {})",
-                names.join(", ")
-            )
-        })?;
+        .any(|(k, _)| *k == name && !k.ends_with(".REASON"))
+        || PER_REASON.iter().any(|p| {
+            name.strip_prefix(p)
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|r| {
+                    !r.is_empty()
+                        && r.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                })
+        });
+    if !known {
+        let names: Vec<&str> = METRICS.iter().map(|(k, _)| *k).collect();
+        return Err(format!(
+            "'{expr}': unknown metric '{name}' (known: {})",
+            names.join(", ")
+        ));
+    }
+    let metric = name.to_string();
     let value: f64 = value_text
         .parse()
         .ok()
         .filter(|v: &f64| v.is_finite())
         .ok_or_else(|| format!("'{expr}': '{value_text}' is not a number"))?;
     Ok(Condition {
-        metric,
         op,
         value,
-        text: format!("{metric}{sym}{value_text}"),
+        text: format!("{name}{sym}{value_text}"),
+        metric,
     })
 }
 
 impl Condition {
+    /// The metric's value in `m` (0 when absent: a reason never seen).
+    pub fn value(&self, m: &BTreeMap<String, f64>) -> f64 {
+        m.get(&self.metric).copied().unwrap_or(0.0)
+    }
+
     /// True when the condition holds for these metrics.
-    pub fn holds(&self, m: &BTreeMap<&'static str, f64>) -> bool {
-        let v = m.get(self.metric).copied().unwrap_or(0.0);
+    pub fn holds(&self, m: &BTreeMap<String, f64>) -> bool {
+        let v = self.value(m);
         match self.op {
             Op::Gt => v > self.value,
             Op::Ge => v >= self.value,
@@ -212,13 +265,26 @@ mod tests {
     #[test]
     fn parse_conditions() {
         let c = parse("retrans_rate>0.01").unwrap();
-        assert_eq!((c.metric, c.op, c.value), ("retrans_rate", Op::Gt, 0.01));
+        assert_eq!(
+            (c.metric.as_str(), c.op, c.value),
+            ("retrans_rate", Op::Gt, 0.01)
+        );
         let c = parse(" dns_unanswered >= 1 ").unwrap();
-        assert_eq!((c.metric, c.op, c.value), ("dns_unanswered", Op::Ge, 1.0));
+        assert_eq!(
+            (c.metric.as_str(), c.op, c.value),
+            ("dns_unanswered", Op::Ge, 1.0)
+        );
+        let c = parse("kernel_drops.NETFILTER_DROP>0").unwrap();
+        assert_eq!(c.metric, "kernel_drops.NETFILTER_DROP");
+        assert!(parse("kernel_drops.>0").is_err());
+        assert!(parse("kernel_drops.A B>0").is_err());
+        assert!(parse("kernel_drops.REASON>0").is_ok());
         assert!(parse("nonsense>1").unwrap_err().contains("unknown metric"));
         assert!(parse("flows>abc").unwrap_err().contains("not a number"));
         assert!(parse("flows").is_err());
-        let m: BTreeMap<&'static str, f64> = [("flows", 3.0)].into_iter().collect();
+        let m: BTreeMap<String, f64> = [("flows".to_string(), 3.0)].into_iter().collect();
+        // A reason never seen counts 0.
+        assert!(!parse("kernel_drops.NO_SOCKET>0").unwrap().holds(&m));
         assert!(parse("flows>2").unwrap().holds(&m));
         assert!(!parse("flows!=3").unwrap().holds(&m));
         assert!(parse("flows<=3").unwrap().holds(&m));

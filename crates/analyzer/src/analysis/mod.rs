@@ -8,5 +8,4 @@ pub mod findings;
 pub mod gate;
 pub mod stats;
 pub mod tcp;
-pub mod trace;
 pub mod worst;

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use etherparse::LaxIpSlice;
 
-use crate::analysis::dns;
+use super::dns;
 
 use super::transport::{parse_icmp, parse_tcp, parse_udp_ports};
 use super::{decode_tunneled, ipproto, Fragment, Packet, Skip, Transport};

@@ -5,6 +5,7 @@
 //! norm, so lengths on the wire come from the IP headers, never from the
 //! number of captured bytes.
 
+pub mod dns;
 mod ip;
 mod link;
 mod transport;
@@ -101,7 +102,7 @@ pub struct Packet {
     /// Fewer bytes were captured than the headers needed (snaplen).
     pub truncated: bool,
     /// A DNS message carried by this packet (UDP, or a whole message in a TCP segment).
-    pub dns: Option<Box<crate::analysis::dns::DnsMsg>>,
+    pub dns: Option<Box<dns::DnsMsg>>,
 }
 
 /// Why a frame produced no packet. Each reason is counted, never silently dropped.

@@ -99,7 +99,7 @@ pub fn verdict_name(n: i64) -> String {
 /// DNS response code names (RFC 1035, 2136, 6895); others as `RCODE<n>`.
 pub fn rcode_name(n: u64) -> String {
     match u8::try_from(n) {
-        Ok(n) => crate::analysis::dns::rcode_name(n),
+        Ok(n) => crate::decode::dns::rcode_name(n),
         Err(_) => format!("RCODE{n}"),
     }
 }

@@ -1,8 +1,6 @@
 //! Roll-ups of Hubble flow logs: the report model. The numbers are computed
 //! with polars over the `hubble.parquet` table (see `retina_rollups::hubble`).
 
-use std::collections::BTreeMap;
-
 pub use crate::report::hubble::{
     DnsRow, DroppedRow, GroupRow, HubbleSummary, ServiceTcpRow, TalkerRow, TOP,
 };
@@ -44,7 +42,7 @@ pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<Hubb
                 forwarded: num(g, r, "forwarded"),
                 dropped: num(g, r, "dropped"),
                 retransmissions: num(g, r, "retransmissions"),
-                drop_reasons: BTreeMap::new(),
+                drop_reasons: std::collections::BTreeMap::new(),
             })
             .collect();
         for r in &reasons.rows {

@@ -96,6 +96,50 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
             ids.push(r.flow);
         }
     }
+    // Drops lead: they are what the node engineer came for.
+    if let Some(d) = &report.drops {
+        let _ = writeln!(o, "## Kernel drops\n");
+        let _ = writeln!(
+            o,
+            "{} packets lost in the kernel ({} outside the captured flows); {} normal-life frees (not loss).\n",
+            d.loss, d.unattributed, d.normal
+        );
+        let _ = writeln!(
+            o,
+            "| reason | family | drops | interfaces | flows |\n|---|---|---|---|---|"
+        );
+        for r in &d.reasons {
+            let flows: Vec<String> = r
+                .flows
+                .iter()
+                .take(5)
+                .map(|f| format!("#{} ({})", f.flow, f.count))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                escape(&r.reason),
+                r.family.as_str(),
+                r.count,
+                super::largest_counts(&r.by_interface, 3, escape),
+                flows.join(", ")
+            );
+        }
+        let _ = writeln!(o);
+        for fd in d.top_flows.iter().take(10) {
+            if let Some(f) = report.flows.get(fd.flow as usize) {
+                let _ = writeln!(
+                    o,
+                    "- #{} {}: {} dropped",
+                    f.id,
+                    escape(&flow_name(f)),
+                    fd.count
+                );
+            }
+        }
+        let _ = writeln!(o);
+    }
+
     if !ids.is_empty() {
         let _ = writeln!(o, "## Worst flows\n");
         let _ = writeln!(
@@ -179,32 +223,6 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
             }
             let _ = writeln!(o);
         }
-    }
-
-    if let Some(d) = &report.drops {
-        let _ = writeln!(o, "## Kernel drops\n");
-        let _ = writeln!(
-            o,
-            "{} packets dropped by the kernel ({} outside the captured flows).\n",
-            d.count, d.unattributed
-        );
-        let _ = writeln!(o, "| reason | drops |\n|---|---|");
-        for (k, v) in &d.by_reason {
-            let _ = writeln!(o, "| {} | {v} |", escape(k));
-        }
-        let _ = writeln!(o);
-        for fd in d.top_flows.iter().take(10) {
-            if let Some(f) = report.flows.get(fd.flow as usize) {
-                let _ = writeln!(
-                    o,
-                    "- #{} {}: {} dropped",
-                    f.id,
-                    escape(&flow_name(f)),
-                    fd.count
-                );
-            }
-        }
-        let _ = writeln!(o);
     }
 
     if let Some(h) = &report.hubble {

@@ -13,7 +13,8 @@ pub fn kernel_notes(f: &FlowRecord, esc: fn(&str) -> String) -> Vec<String> {
     if let Some(k) = f.kernel_retransmissions {
         notes.push(format!("kernel retransmitted {k}"));
     }
-    if let Some(d) = &f.drops {
+    // Normal-life frees (QUEUE_PURGE …) are not drops of the flow.
+    if let Some(d) = f.drops.as_ref().filter(|d| d.count > 0) {
         let reasons: Vec<String> = d
             .by_reason
             .iter()
@@ -26,6 +27,26 @@ pub fn kernel_notes(f: &FlowRecord, esc: fn(&str) -> String) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// Interfaces, code locations or the like, largest first: `name n, …`
+/// with at most `n` entries (names passed through `esc`).
+pub fn largest_counts(
+    m: &std::collections::BTreeMap<String, u64>,
+    n: usize,
+    esc: fn(&str) -> String,
+) -> String {
+    let mut v: Vec<(&String, &u64)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut s: Vec<String> = v
+        .iter()
+        .take(n)
+        .map(|(k, c)| format!("{} {c}", esc(k)))
+        .collect();
+    if v.len() > n {
+        s.push(format!("{} more", v.len() - n));
+    }
+    s.join(", ")
 }
 
 /// A roll-up shown as a table in the terminal, Markdown and HTML reports:

@@ -64,6 +64,40 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
         return out;
     }
     let mbps = |b: u64| b as f64 * 8.0 / t.bin_s.max(1e-9) / 1e6;
+    if let Some(d) = report.drops.as_ref().filter(|d| d.loss > 0) {
+        let mut by_reason: std::collections::BTreeMap<String, f64> = Default::default();
+        for r in d.reasons.iter().filter(|r| r.family.is_loss()) {
+            *by_reason.entry(r.reason.clone()).or_default() += r.count as f64;
+        }
+        out.push((
+            "drops-reasons".to_string(),
+            "Kernel drops by reason".to_string(),
+            Chart::Categories {
+                title: "Packets the kernel dropped, by reason".into(),
+                x_label: "drops".into(),
+                items: by_reason.into_iter().collect(),
+            },
+        ));
+        out.push((
+            "drops-time".to_string(),
+            "Kernel drops over time".to_string(),
+            Chart::Bars {
+                title: "Packets the kernel dropped over time".into(),
+                x_label: "seconds since capture start".into(),
+                y_label: "drops per bin".into(),
+                bin_width: t.bin_s,
+                series: vec![Series {
+                    name: "kernel drops".into(),
+                    points: t
+                        .bins
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| (x(i), b.kernel_drops as f64))
+                        .collect(),
+                }],
+            },
+        ));
+    }
     out.push((
         "throughput".to_string(),
         "Throughput".to_string(),
@@ -381,6 +415,10 @@ pub fn write(
 }
 
 fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> {
+    // Drop charts lead, in the drops section ahead of the flow table.
+    let (drop_charts, charts): (Vec<ChartView>, Vec<ChartView>) = charts
+        .into_iter()
+        .partition(|c| c.stem.starts_with("drops-"));
     let c = &report.capture;
     let mut flows: Vec<&FlowRecord> = report.flows.iter().collect();
     flows.sort_by(|a, b| {
@@ -482,6 +520,7 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
         },
         dns => dns,
         drops => report.drops,
+        drop_charts => drop_charts,
         hubble => report.hubble,
         rollups => super::rollup_views(report, 20),
         warnings => c.warnings,

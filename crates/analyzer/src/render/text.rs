@@ -255,34 +255,40 @@ fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<
     writeln!(out)?;
     writeln!(
         out,
-        "{BOLD}Kernel drops{BOLD:#}: {} ({} not in any captured flow)",
-        thousands(d.count),
-        thousands(d.unattributed)
+        "{BOLD}Kernel drops{BOLD:#}: {} lost packet(s) ({} not in any captured flow){}",
+        thousands(d.loss),
+        thousands(d.unattributed),
+        if d.normal > 0 {
+            format!(
+                "; {} normal-life free(s) not counted as loss",
+                thousands(d.normal)
+            )
+        } else {
+            String::new()
+        }
     )?;
-    let top = |m: &std::collections::BTreeMap<String, u64>| {
-        largest_first(m)
-            .into_iter()
-            .take(opts.top.max(1))
-            .map(|(k, n)| format!("{} {}", escape(k), thousands(*n)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    wrap(
-        out,
-        &format!("by reason: {}", top(&d.by_reason)),
-        "  ",
-        "    ",
-    )?;
-    wrap(
-        out,
-        &format!("by interface: {}", top(&d.by_interface)),
-        "  ",
-        "    ",
-    )?;
+    for r in d.reasons.iter().take(opts.top.max(1)) {
+        let normal = if r.family.is_loss() { "" } else { ", not loss" };
+        wrap(
+            out,
+            &format!(
+                "{} {} ({}{normal}): {}",
+                escape(&r.reason),
+                thousands(r.count),
+                r.family.as_str(),
+                super::largest_counts(&r.by_interface, 3, escape)
+            ),
+            "  ",
+            "    ",
+        )?;
+    }
     if !d.by_location.is_empty() {
         wrap(
             out,
-            &format!("where: {}", top(&d.by_location)),
+            &format!(
+                "where: {}",
+                super::largest_counts(&d.by_location, opts.top.max(1), escape)
+            ),
             "  ",
             "    ",
         )?;

@@ -8,6 +8,7 @@
 
 mod pcap;
 
+pub mod agent;
 pub mod archive;
 
 use std::fmt;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::tcp::{Seen, SeqSpace, TcpAnalyzer};
+use crate::analysis::tcp::{Seen, SeqSpace, TcpAnalyzer};
 use crate::decode::{decode, Packet, Transport};
 use crate::flow::endpoints;
 use crate::report::FlowRecord;
