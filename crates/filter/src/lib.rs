@@ -57,7 +57,10 @@
 //! term before it: `host a or b` is `host a or host b`, `tcp port 80 or 443`
 //! is `tcp port 80 or tcp port 443`, `host a and (b or not c)` repeats
 //! `host` inside. Terms like `tcp`, `vlan 5` or `less 100` lend nothing, so
-//! `tcp or 80` is an error. The empty expression matches everything.
+//! `tcp or 80` is an error. A keyword after `and`/`or` always starts a new
+//! primitive: `ip proto tcp or udp` is `ip proto 6 or udp`, while
+//! `ip proto tcp or \udp` is `ip proto 6 or ip proto 17`. The empty
+//! expression matches everything.
 //!
 //! Keywords are lower case. Numbers are decimal or `0x` hexadecimal; a
 //! leading zero is refused (tcpdump would read it as octal).

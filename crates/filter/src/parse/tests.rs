@@ -87,6 +87,10 @@ fn implicit_qualifiers_are_borrowed_from_the_term_before() {
         "(ns default or ns kube-system)",
     );
     same("ip proto 6 or 17", "(ip proto 6 or ip proto 17)");
+    // A keyword after `or` starts a term even where it could be a protocol
+    // name; the escaped name continues the `proto` list, as in tcpdump.
+    same("ip proto tcp or udp", "(ip proto 6 or udp)");
+    same(r"ip proto tcp or \udp", "(ip proto 6 or ip proto 17)");
 }
 
 #[test]
