@@ -52,7 +52,9 @@ impl fmt::Display for Pattern {
 
 /// Width in bytes of the UTF-8 character starting at `text[at]`.
 fn char_width(text: &str, at: usize) -> usize {
-    text[at..].chars().next().map_or(1, char::len_utf8)
+    text.get(at..)
+        .and_then(|rest| rest.chars().next())
+        .map_or(1, char::len_utf8)
 }
 
 /// Wildcard match with one backtrack point (the last `*`): linear in

@@ -91,11 +91,11 @@
 //! * **VLAN.** tcpdump's `vlan` is stateful: it matches a tag at the current
 //!   offset and moves every later test 4 bytes in, so `tcp port 80` alone
 //!   never matches a tagged frame and `vlan 20` only checks the outer tag.
-//!   Here `vlan` means "the frame carries a tag", `vlan N` "a tag with id N,
-//!   anywhere in the stack", and every other test sees through the tags.
-//!   For frames with at most two tags this equals tcpdump's
-//!   `X or (vlan and (X or (vlan and X)))` for untagged, single and double
-//!   tags (the equivalence test checks exactly that).
+//!   Here `vlan` means "the frame carries an 802.1Q/802.1ad tag", `vlan N`
+//!   "a tag with id N, anywhere in the stack", and every other test sees
+//!   through the tags: an expression `X` selects what tcpdump's `X` selects
+//!   when preceded by as many `vlan` keywords as the frame has tags (the
+//!   equivalence test builds that expression for up to two tags).
 //! * **Tunnels.** The analyzer reports the inner packet of VXLAN and Geneve
 //!   traffic, so `host`, `port` … test inner headers; tcpdump tests the
 //!   outer ones (`geneve`/`vxlan` keywords are refused here).
@@ -129,6 +129,8 @@
 //! allocating and stops at the first test that decides; Kubernetes names
 //! are looked up at most once per address, and only if a name term is
 //! reached.
+
+#![warn(missing_docs)]
 
 mod ast;
 mod error;

@@ -100,10 +100,14 @@ impl<T: NameLookup + ?Sized> NameLookup for &T {
 pub struct Flow<'a> {
     /// Upper-layer IP protocol.
     pub proto: u8,
+    /// Address of one end (the initiator, when known).
     pub src: IpAddr,
+    /// Address of the other end.
     pub dst: IpAddr,
     /// Source and destination ports, for protocols that have them.
     pub ports: Option<(u16, u16)>,
+    /// Kubernetes names of `src` (the record's, or from a [`NameLookup`]).
     pub src_names: Names<'a>,
+    /// Kubernetes names of `dst`.
     pub dst_names: Names<'a>,
 }
