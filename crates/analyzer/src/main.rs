@@ -12,7 +12,9 @@ use clap::{Parser, ValueEnum};
 
 use retina_analyzer::analysis::gate;
 use retina_analyzer::flow::Timeouts;
-use retina_analyzer::pipeline::{self, Config, Outcome, ParquetConfig, Progress, RunError};
+use retina_analyzer::pipeline::{
+    self, Config, Outcome, ParquetConfig, PointsConfig, Progress, RunError,
+};
 use retina_analyzer::render::{json, text};
 use retina_analyzer::report::Thresholds;
 
@@ -146,6 +148,14 @@ struct Cli {
     #[arg(long, default_value_t = Thresholds::default().flow_log_drops_high, value_name = "N")]
     flow_log_drops_high: u64,
 
+    /// With several capture points: how long after a packet was last seen
+    /// it is decided where it was seen and where not (at most; flows whose
+    /// points are close shorten it). Longer than the one-way delay plus the
+    /// clock offset between any two points; the default covers a packet
+    /// the kernel holds while resolving a neighbour.
+    #[arg(long, default_value_t = 3.5, value_name = "SECONDS")]
+    point_window: f64,
+
     /// Do not show a progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -223,6 +233,9 @@ fn config(cli: &Cli) -> Result<Config> {
             TRACED_FLOWS
         } else {
             0
+        },
+        points: PointsConfig {
+            window_ns: seconds_to_ns("point-window", cli.point_window)?,
         },
     })
 }

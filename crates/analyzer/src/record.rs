@@ -137,6 +137,32 @@ impl Buffers {
         }
     }
 
+    /// A packet row, when packet rows are wanted. `distinct`: with several
+    /// capture points, whether no other point had seen the packet yet.
+    pub fn packet_rows(
+        &mut self,
+        flow_uid: u64,
+        pkt: &crate::decode::Packet,
+        to_server: bool,
+        tcp: Option<TcpFields>,
+        verdict: Option<Verdict>,
+        distinct: Option<bool>,
+    ) {
+        if !self.packets_on {
+            return;
+        }
+        let _ = distinct;
+        self.packets.push(PacketRow {
+            flow_uid,
+            ts_ns: pkt.ts_ns,
+            to_server,
+            ip_len: pkt.ip_len,
+            payload_len: pkt.payload_len,
+            tcp,
+            verdict,
+        });
+    }
+
     /// The events one TCP packet's verdict stands for.
     pub fn verdict_events(
         &mut self,

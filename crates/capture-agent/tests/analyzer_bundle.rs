@@ -213,3 +213,80 @@ fn analyzer_attributes_bundle_drops_to_their_flows() {
         "{d}"
     );
 }
+
+/// The agent on a forwarding router, on both its interfaces, while
+/// nftables drops some of the forwarded packets: the bundle alone locates
+/// the loss between the two interfaces (inside the node) and names the
+/// kernel's reason, equal to the nftables counter.
+#[test]
+fn a_router_bundle_locates_loss_between_its_interfaces_with_the_reason() {
+    if !privileged("a_router_bundle_locates_loss_between_its_interfaces_with_the_reason") {
+        return;
+    }
+    let Some(analyze) = analyzer() else {
+        let why = "retina-analyze is not built next to this test (run `cargo test --workspace`)";
+        if std::env::var_os("CI").is_some() {
+            panic!("{why}; CI is set: this test must run there");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    };
+    let out = TempDir::new("router-bundle");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/groundtruth/points.py");
+    let run = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(out.path())
+        .args(["--scenario", "router", "--agent", AGENT])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("router.truth.json")).unwrap())
+            .unwrap();
+    let dropped = truth["router_forward_drops"]["packets"].as_u64().unwrap();
+    assert!(dropped > 0, "nftables dropped nothing");
+    let bundle = out.path().join("router.router-bundle.tar.gz");
+    let o = std::process::Command::new(&analyze)
+        .arg(&bundle)
+        .args(["--format", "json", "--quiet"])
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(
+        j["capture"]["points"].as_array().unwrap().len(),
+        2,
+        "{}",
+        j["capture"]["points"]
+    );
+    let port = truth["server"]["port"].as_u64().unwrap();
+    let f = j["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["proto"] == "tcp" && f["server"]["port"] == port)
+        .expect("the bulk flow");
+    let lost = f["lost_between"].as_array().unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0]["packets"].as_u64(), Some(dropped), "{lost:?}");
+    assert_eq!(
+        lost[0]["kernel_drops"]["NETFILTER_DROP"].as_u64(),
+        Some(dropped),
+        "{lost:?}"
+    );
+    let finding = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "lost_between_points")
+        .expect("a finding");
+    assert!(
+        finding["evidence"].to_string().contains("NETFILTER_DROP"),
+        "{finding}"
+    );
+}

@@ -14,6 +14,7 @@ pub mod findings;
 pub mod hubble;
 pub mod k8s;
 pub mod net;
+pub mod points;
 pub mod stats;
 pub mod tcp;
 pub mod trace;
@@ -33,6 +34,9 @@ pub use findings::{Finding, Severity, Thresholds};
 pub use hubble::{HubbleFile, HubbleReport, HubbleSummary};
 pub use k8s::K8sRef;
 pub use net::{Endpoint, Tunnel, TunnelKind};
+pub use points::{
+    ClockOffset, FlowPath, FlowPoint, LostBetween, PointDelay, PointRecord, Translation,
+};
 pub use stats::{LogHistogram, ShortSummary, Summary};
 pub use tcp::{HandshakeLegs, Pair, RetransCounts, TcpOptions, TcpRecord};
 pub use trace::FlowTrace;
@@ -137,6 +141,11 @@ pub struct CaptureInfo {
     pub flows: u64,
     /// Archives (agent bundles, Retina Capture tarballs) the captures came from.
     pub archives: Vec<ArchiveRecord>,
+    /// The places that saw packets: each file, or each interface of a file
+    /// that names several (pcapng, `tcpdump -i any`).
+    pub points: Vec<PointRecord>,
+    /// Clock offsets between files, from packets both saw (empty for one file).
+    pub clock_offsets: Vec<ClockOffset>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -404,6 +413,20 @@ pub struct FlowRecord {
     /// Packets of this flow the kernel dropped, by reason (from the capture
     /// agent's drop events); null when no drop belongs to it.
     pub drops: Option<DropCounts>,
+    /// The point whose view the flow's TCP and DNS figures come from (null
+    /// for a single point): the one that saw most of its packets, so RTT
+    /// and response times use one clock and one vantage.
+    pub primary_point: Option<u32>,
+    /// The flow at each capture point (empty for a single point).
+    pub points: Vec<FlowPoint>,
+    /// The points each direction passed, in order (null for a single point).
+    pub path: Option<FlowPath>,
+    /// Packets seen at one point and never at the next one downstream.
+    pub lost_between: Vec<LostBetween>,
+    /// One-way delays between consecutive points.
+    pub point_delays: Vec<PointDelay>,
+    /// Other tuples the flow was seen under (address translation).
+    pub translations: Vec<Translation>,
     /// Retransmit events of this flow from the kernel (the capture agent's
     /// `tcp_retransmit_skb` rows: one per retransmitted skb, which may hold
     /// several segments), to set beside the retransmissions the capture

@@ -253,6 +253,45 @@ pub fn attribute(
     sum
 }
 
+/// Names the kernel drops of packets lost between two capture points: a
+/// flow's lost drops that the agent recorded on the node of either point
+/// (`nodes[i]` is the node of `events[i]`'s table, `point_nodes[p]` the
+/// node of point `p`) go to its `lost_between[].kernel_drops`.
+pub fn join_lost_between(
+    flows: &mut [FlowRecord],
+    events: &[DropEvent],
+    nodes: &[Option<String>],
+    point_nodes: &[Option<String>],
+) {
+    if !flows.iter().any(|f| !f.lost_between.is_empty()) {
+        return;
+    }
+    let index = FlowIndex::new(flows);
+    for (e, node) in events.iter().zip(nodes) {
+        let Some(node) = node else { continue };
+        if !family_at(&e.reason, e.location.as_deref()).is_loss() {
+            continue;
+        }
+        let Some(i) = index.find(
+            flows,
+            e.protocol,
+            (e.src_ip, e.src_port),
+            (e.dst_ip, e.dst_port),
+            e.time_ns,
+        ) else {
+            continue;
+        };
+        let on_node = |p: u32| point_nodes.get(p as usize).and_then(|n| n.as_ref()) == Some(node);
+        if let Some(l) = flows[i]
+            .lost_between
+            .iter_mut()
+            .find(|l| on_node(l.to) || on_node(l.from))
+        {
+            *l.kernel_drops.entry(e.reason.clone()).or_default() += 1;
+        }
+    }
+}
+
 /// Flows by canonical 5-tuple, to join kernel events to them.
 pub struct FlowIndex {
     by_key: HashMap<Key, Vec<usize>>,

@@ -57,6 +57,10 @@ pub const METRICS: &[(&str, &str)] = &[
         "flow_log_drops.REASON",
         "those of one drop reason, e.g. flow_log_drops.POLICY_DENIED",
     ),
+    (
+        "lost_between_points",
+        "segments seen at one capture point and never at the next one downstream",
+    ),
     ("findings_high", "findings of severity HIGH"),
     ("flows", "flows"),
     ("packets", "packets read"),
@@ -138,6 +142,14 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
         );
         m.insert("dns_latency_p99_ms", d.latency_ms.map_or(0.0, |l| l.p99));
     }
+    m.insert(
+        "lost_between_points",
+        r.flows
+            .iter()
+            .flat_map(|f| &f.lost_between)
+            .map(|l| l.segments)
+            .sum::<u64>() as f64,
+    );
     m.insert("findings_high", findings_high as f64);
     m.insert("flows", r.flows.len() as f64);
     m.insert("packets", r.capture.packets as f64);

@@ -69,6 +69,8 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         ts_ns: 0,
         file: 0,
         interface: 0,
+        point: 0,
+        clock: 0,
         wire_len: 0,
         src,
         dst,
@@ -86,6 +88,7 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         transport: Transport::Other,
         truncated: payload.incomplete,
         dns: None,
+        content: 0,
     };
     if fragment.is_some_and(|f| !f.is_first()) {
         // The transport header is in the first fragment; the flow table joins them.
@@ -119,6 +122,7 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             pkt.dport = dport;
             pkt.payload_len = l4_wire.saturating_sub(8);
             pkt.transport = Transport::Udp;
+            pkt.content = content_hash(l4.get(8..).unwrap_or(&[]));
             if fragment.is_none() {
                 if let Some(inner) = tunnel(&pkt, l4, depth) {
                     return inner;
@@ -134,6 +138,9 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         ipproto::ICMP | ipproto::ICMPV6 => {
             let icmp = parse_icmp(proto == ipproto::ICMPV6, l4)?;
             pkt.payload_len = l4_wire.saturating_sub(8);
+            // Type, code and what follows the checksum (id, sequence, data).
+            pkt.content =
+                content_hash(l4.get(..2).unwrap_or(&[])) ^ content_hash(l4.get(4..).unwrap_or(&[]));
             // Echo requests and replies are told apart by identifier, like ports.
             if let Some(id) = icmp.echo_id {
                 pkt.sport = id;
@@ -141,9 +148,24 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
             }
             pkt.transport = Transport::Icmp(icmp);
         }
-        _ => {}
+        _ => pkt.content = content_hash(l4),
     }
     Ok(pkt)
+}
+
+/// Payload bytes a content hash covers: enough to tell datagrams apart
+/// (a DNS id and question start), few enough for any snap length.
+const CONTENT_BYTES: usize = 24;
+
+/// FNV-1a over the first [`CONTENT_BYTES`] bytes: the same packet hashes
+/// the same at every capture point (addresses and ports, which address
+/// translation rewrites, are not included).
+fn content_hash(b: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &x in b.iter().take(CONTENT_BYTES) {
+        h = (h ^ u32::from(x)).wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 /// The fragment header of an IPv6 packet, if it fragments the payload.

@@ -76,6 +76,23 @@ fn be16(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
 }
 
+/// Interfaces named by a Linux cooked v2 header are numbered from here,
+/// apart from a pcapng file's own interface numbers.
+pub const SLL2_IFINDEX_BASE: u32 = 1 << 31;
+
+/// The interface a Linux cooked v2 frame names (its interface index, from
+/// [`SLL2_IFINDEX_BASE`]). SLL v1 has no interface, only a direction, and a
+/// host's `-i any` capture sees each packet once, in or out: it stays one point.
+pub fn capture_interface(linktype: u16, data: &[u8]) -> Option<u32> {
+    match linktype {
+        LINKTYPE_LINUX_SLL2 => {
+            let ifindex = u32::from_be_bytes(data.get(4..8)?.try_into().ok()?);
+            Some(SLL2_IFINDEX_BASE | (ifindex & !SLL2_IFINDEX_BASE))
+        }
+        _ => None,
+    }
+}
+
 /// Removes the link-layer header and returns the IP packet.
 pub fn strip(linktype: u16, data: &[u8]) -> Result<&[u8], Skip> {
     let kind = LinkKind::of(linktype).ok_or(Skip::UnsupportedLinkType(linktype))?;

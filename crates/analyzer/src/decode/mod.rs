@@ -14,7 +14,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use crate::report::{Tunnel, TunnelKind};
-pub use link::{linktype_name, LinkKind};
+pub use link::{
+    linktype_name, LinkKind, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, SLL2_IFINDEX_BASE,
+};
 pub use transport::{TcpFlags, TcpSummary};
 
 /// IP protocol numbers used by the analyzer.
@@ -81,7 +83,14 @@ pub struct Packet {
     pub ts_ns: i64,
     /// Index of the input file.
     pub file: u16,
+    /// The interface that captured it, within its file: the pcapng
+    /// interface, else the Linux cooked v2 header's interface index (plus
+    /// [`SLL2_IFINDEX_BASE`]), else 0.
     pub interface: u32,
+    /// The capture point (file × interface) in the run, set by the pipeline.
+    pub point: u16,
+    /// The clock of its timestamps: the first file of its point.
+    pub clock: u16,
     /// Frame length on the wire.
     pub wire_len: u32,
     pub src: IpAddr,
@@ -103,6 +112,10 @@ pub struct Packet {
     pub truncated: bool,
     /// A DNS message carried by this packet (UDP, or a whole message in a TCP segment).
     pub dns: Option<Box<dns::DnsMsg>>,
+    /// Hash of the first payload bytes captured (UDP, ICMP and other
+    /// non-TCP packets; 0 for TCP, whose sequence numbers tell packets
+    /// apart): matches one packet seen at several capture points.
+    pub content: u32,
 }
 
 /// Why a frame produced no packet. Each reason is counted, never silently dropped.
@@ -150,7 +163,7 @@ pub fn decode(
     let mut pkt = ip::decode_ip(l3, wire_ip_len, 0)?;
     pkt.ts_ns = ts_ns;
     pkt.file = file;
-    pkt.interface = interface;
+    pkt.interface = link::capture_interface(linktype, data).unwrap_or(interface);
     pkt.wire_len = orig_len;
     Ok(pkt)
 }

@@ -7,12 +7,13 @@
 
 mod fragments;
 mod key;
+pub mod points;
 mod table;
 
 pub use crate::report::Endpoint;
 pub use fragments::FragmentTracker;
 pub use key::{endpoints, Direction, FlowKey, Side};
-pub use table::{FlowTable, Timeouts, TIMELINE_TICK_NS};
+pub use table::{ClockEstimate, FlowTable, MultiConfig, TableEnd, Timeouts, TIMELINE_TICK_NS};
 
 /// Ports that mark the responder of a midstream flow. Below 1024 plus the
 /// usual service ports of a Kubernetes cluster (databases, brokers, API

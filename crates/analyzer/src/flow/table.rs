@@ -3,14 +3,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::analysis::dns::DnsFlow;
-use crate::analysis::tcp::{Seen, TcpAnalyzer};
+use crate::analysis::tcp::SeqSpace;
+use crate::analysis::tcp::{Seen, TcpAnalyzer, Verdict};
 use crate::decode::{ipproto, IcmpSummary, Packet, Quoted, Transport};
-use crate::record::{Buffers, DnsRow, EventKind, EventRow, PacketRow, TcpFields};
+use crate::record::{Buffers, DnsRow, EventKind, EventRow, TcpFields};
 use crate::report::{
-    community_id, ns_to_s, proto_name, EndReason, FlowRecord, IcmpErrorRecord, IcmpInfo,
-    LogHistogram, PerDir, RoleBasis, TimeBin,
+    community_id, ns_to_s, proto_name, EndReason, FlowPath, FlowPoint, FlowRecord, IcmpErrorRecord,
+    IcmpInfo, LogHistogram, LostBetween, PerDir, PointDelay, RoleBasis, TimeBin, Translation,
 };
 
+use super::points::{Content, Ident, Matcher, PointId, PointSpans, Sighting};
 use super::{endpoints, likely_server_port, Direction, FlowKey, Side};
 use crate::report::Endpoint;
 
@@ -54,6 +56,279 @@ struct TcpState {
     rst: bool,
 }
 
+/// What one capture point saw of a flow: its counts and its own TCP and
+/// DNS analysis. A single-point run has one view per flow; with several
+/// points each has its own, and the flow reports its primary point's.
+#[derive(Debug, Default)]
+struct View {
+    point: PointId,
+    first_ns: i64,
+    last_ns: i64,
+    dirs: [DirStats; 2],
+    icmp_errors: Vec<IcmpErrorRecord>,
+    /// TCP analysis, for TCP flows.
+    analyzer: Option<Box<TcpAnalyzer>>,
+    dns: Option<Box<DnsFlow>>,
+    /// With several points: the primary point's analysis, whose timing
+    /// (handshake, RTT, response times) the flow reports.
+    timing_from: Option<Box<TcpAnalyzer>>,
+    /// DNS rows wait for the flow's end (several points: which view's
+    /// queries are reported is decided then).
+    defer_dns_rows: bool,
+}
+
+impl View {
+    fn new(point: PointId, ts: i64, tcp: bool, flipped: bool) -> View {
+        let analyzer = tcp.then(|| {
+            let mut a = Box::<TcpAnalyzer>::default();
+            if flipped {
+                // Zeek's '^': the originator is not the first packet's sender.
+                a.flipped();
+            }
+            a
+        });
+        View {
+            point,
+            first_ns: ts,
+            last_ns: ts,
+            analyzer,
+            ..View::default()
+        }
+    }
+}
+
+/// A flow's views when several capture points saw it, and where each
+/// transmission was seen ([`Matcher`]).
+#[derive(Debug)]
+struct Multi {
+    views: Vec<View>,
+    /// Per view: activity per timeline tick and RTT samples, merged into
+    /// the run's timeline for the primary view only, when the flow ends.
+    timelines: Vec<BTreeMap<i64, TimeBin>>,
+    rtts: Vec<Vec<f64>>,
+    matcher: Matcher,
+    /// Sequence numbers of each direction, unwrapped once for all points.
+    seq: [SeqSpace; 2],
+    /// Segment size of each direction (from the peer's MSS option).
+    seg: [u32; 2],
+    /// Tuples the flow was seen under at other points (address translation).
+    translations: Vec<(Endpoint, Endpoint, PointId)>,
+    /// The flow's distinct packets: each transmission at the first point
+    /// that saw it. Counts and TCP figures come from here; timing (RTT,
+    /// response times) from the primary point's own view.
+    union: Option<View>,
+    union_timeline: BTreeMap<i64, TimeBin>,
+    union_rtts: Vec<f64>,
+}
+
+impl Multi {
+    fn new(spans: PointSpans) -> Multi {
+        Multi {
+            views: Vec::with_capacity(2),
+            timelines: Vec::with_capacity(2),
+            rtts: Vec::with_capacity(2),
+            matcher: Matcher::new(spans),
+            seq: [SeqSpace::default(); 2],
+            seg: [0; 2],
+            translations: Vec::new(),
+            union: None,
+            union_timeline: BTreeMap::new(),
+            union_rtts: Vec::new(),
+        }
+    }
+
+    /// The index of `point`'s view, created when new.
+    fn view(&mut self, point: PointId, ts: i64, tcp: bool, flipped: bool) -> usize {
+        match self.views.iter().position(|v| v.point == point) {
+            Some(i) => i,
+            None => {
+                self.views.push(View::new(point, ts, tcp, flipped));
+                self.timelines.push(BTreeMap::new());
+                self.rtts.push(Vec::new());
+                self.views.len() - 1
+            }
+        }
+    }
+
+    /// The sighting the matcher needs of `pkt`.
+    fn sighting(&mut self, pkt: &Packet, dir: usize) -> Sighting {
+        let content = match &pkt.transport {
+            Transport::Tcp(t) if pkt.payload_len > 0 => {
+                let start = self.seq[dir].advance(t.seq);
+                let seg = match self.seg[dir] {
+                    0 if pkt.src.is_ipv4() => 1448,
+                    0 => 1428,
+                    s => s,
+                };
+                let ident = if pkt.src.is_ipv4() && pkt.ip_id != 0 {
+                    Some(Ident {
+                        start: u32::from(pkt.ip_id),
+                        width: pkt.payload_len.div_ceil(seg).max(1),
+                        modulus: 1 << 16,
+                    })
+                } else {
+                    t.timestamps.map(|(tsval, _)| Ident {
+                        start: tsval,
+                        width: 1,
+                        modulus: 1 << 32,
+                    })
+                };
+                Content::Data {
+                    start,
+                    end: start + u64::from(pkt.payload_len),
+                    ident,
+                }
+            }
+            Transport::Tcp(t) => {
+                if t.flags.syn() {
+                    if let Some(mss) = t.mss {
+                        // The peer's segments carry at most this (less the
+                        // timestamp option both sides use when offered).
+                        let opts = if t.timestamps.is_some() { 12 } else { 0 };
+                        self.seg[1 - dir] = u32::from(mss).saturating_sub(opts).max(1);
+                    }
+                }
+                let (tsv, tse) = t.timestamps.unwrap_or((0, 0));
+                // Duplicate ACKs differ by their SACK blocks only.
+                let sack = if t.sack_count > 0 {
+                    t.sack_blocks[0]
+                } else {
+                    (0, 0)
+                };
+                Content::Other(fingerprint(&[
+                    u64::from(pkt.ip_id),
+                    u64::from(t.flags.0),
+                    u64::from(t.seq),
+                    u64::from(t.ack),
+                    u64::from(t.window),
+                    u64::from(tsv),
+                    u64::from(tse),
+                    u64::from(sack.0) << 32 | u64::from(sack.1),
+                    u64::from(t.sack_count),
+                ]))
+            }
+            other => {
+                let icmp = match other {
+                    Transport::Icmp(i) => u64::from(i.icmp_type) << 8 | u64::from(i.code),
+                    _ => 0,
+                };
+                Content::Other(fingerprint(&[
+                    u64::from(pkt.ip_id),
+                    u64::from(pkt.payload_len),
+                    u64::from(pkt.content),
+                    icmp,
+                ]))
+            }
+        };
+        Sighting {
+            point: pkt.point,
+            clock: pkt.clock,
+            dir,
+            ts_ns: pkt.ts_ns,
+            ip_len: pkt.ip_len,
+            payload_len: pkt.payload_len,
+            content,
+        }
+    }
+}
+
+/// A primary point that saw at least this share of a flow's transmissions
+/// gives its timing to the flow; below, the flow's distinct packets do.
+const PRIMARY_TIMING_SHARE: f64 = 0.9;
+
+/// A 64-bit fingerprint of a few fields.
+fn fingerprint(fields: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in fields {
+        h = (h ^ f).wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    }
+    h
+}
+
+/// Where a view's data RTT samples go: the run's histogram (one point),
+/// or the flow's list until its primary point is known.
+enum Rtts<'a> {
+    Run(&'a mut LogHistogram),
+    Flow(&'a mut Vec<f64>),
+}
+
+/// One packet in one view: counts, timeline, DNS and TCP analysis (with
+/// its event rows when `rec` is given). Returns the TCP verdict.
+#[allow(clippy::too_many_arguments)]
+fn account(
+    view: &mut View,
+    pkt: &Packet,
+    dir: Direction,
+    timeline: &mut BTreeMap<i64, TimeBin>,
+    rtts: Rtts<'_>,
+    recording: bool,
+    mut rec: Option<&mut Buffers>,
+    uid: u64,
+) -> Option<Verdict> {
+    view.first_ns = view.first_ns.min(pkt.ts_ns);
+    view.last_ns = view.last_ns.max(pkt.ts_ns);
+    let bin = timeline
+        .entry(pkt.ts_ns.div_euclid(TIMELINE_TICK_NS))
+        .or_default();
+    bin.packets += 1;
+    match dir {
+        Direction::ToServer => bin.bytes_to_server += u64::from(pkt.ip_len),
+        Direction::ToClient => bin.bytes_to_client += u64::from(pkt.ip_len),
+    }
+    let d = &mut view.dirs[dir.index()];
+    d.packets += 1;
+    d.ip_bytes += u64::from(pkt.ip_len);
+    d.payload_bytes += u64::from(pkt.payload_len);
+    if let Some(m) = &pkt.dns {
+        let d = view.dns.get_or_insert_with(|| {
+            let mut d = Box::<DnsFlow>::default();
+            d.record = recording;
+            d
+        });
+        d.message(pkt.ts_ns, m);
+        if let (Some(rec), false) = (rec.as_deref_mut(), view.defer_dns_rows) {
+            take_dns(uid, d, rec);
+        }
+    }
+    let Transport::Tcp(t) = &pkt.transport else {
+        return None;
+    };
+    let a = view.analyzer.as_mut()?;
+    let v = a.packet(Seen {
+        ts_ns: pkt.ts_ns,
+        dir: dir.index(),
+        tcp: t,
+        payload_len: pkt.payload_len,
+        ip_id: pkt.ip_id,
+    });
+    bin.retransmissions += u64::from(v.retransmission);
+    bin.out_of_order += u64::from(v.out_of_order);
+    bin.resets += u64::from(v.reset);
+    bin.zero_windows += u64::from(v.zero_window);
+    bin.syn_retries += u64::from(v.syn_retry);
+    if let Some(ms) = v.rtt_ms {
+        bin.rtt_samples += 1;
+        bin.rtt_sum_ms += ms;
+        bin.rtt_max_ms = bin.rtt_max_ms.max(ms);
+        match rtts {
+            Rtts::Run(h) => h.add(ms),
+            Rtts::Flow(v) => v.push(ms),
+        }
+    }
+    if let Some(rec) = rec {
+        let f = TcpFields {
+            flags: t.flags.0,
+            seq: t.seq,
+            ack: t.ack,
+            window: t.window,
+        };
+        let to_server = dir == Direction::ToServer;
+        rec.verdict_events(uid, pkt.ts_ns, to_server, &f, pkt.payload_len, &v);
+    }
+    Some(v)
+}
+
 #[derive(Debug)]
 struct Flow {
     /// Fixed at creation, unique in the run (see [`crate::record`]).
@@ -63,15 +338,14 @@ struct Flow {
     role: RoleBasis,
     first_ns: i64,
     last_ns: i64,
-    dirs: [DirStats; 2],
     tcp: TcpState,
     closed_ns: Option<i64>,
     fragments: u64,
     icmp: Option<IcmpInfo>,
-    icmp_errors: Vec<IcmpErrorRecord>,
-    /// TCP analysis, for TCP flows.
-    analyzer: Option<Box<TcpAnalyzer>>,
-    dns: Option<Box<DnsFlow>>,
+    /// What the (only, or primary) capture point saw.
+    view: View,
+    /// Several capture points: each one's view, chosen from at the end.
+    multi: Option<Box<Multi>>,
 }
 
 impl Flow {
@@ -83,14 +357,16 @@ impl Flow {
             role,
             first_ns: ts,
             last_ns: ts,
-            dirs: [DirStats::default(); 2],
             tcp: TcpState::default(),
             closed_ns: None,
             fragments: 0,
             icmp: None,
-            icmp_errors: Vec::new(),
-            analyzer: None,
-            dns: None,
+            view: View {
+                first_ns: ts,
+                last_ns: ts,
+                ..View::default()
+            },
+            multi: None,
         }
     }
 
@@ -105,9 +381,19 @@ impl Flow {
     /// The flow's record; `end_ns` is when it is known to have ended (for
     /// DNS queries still waiting for an answer).
     fn finish(mut self, end: EndReason, end_ns: i64, mut rec: Option<&mut Buffers>) -> FlowRecord {
-        let tcp = self.analyzer.take().map(|mut a| {
+        let timing = self.view.timing_from.take().map(|mut a| a.finish());
+        let tcp = self.view.analyzer.take().map(|mut a| {
             let before = a.capture_loss_totals();
-            let r = a.finish();
+            let mut r = a.finish();
+            if let Some(t) = timing {
+                // Several points: the primary point's clock times the flow.
+                r.handshake_rtt_ms = t.handshake_rtt_ms;
+                r.handshake = t.handshake;
+                r.rtt_ms = t.rtt_ms;
+                r.rtt_ms_by_dir = t.rtt_ms_by_dir;
+                r.ts_rtt_ms = t.ts_rtt_ms;
+                r.response_time_ms = t.response_time_ms;
+            }
             if let Some(rec) = rec.as_deref_mut() {
                 // Loss only the end of the flow reveals (data acknowledged beyond anything seen).
                 for (d, (segs, bytes)) in before.into_iter().enumerate() {
@@ -129,7 +415,7 @@ impl Flow {
             }
             r
         });
-        let dns = self.dns.take().map(|mut d| {
+        let dns = self.view.dns.take().map(|mut d| {
             let r = d.finish(end_ns);
             if let Some(rec) = rec {
                 take_dns(self.uid, &mut d, rec);
@@ -137,8 +423,8 @@ impl Flow {
             r
         });
         let per = |f: fn(&DirStats) -> u64| PerDir {
-            client: f(&self.dirs[0]),
-            server: f(&self.dirs[1]),
+            client: f(&self.view.dirs[0]),
+            server: f(&self.view.dirs[1]),
         };
         let mut client = self.key.endpoint(self.client);
         let mut server = self.key.endpoint(self.client.other());
@@ -182,7 +468,7 @@ impl Flow {
             end_reason: end,
             fragments: self.fragments,
             icmp: self.icmp,
-            icmp_errors: self.icmp_errors,
+            icmp_errors: std::mem::take(&mut self.view.icmp_errors),
             first_ts_ns: self.first_ns,
             uid: self.uid,
             last_ts_ns: self.last_ns,
@@ -192,6 +478,12 @@ impl Flow {
             server_k8s: None,
             drops: None,
             kernel_retransmissions: None,
+            primary_point: None,
+            points: Vec::new(),
+            path: None,
+            lost_between: Vec::new(),
+            point_delays: Vec::new(),
+            translations: Vec::new(),
         }
     }
 }
@@ -265,6 +557,45 @@ pub struct FlowTable {
     uid_step: u64,
     /// Rows for a [`crate::record::Sink`], when one is attached.
     pub rec: Option<Buffers>,
+    /// Several capture points: flows keep a view per point.
+    multi: Option<MultiConfig>,
+    /// Clock offsets between points of different files seen by this
+    /// table's flows: the best (smallest-delay) estimate per pair.
+    pub clocks: BTreeMap<(PointId, PointId), ClockEstimate>,
+}
+
+/// What a flow table leaves when the input ends.
+#[derive(Debug)]
+pub struct TableEnd {
+    pub flows: Vec<FlowRecord>,
+    /// Rows not yet handed to a sink.
+    pub rec: Option<Buffers>,
+    pub clocks: BTreeMap<(PointId, PointId), ClockEstimate>,
+    /// Activity per timeline tick, and the data RTT samples.
+    pub timeline: BTreeMap<i64, TimeBin>,
+    pub rtt_histogram: LogHistogram,
+}
+
+/// A clock offset between two points of different files, from one flow or
+/// the best of several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockEstimate {
+    /// Subtract from the second point's times to read them on the first's clock.
+    pub offset_ns: i64,
+    /// The one-way delay the estimate implies (smaller is better).
+    pub delay_ns: i64,
+    /// Flows that gave an estimate.
+    pub flows: u64,
+}
+
+/// Settings of a run with several capture points.
+#[derive(Debug, Clone)]
+pub struct MultiConfig {
+    /// When every point captured.
+    pub spans: PointSpans,
+    /// How long after its last sighting a transmission is decided (seen
+    /// everywhere it will be seen).
+    pub window_ns: i64,
 }
 
 impl FlowTable {
@@ -280,7 +611,215 @@ impl FlowTable {
             next_uid: 0,
             uid_step: 1,
             rec: None,
+            multi: None,
+            clocks: BTreeMap::new(),
         }
+    }
+
+    /// Keeps a view per capture point in every flow (a run with several).
+    pub fn with_points(mut self, cfg: MultiConfig) -> FlowTable {
+        self.multi = Some(cfg);
+        self
+    }
+
+    /// Ends `f`: with several points, its primary point's view becomes the
+    /// flow's, completed by what only other points saw, and the points'
+    /// story (path, loss between them, delays) is told.
+    fn finish_flow(&mut self, mut f: Flow, end: EndReason, end_ns: i64) -> FlowRecord {
+        let Some(mut m) = f.multi.take() else {
+            return f.finish(end, end_ns, self.rec.as_mut());
+        };
+        m.matcher.finish();
+        if m.views.is_empty() {
+            return f.finish(end, end_ns, self.rec.as_mut());
+        }
+        // The primary point: the one that saw the largest share of the
+        // flow's transmissions; ties to more packets, then the earliest.
+        let primary = (0..m.views.len())
+            .max_by(|&a, &b| {
+                let share = |i: usize| m.matcher.share(m.views[i].point);
+                let n = |i: usize| m.views[i].dirs[0].packets + m.views[i].dirs[1].packets;
+                share(a)
+                    .total_cmp(&share(b))
+                    .then(n(a).cmp(&n(b)))
+                    .then(m.views[b].first_ns.cmp(&m.views[a].first_ns))
+                    .then(m.views[b].point.cmp(&m.views[a].point))
+            })
+            .unwrap_or(0);
+        let mut summary = m.matcher.summary(m.views[primary].point);
+        // Link-local and multicast traffic (neighbour discovery, MLD, mDNS)
+        // is not forwarded from point to point, and repeats identical
+        // content: each point sees its own link's, and nothing is "lost".
+        let local = |ip: &std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.is_link_local(),
+            std::net::IpAddr::V6(a) => a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80,
+        };
+        let (a, b) = (f.key.endpoint(Side::Lo).ip, f.key.endpoint(Side::Hi).ip);
+        if local(&a) || local(&b) {
+            summary.lost.clear();
+            summary.unseen_by_primary = Default::default();
+        }
+        let pts = m.matcher.points();
+        for (i, &a) in pts.iter().enumerate() {
+            for &b in &pts[i + 1..] {
+                let Some((offset_ns, delay_ns)) = m.matcher.offset(a, b) else {
+                    continue;
+                };
+                if !m.matcher.different_clocks(a, b) {
+                    continue;
+                }
+                let e = ClockEstimate {
+                    offset_ns,
+                    delay_ns,
+                    flows: 1,
+                };
+                match self.clocks.get_mut(&(a, b)) {
+                    None => {
+                        self.clocks.insert((a, b), e);
+                    }
+                    Some(c) => {
+                        let flows = c.flows + 1;
+                        if e.delay_ns < c.delay_ns {
+                            *c = e;
+                        }
+                        c.flows = flows;
+                    }
+                }
+            }
+        }
+        let points: Vec<FlowPoint> = {
+            let mut v: Vec<&View> = m.views.iter().collect();
+            v.sort_by_key(|v| v.point);
+            v.iter()
+                .map(|v| FlowPoint {
+                    point: u32::from(v.point),
+                    packets: PerDir {
+                        client: v.dirs[0].packets,
+                        server: v.dirs[1].packets,
+                    },
+                    ip_bytes: PerDir {
+                        client: v.dirs[0].ip_bytes,
+                        server: v.dirs[1].ip_bytes,
+                    },
+                })
+                .collect()
+        };
+        // Counts and TCP figures: the distinct packets. Timing (RTT,
+        // handshake, response and DNS times): the primary point's own
+        // clock, when it saw nearly all of the flow; a mix of points would
+        // add one-way delays and clock offsets to every interval.
+        let timing_from_primary = m.matcher.share(m.views[primary].point) >= PRIMARY_TIMING_SHARE;
+        let mut timing = m.views.swap_remove(primary);
+        let primary_timeline = std::mem::take(&mut m.timelines[primary]);
+        let primary_rtts = std::mem::take(&mut m.rtts[primary]);
+        let mut view = m.union.take().unwrap_or_default();
+        let mut timeline = std::mem::take(&mut m.union_timeline);
+        let mut rtts = std::mem::take(&mut m.union_rtts);
+        if timing_from_primary {
+            for b in timeline.values_mut() {
+                (b.rtt_samples, b.rtt_sum_ms, b.rtt_max_ms) = (0, 0.0, 0.0);
+            }
+            for (t, b) in &primary_timeline {
+                let e = timeline.entry(*t).or_default();
+                e.rtt_samples += b.rtt_samples;
+                e.rtt_sum_ms += b.rtt_sum_ms;
+                e.rtt_max_ms = e.rtt_max_ms.max(b.rtt_max_ms);
+            }
+            rtts = primary_rtts;
+            view.timing_from = timing.analyzer.take();
+            if timing.dns.is_some() {
+                // DNS latency is timing too: the primary point's record,
+                // counts and all (what one resolver-side point saw).
+                view.dns = timing.dns.take();
+            }
+        }
+        // ICMP errors: each seen once, wherever (the most any point saw).
+        let mut errors = std::mem::take(&mut timing.icmp_errors);
+        for v in &m.views {
+            for e in &v.icmp_errors {
+                match errors.iter_mut().find(|x| {
+                    (x.icmp_type, x.code, x.reporter, x.about)
+                        == (e.icmp_type, e.code, e.reporter, e.about)
+                }) {
+                    Some(x) => x.count = x.count.max(e.count),
+                    None => errors.push(e.clone()),
+                }
+            }
+        }
+        view.icmp_errors = errors;
+        for (t, b) in timeline {
+            self.timeline.entry(t).or_default().add(&b);
+        }
+        for ms in &rtts {
+            self.rtt_histogram.add(*ms);
+        }
+        view.point = timing.point;
+        let primary_point = view.point;
+        f.view = view;
+        let seg = m.seg;
+        let mut rec = f.finish(end, end_ns, self.rec.as_mut());
+        if points.len() < 2 && m.translations.is_empty() {
+            // Seen at one point: told like a single-point capture.
+            return rec;
+        }
+        let dir_name = |d: u8| if d == 0 { "client" } else { "server" };
+        rec.primary_point = Some(u32::from(primary_point));
+        rec.points = points;
+        rec.path = Some(FlowPath {
+            client: summary.order[0].iter().map(|p| u32::from(*p)).collect(),
+            server: summary.order[1].iter().map(|p| u32::from(*p)).collect(),
+        });
+        rec.lost_between = summary
+            .lost
+            .iter()
+            .map(|l| {
+                let seg = u64::from(seg[usize::from(l.dir)].max(1));
+                LostBetween {
+                    from: u32::from(l.from),
+                    to: u32::from(l.to),
+                    direction: dir_name(l.dir),
+                    packets: l.counts.packets,
+                    bytes: l.counts.ip_bytes,
+                    payload_bytes: l.counts.payload,
+                    segments: if l.counts.payload > 0 {
+                        l.counts.payload.div_ceil(seg).max(l.counts.packets)
+                    } else {
+                        l.counts.packets
+                    },
+                    kernel_drops: Default::default(),
+                }
+            })
+            .collect();
+        rec.point_delays = summary
+            .delays
+            .iter()
+            .map(|d| PointDelay {
+                from: u32::from(d.from),
+                to: u32::from(d.to),
+                direction: dir_name(d.dir),
+                samples: d.samples,
+                p50_ms: d.p50_ms,
+                p99_ms: d.p99_ms,
+            })
+            .collect();
+        let mut tr: BTreeMap<(Endpoint, Endpoint), Vec<u32>> = BTreeMap::new();
+        for (c, s, p) in &m.translations {
+            tr.entry((*c, *s)).or_default().push(u32::from(*p));
+        }
+        rec.translations = tr
+            .into_iter()
+            .filter(|((c, s), _)| (*c, *s) != (rec.client, rec.server))
+            .map(|((client, server), mut points)| {
+                points.sort_unstable();
+                points.dedup();
+                Translation {
+                    client,
+                    server,
+                    points,
+                }
+            })
+            .collect();
+        rec
     }
 
     /// Flow uids of this table: `first`, `first + step`, … (shard `i` of
@@ -318,15 +857,33 @@ impl FlowTable {
         self.finish_with_records(end_ns).0
     }
 
+    /// [`FlowTable::finish`], also returning the rows not yet handed to a
+    /// sink and the clock offsets the flows told.
+    pub fn finish_all(mut self, end_ns: i64) -> TableEnd {
+        let (flows, rec) = self.finish_flows(end_ns);
+        TableEnd {
+            flows,
+            rec,
+            clocks: std::mem::take(&mut self.clocks),
+            timeline: std::mem::take(&mut self.timeline),
+            rtt_histogram: std::mem::take(&mut self.rtt_histogram),
+        }
+    }
+
     /// [`FlowTable::finish`], also returning the rows not yet handed to a sink.
     pub fn finish_with_records(mut self, end_ns: i64) -> (Vec<FlowRecord>, Option<Buffers>) {
+        self.finish_flows(end_ns)
+    }
+
+    fn finish_flows(&mut self, end_ns: i64) -> (Vec<FlowRecord>, Option<Buffers>) {
         let mut rest: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
         rest.sort_by_key(|f| (f.first_ns, f.key));
         for f in rest {
             let end = end_reason_at_eof(&f);
-            self.finished.push(f.finish(end, end_ns, self.rec.as_mut()));
+            let rec = self.finish_flow(f, end, end_ns);
+            self.finished.push(rec);
         }
-        (self.finished, self.rec)
+        (std::mem::take(&mut self.finished), self.rec.take())
     }
 
     /// Hands the rows collected so far to `sink`.
@@ -355,8 +912,8 @@ impl FlowTable {
                 } else {
                     EndReason::Reused
                 };
-                self.finished
-                    .push(old.finish(end, pkt.ts_ns, self.rec.as_mut()));
+                let rec = self.finish_flow(old, end, pkt.ts_ns);
+                self.finished.push(rec);
             }
         }
         let uid = if self.flows.contains_key(&key) {
@@ -364,79 +921,29 @@ impl FlowTable {
         } else {
             self.new_uid()
         };
+        let multi = self.multi.clone();
         let flow = self.flows.entry(key).or_insert_with(|| {
             let (client, role) = originator(pkt, sender);
             let mut flow = Flow::new(uid, key, client, role, pkt.ts_ns);
-            if key.proto == ipproto::TCP {
-                let mut a = Box::<TcpAnalyzer>::default();
-                if client != sender {
-                    // Zeek's '^': the originator is not the first packet's sender.
-                    a.flipped();
-                }
-                flow.analyzer = Some(a);
+            let tcp = key.proto == ipproto::TCP;
+            match &multi {
+                Some(m) => flow.multi = Some(Box::new(Multi::new(m.spans.clone()))),
+                None => flow.view = View::new(pkt.point, pkt.ts_ns, tcp, client != sender),
             }
             flow
         });
         let dir = flow.direction(sender);
-        let bin = self
-            .timeline
-            .entry(pkt.ts_ns.div_euclid(TIMELINE_TICK_NS))
-            .or_default();
-        bin.packets += 1;
-        match dir {
-            Direction::ToServer => bin.bytes_to_server += u64::from(pkt.ip_len),
-            Direction::ToClient => bin.bytes_to_client += u64::from(pkt.ip_len),
-        }
-        let d = &mut flow.dirs[dir.index()];
-        d.packets += 1;
-        d.ip_bytes += u64::from(pkt.ip_len);
-        d.payload_bytes += u64::from(pkt.payload_len);
         flow.first_ns = flow.first_ns.min(pkt.ts_ns);
         flow.last_ns = flow.last_ns.max(pkt.ts_ns);
         if pkt.fragment.is_some() {
             flow.fragments += 1;
         }
-        if let Some(m) = &pkt.dns {
-            let recording = self.rec.is_some();
-            let d = flow.dns.get_or_insert_with(|| {
-                let mut d = Box::<DnsFlow>::default();
-                d.record = recording;
-                d
-            });
-            d.message(pkt.ts_ns, m);
-            if let Some(rec) = self.rec.as_mut() {
-                take_dns(flow.uid, d, rec);
-            }
-        }
         let to_server = dir == Direction::ToServer;
-        let mut verdict = None;
+        let first_sender = flow.client != sender;
+        let uid = flow.uid;
+        // The flow-level TCP state and ICMP identity see every packet.
         match &pkt.transport {
             Transport::Tcp(t) => {
-                if let Some(a) = flow.analyzer.as_mut() {
-                    let v = a.packet(Seen {
-                        ts_ns: pkt.ts_ns,
-                        dir: dir.index(),
-                        tcp: t,
-                        payload_len: pkt.payload_len,
-                        ip_id: pkt.ip_id,
-                    });
-                    let bin = self
-                        .timeline
-                        .entry(pkt.ts_ns.div_euclid(TIMELINE_TICK_NS))
-                        .or_default();
-                    bin.retransmissions += u64::from(v.retransmission);
-                    bin.out_of_order += u64::from(v.out_of_order);
-                    bin.resets += u64::from(v.reset);
-                    bin.zero_windows += u64::from(v.zero_window);
-                    bin.syn_retries += u64::from(v.syn_retry);
-                    if let Some(ms) = v.rtt_ms {
-                        bin.rtt_samples += 1;
-                        bin.rtt_sum_ms += ms;
-                        bin.rtt_max_ms = bin.rtt_max_ms.max(ms);
-                        self.rtt_histogram.add(ms);
-                    }
-                    verdict = Some(v);
-                }
                 if t.flags.syn() && flow.tcp.syn_isn[dir.index()].is_none() {
                     flow.tcp.syn_isn[dir.index()] = Some(t.seq);
                 }
@@ -464,32 +971,106 @@ impl FlowTable {
             }
             _ => {}
         }
-        if let Some(rec) = self.rec.as_mut() {
-            let tcp = match &pkt.transport {
-                Transport::Tcp(t) => Some(TcpFields {
-                    flags: t.flags.0,
-                    seq: t.seq,
-                    ack: t.ack,
-                    window: t.window,
-                }),
-                _ => None,
-            };
-            if let (Some(t), Some(v)) = (&tcp, &verdict) {
-                rec.verdict_events(flow.uid, pkt.ts_ns, to_server, t, pkt.payload_len, v);
+        let tcp_fields = match &pkt.transport {
+            Transport::Tcp(t) => Some(TcpFields {
+                flags: t.flags.0,
+                seq: t.seq,
+                ack: t.ack,
+                window: t.window,
+            }),
+            _ => None,
+        };
+        match flow.multi.as_deref_mut() {
+            None => {
+                let verdict = account(
+                    &mut flow.view,
+                    pkt,
+                    dir,
+                    &mut self.timeline,
+                    Rtts::Run(&mut self.rtt_histogram),
+                    self.rec.is_some(),
+                    self.rec.as_mut(),
+                    uid,
+                );
+                if let Some(rec) = self.rec.as_mut() {
+                    rec.packet_rows(uid, pkt, to_server, tcp_fields, verdict, None);
+                }
             }
-            if rec.packets_on {
-                rec.packets.push(PacketRow {
-                    flow_uid: flow.uid,
-                    ts_ns: pkt.ts_ns,
-                    to_server,
-                    ip_len: pkt.ip_len,
-                    payload_len: pkt.payload_len,
-                    tcp,
-                    verdict,
-                });
+            Some(m) => {
+                let tcp = key.proto == ipproto::TCP;
+                let i = m.view(pkt.point, pkt.ts_ns, tcp, first_sender);
+                let sighting = m.sighting(pkt, dir.index());
+                let distinct = m.matcher.observe(&sighting);
+                if let Some(cfg) = &self.multi {
+                    let w = m.matcher.window(cfg.window_ns);
+                    m.matcher.expire(pkt.ts_ns, w);
+                }
+                // The point's own view (its clock, for timing) …
+                account(
+                    &mut m.views[i],
+                    pkt,
+                    dir,
+                    &mut m.timelines[i],
+                    Rtts::Flow(&mut m.rtts[i]),
+                    // DNS rows wait for the end: the primary point's are kept.
+                    self.rec.is_some(),
+                    None,
+                    uid,
+                );
+                // … and, for a packet no other point saw yet, the flow's
+                // distinct packets: every transmission once.
+                let mut verdict = None;
+                if distinct {
+                    if m.union.is_none() {
+                        let mut u = View::new(pkt.point, pkt.ts_ns, tcp, first_sender);
+                        u.defer_dns_rows = true;
+                        m.union = Some(u);
+                    }
+                    if let Some(u) = m.union.as_mut() {
+                        verdict = account(
+                            u,
+                            pkt,
+                            dir,
+                            &mut m.union_timeline,
+                            Rtts::Flow(&mut m.union_rtts),
+                            self.rec.is_some(),
+                            self.rec.as_mut(),
+                            uid,
+                        );
+                    }
+                }
+                if let Some(rec) = self.rec.as_mut() {
+                    rec.packet_rows(uid, pkt, to_server, tcp_fields, verdict, Some(distinct));
+                }
             }
         }
         self.peak_active = self.peak_active.max(self.flows.len());
+    }
+
+    /// Notes that `pkt` (already rewritten to the flow's tuple) was seen at
+    /// its point under another tuple: address translation.
+    pub fn note_translation(&mut self, pkt: &Packet, seen_src: Endpoint, seen_dst: Endpoint) {
+        let (src, dst) = endpoints(pkt);
+        let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel);
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let to_server = flow.client == sender;
+        let Some(m) = flow.multi.as_deref_mut() else {
+            return;
+        };
+        let (c, s) = if to_server {
+            (seen_src, seen_dst)
+        } else {
+            (seen_dst, seen_src)
+        };
+        if !m
+            .translations
+            .iter()
+            .any(|(a, b, p)| *a == c && *b == s && *p == pkt.point)
+        {
+            m.translations.push((c, s, pkt.point));
+        }
     }
 
     /// Attributes an ICMP error to the flow whose packet it quotes. When that
@@ -509,9 +1090,15 @@ impl FlowTable {
         } else {
             self.new_uid()
         };
+        let multi = self.multi.clone();
         let flow = self.flows.entry(key).or_insert_with(|| {
             let (client, role) = by_ports(q.sport, q.dport, sender);
-            Flow::new(uid, key, client, role, pkt.ts_ns)
+            let mut f = Flow::new(uid, key, client, role, pkt.ts_ns);
+            f.view.point = pkt.point;
+            if let Some(m) = &multi {
+                f.multi = Some(Box::new(Multi::new(m.spans.clone())));
+            }
+            f
         });
         let about = if sender == flow.client {
             "client"
@@ -519,7 +1106,16 @@ impl FlowTable {
             "server"
         };
         flow.last_ns = flow.last_ns.max(pkt.ts_ns);
-        if let Some(e) = flow.icmp_errors.iter_mut().find(|e| {
+        // With several points, each point's errors count in its view.
+        let view = match flow.multi.as_deref_mut() {
+            None => &mut flow.view,
+            Some(m) => {
+                let tcp = key.proto == ipproto::TCP;
+                let i = m.view(pkt.point, pkt.ts_ns, tcp, false);
+                &mut m.views[i]
+            }
+        };
+        if let Some(e) = view.icmp_errors.iter_mut().find(|e| {
             e.icmp_type == icmp.icmp_type
                 && e.code == icmp.code
                 && e.reporter == pkt.src
@@ -527,7 +1123,7 @@ impl FlowTable {
         }) {
             e.count += 1;
         } else {
-            flow.icmp_errors.push(IcmpErrorRecord {
+            view.icmp_errors.push(IcmpErrorRecord {
                 icmp_type: icmp.icmp_type,
                 code: icmp.code,
                 reporter: pkt.src,
@@ -568,7 +1164,8 @@ impl FlowTable {
         });
         for (k, end) in expired {
             if let Some(f) = self.flows.remove(&k) {
-                self.finished.push(f.finish(end, now, self.rec.as_mut()));
+                let rec = self.finish_flow(f, end, now);
+                self.finished.push(rec);
             }
         }
     }
@@ -635,6 +1232,8 @@ mod tests {
             ts_ns: ts,
             file: 0,
             interface: 0,
+            point: 0,
+            clock: 0,
             wire_len: 60,
             src: IpAddr::from(src),
             dst: IpAddr::from(dst),
@@ -649,6 +1248,7 @@ mod tests {
             transport,
             truncated: false,
             dns: None,
+            content: 0,
         }
     }
 

@@ -10,8 +10,9 @@ use super::merge::Merged;
 use crate::decode::{linktype_name, Skip};
 use crate::flow::TIMELINE_TICK_NS;
 use crate::report::{
-    ns_to_s, proto_name, CaptureInfo, FileError, FileRecord, InterfaceRecord, LinkTypeCount,
-    LogHistogram, ProtoTotals, Report, Severity, Thresholds, TimeBin, Timeline, MAX_BINS,
+    ns_to_s, proto_name, CaptureInfo, ClockOffset, FileError, FileRecord, InterfaceRecord,
+    LinkTypeCount, LogHistogram, PointRecord, ProtoTotals, Report, Severity, Thresholds, TimeBin,
+    Timeline, MAX_BINS,
 };
 use crate::source::SourceError;
 
@@ -26,7 +27,32 @@ pub fn capture(
     inputs: &Inputs,
     interrupted: bool,
 ) -> (CaptureInfo, Vec<SourceError>) {
-    let mut warnings = Vec::new();
+    let points = point_records(merged, inputs);
+    // One offset per pair of files: the best (smallest-delay) estimate of
+    // any of their points' pairs.
+    let file_of = |p: u16| merged.points.get(usize::from(p)).map(|x| x.file);
+    type Best = (u16, u16, crate::flow::ClockEstimate);
+    let mut best: BTreeMap<(Option<u16>, Option<u16>), Best> = BTreeMap::new();
+    for ((a, b), e) in &merged.clocks {
+        let k = (file_of(*a), file_of(*b));
+        match best.get_mut(&k) {
+            Some(x) if x.2.delay_ns <= e.delay_ns => {}
+            _ => {
+                best.insert(k, (*a, *b, *e));
+            }
+        }
+    }
+    let clock_offsets = best
+        .values()
+        .map(|(a, b, e)| ClockOffset {
+            from: u32::from(*a),
+            to: u32::from(*b),
+            offset_ms: round_ms(e.offset_ns),
+            min_delay_ms: round_ms(e.delay_ns),
+            flows: e.flows,
+        })
+        .collect();
+    let mut warnings = merged.point_warnings.clone();
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut link_types: BTreeMap<u16, u64> = BTreeMap::new();
     let mut truncated_packets = 0;
@@ -146,8 +172,67 @@ pub fn capture(
         truncated_packets,
         flows: merged.flows.len() as u64,
         archives: inputs.archives.clone(),
+        points,
+        clock_offsets,
     };
     (info, errors)
+}
+
+/// Nanoseconds as milliseconds to the microsecond.
+fn round_ms(ns: i64) -> f64 {
+    (ns as f64 / 1e3).round() / 1e3
+}
+
+/// The capture points with their files, nodes and interface names.
+fn point_records(merged: &Merged, inputs: &Inputs) -> Vec<PointRecord> {
+    merged
+        .points
+        .iter()
+        .enumerate()
+        .map(|(id, p)| {
+            let r = merged.files.get(usize::from(p.file));
+            let path = r
+                .map(|r| r.info.path.display().to_string())
+                .unwrap_or_default();
+            let file = inputs.shown_name(&path);
+            let node = inputs
+                .archives
+                .iter()
+                .find(|a| file.starts_with(&format!("{}:", a.path.display())))
+                .and_then(|a| a.node.clone());
+            let link = r.and_then(|r| r.iface_links.get(&p.interface).copied());
+            let several = r.is_some_and(|r| r.iface_links.len() > 1 || r.info.interfaces.len() > 1);
+            let interface = match link {
+                Some(crate::decode::LINKTYPE_LINUX_SLL2) => {
+                    format!("if{}", p.interface & !crate::decode::SLL2_IFINDEX_BASE)
+                }
+                _ => r
+                    .and_then(|r| r.info.interfaces.get(p.interface as usize))
+                    .and_then(|i| i.name.clone())
+                    .unwrap_or_else(|| {
+                        if several {
+                            format!("if{}", p.interface)
+                        } else {
+                            "-".to_string()
+                        }
+                    }),
+            };
+            let more_files = p
+                .more_files
+                .iter()
+                .filter_map(|f| merged.files.get(usize::from(*f)))
+                .map(|r| inputs.shown_name(&r.info.path.display().to_string()))
+                .collect();
+            PointRecord {
+                id: id as u32,
+                file,
+                more_files,
+                node,
+                interface,
+                packets: p.packets,
+            }
+        })
+        .collect()
 }
 
 /// Kernel joins: the agent's drops and retransmissions, from bundles or
@@ -171,8 +256,33 @@ pub fn kernel_joins(report: &mut Report, inputs: &Inputs) -> Joins {
         ));
     }
     if !inputs.drops.is_empty() {
-        let (events, files) = read_tables(&inputs.drops, crate::source::agent::read, &mut messages);
+        // Table by table, to know the node each drop was recorded on.
+        let mut events = Vec::new();
+        let mut nodes = Vec::new();
+        let mut files = Vec::new();
+        for t in &inputs.drops {
+            let (ev, f) = read_tables(
+                std::slice::from_ref(t),
+                crate::source::agent::read,
+                &mut messages,
+            );
+            let node = inputs
+                .archives
+                .iter()
+                .find(|a| t.1.starts_with(&format!("{}:", a.path.display())))
+                .and_then(|a| a.node.clone());
+            nodes.extend(std::iter::repeat_n(node, ev.len()));
+            events.extend(ev);
+            files.extend(f);
+        }
         partial |= files.len() < inputs.drops.len();
+        let point_nodes: Vec<Option<String>> = report
+            .capture
+            .points
+            .iter()
+            .map(|p| p.node.clone())
+            .collect();
+        crate::analysis::drops::join_lost_between(&mut report.flows, &events, &nodes, &point_nodes);
         report.drops = Some(crate::analysis::drops::attribute(
             &mut report.flows,
             &events,

@@ -11,13 +11,17 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 use std::thread;
 
+use super::points::{Point, Stage};
 use super::Progress;
 use crate::decode::{self, Packet, Skip, Transport};
+use crate::flow::points::PointId;
 use crate::flow::{endpoints, Endpoint, FlowKey, FlowTable, FragmentTracker, Timeouts};
+use crate::flow::{ClockEstimate, MultiConfig};
 use crate::record::Sink;
 use crate::report::{FlowRecord, LogHistogram, ProtoTotals, TimeBin};
 use crate::source::{read_capture, FileInfo, Record, SourceError};
@@ -49,6 +53,46 @@ pub struct Merged {
     pub packets: u64,
     /// Most flows held in memory at once.
     pub peak_active_flows: usize,
+    /// The capture points, by id.
+    pub points: Vec<Point>,
+    /// Clock offsets between points of different files (best estimate).
+    pub clocks: BTreeMap<(PointId, PointId), ClockEstimate>,
+    /// What the reader of the report should know about the points.
+    pub point_warnings: Vec<String>,
+}
+
+/// Settings of capture-point matching.
+#[derive(Debug, Clone, Copy)]
+pub struct PointsConfig {
+    /// How long after its last sighting a packet is decided seen everywhere
+    /// it will be: longer than any one-way delay plus clock offset between points.
+    pub window_ns: i64,
+}
+
+impl Default for PointsConfig {
+    fn default() -> Self {
+        PointsConfig {
+            // Linux holds packets up to 3 s while it resolves a neighbour.
+            window_ns: 3_500_000_000,
+        }
+    }
+}
+
+/// IP protocol number of a flow's `proto` name.
+fn proto_number(name: &str) -> u8 {
+    match name {
+        "icmp" => 1,
+        "tcp" => 6,
+        "udp" => 17,
+        "icmpv6" => 58,
+        "gre" => 47,
+        "esp" => 50,
+        "sctp" => 132,
+        n => n
+            .strip_prefix("ip-proto-")
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0),
+    }
 }
 
 /// What one file's reader thread hands back when done.
@@ -58,15 +102,24 @@ pub struct FileResult {
     pub skips: BTreeMap<Skip, u64>,
     pub truncated: u64,
     pub link_counts: BTreeMap<u16, u64>,
+    /// The link type of each interface that captured packets (names points).
+    pub iface_links: BTreeMap<u32, u16>,
 }
+
+/// What a file's first record says of its capture points: 1 one point,
+/// 2 several (Linux cooked headers name interfaces; a pcapng section
+/// declares several), 0 not known yet (no record).
+type PointsHint = Arc<AtomicU8>;
 
 fn spawn_reader(
     index: usize,
     path: PathBuf,
     progress: Progress,
+    hint: PointsHint,
 ) -> (Receiver<Vec<Packet>>, thread::JoinHandle<FileResult>) {
     let (tx, rx) = sync_channel::<Vec<Packet>>(BATCHES_IN_FLIGHT);
     let handle = thread::spawn(move || {
+        let mut iface_links: BTreeMap<u32, u16> = BTreeMap::new();
         let mut skips = BTreeMap::new();
         let mut truncated = 0u64;
         let mut link_counts = BTreeMap::new();
@@ -83,6 +136,14 @@ fn spawn_reader(
                     return;
                 }
                 *link_counts.entry(rec.linktype).or_insert(0) += 1;
+                let cooked = rec.linktype == decode::LINKTYPE_LINUX_SLL2;
+                if hint.load(Ordering::Relaxed) == 0 {
+                    let several = cooked || rec.interfaces > 1;
+                    hint.store(if several { 2 } else { 1 }, Ordering::Relaxed);
+                }
+                if !cooked {
+                    iface_links.entry(rec.interface).or_insert(rec.linktype);
+                }
                 match decode::decode(
                     rec.linktype,
                     rec.data,
@@ -93,6 +154,9 @@ fn spawn_reader(
                 ) {
                     Ok(p) => {
                         truncated += u64::from(p.truncated);
+                        if cooked {
+                            iface_links.entry(p.interface).or_insert(rec.linktype);
+                        }
                         batch.push(p);
                         if batch.len() == BATCH {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -115,6 +179,7 @@ fn spawn_reader(
             skips,
             truncated,
             link_counts,
+            iface_links,
         }
     });
     (rx, handle)
@@ -152,14 +217,43 @@ pub fn read(
     files: &[PathBuf],
     timeouts: Timeouts,
     shards: usize,
+    points: &PointsConfig,
     progress: &Progress,
     mut sink: Option<&mut dyn Sink>,
 ) -> Merged {
     let shards = shards.max(1);
     let packets_on = sink.as_ref().is_some_and(|s| s.wants_packets());
+    let mut streams = Vec::new();
+    let mut handles = Vec::new();
+    let mut hints = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let hint = PointsHint::default();
+        let (rx, h) = spawn_reader(i, path.clone(), progress.clone(), hint.clone());
+        let mut s = Stream {
+            rx,
+            batch: Vec::new().into_iter(),
+            head: None,
+        };
+        // The first batch: the file's first record has set its hint.
+        s.advance();
+        streams.push(s);
+        handles.push(h);
+        hints.push(hint);
+    }
+    // Several points: several files, or one file whose first record says
+    // so. Decided before any packet is analyzed; a point that only shows
+    // up later is counted, not matched (and said).
+    let multi = files.len() > 1 || hints.iter().any(|h| h.load(Ordering::Relaxed) == 2);
+    let mut stage = Stage::new(multi, points.window_ns);
     let mut tables: Vec<FlowTable> = (0..shards)
         .map(|i| {
-            let t = FlowTable::new(timeouts).with_uids(i as u64, shards as u64);
+            let mut t = FlowTable::new(timeouts).with_uids(i as u64, shards as u64);
+            if multi {
+                t = t.with_points(MultiConfig {
+                    spans: stage.spans.clone(),
+                    window_ns: points.window_ns,
+                });
+            }
             if sink.is_some() {
                 t.with_records(packets_on)
             } else {
@@ -173,20 +267,6 @@ pub fn read(
     let mut first_ns: Option<i64> = None;
     let mut last_ns: Option<i64> = None;
 
-    let mut streams = Vec::new();
-    let mut handles = Vec::new();
-    for (i, path) in files.iter().enumerate() {
-        let (rx, h) = spawn_reader(i, path.clone(), progress.clone());
-        let mut s = Stream {
-            rx,
-            batch: Vec::new().into_iter(),
-            head: None,
-        };
-        s.advance();
-        streams.push(s);
-        handles.push(h);
-    }
-
     // k-way merge on (timestamp, file index): deterministic for equal times.
     let mut heap: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
     for (i, s) in streams.iter().enumerate() {
@@ -197,10 +277,16 @@ pub fn read(
     let mut ready = Vec::with_capacity(8);
     let mut merged = 0u64;
     let mut next_sweep = i64::MIN;
+    // Files with no packet left (a later file may continue their points).
+    let mut ended: Vec<bool> = streams.iter().map(|s| s.head.is_none()).collect();
     while let Some(Reverse((_, i))) = heap.pop() {
         let s = &mut streams[i];
-        let Some(pkt) = s.head.take() else { continue };
+        let Some(mut pkt) = s.head.take() else {
+            continue;
+        };
         s.advance();
+        ended[i] = s.head.is_none();
+        stage.assign(&mut pkt, &ended);
         if let Some(next) = &s.head {
             heap.push(Reverse((next.ts_ns, i)));
         }
@@ -222,14 +308,21 @@ pub fn read(
             }
             next_sweep = now.saturating_add(SWEEP_INTERVAL_NS);
         }
-        let t = by_proto.entry(pkt.proto).or_default();
-        t.packets += 1;
-        t.ip_bytes += u64::from(pkt.ip_len);
-        t.payload_bytes += u64::from(pkt.payload_len);
+        if !multi {
+            // With several points, packets seen twice count once: from the flows.
+            let t = by_proto.entry(pkt.proto).or_default();
+            t.packets += 1;
+            t.ip_bytes += u64::from(pkt.ip_len);
+            t.payload_bytes += u64::from(pkt.payload_len);
+        }
         frags.push(pkt, &mut ready);
-        for p in ready.drain(..) {
+        for mut p in ready.drain(..) {
+            let seen_as = stage.translate(&mut p);
             let shard = (route_hash(&p) % shards as u64) as usize;
             tables[shard].process(&p);
+            if let Some((src, dst)) = seen_as {
+                tables[shard].note_translation(&p, src, dst);
+            }
             if let Some(s) = sink.as_deref_mut() {
                 tables[shard].drain_records(s);
             }
@@ -257,6 +350,7 @@ pub fn read(
                 skips: BTreeMap::new(),
                 truncated: 0,
                 link_counts: BTreeMap::new(),
+                iface_links: BTreeMap::new(),
             })
         })
         .collect();
@@ -264,19 +358,35 @@ pub fn read(
     let peak_active_flows = tables.iter().map(|t| t.peak_active).sum();
     let mut per_tick: BTreeMap<i64, TimeBin> = BTreeMap::new();
     let mut rtt_histogram = LogHistogram::default();
-    for t in &tables {
-        for (sec, bin) in &t.timeline {
-            per_tick.entry(*sec).or_default().add(bin);
-        }
-        rtt_histogram.merge(&t.rtt_histogram);
-    }
     let end_ns = last_ns.unwrap_or(0);
     let mut flows = Vec::new();
+    let mut clocks: BTreeMap<(PointId, PointId), ClockEstimate> = BTreeMap::new();
     for t in tables {
-        let (done, rec) = t.finish_with_records(end_ns);
-        flows.extend(done);
-        if let (Some(mut rec), Some(s)) = (rec, sink.as_deref_mut()) {
+        let end = t.finish_all(end_ns);
+        flows.extend(end.flows);
+        // After the flows ended: with several points, a flow's activity
+        // joins the timeline when its primary point is known.
+        for (sec, bin) in &end.timeline {
+            per_tick.entry(*sec).or_default().add(bin);
+        }
+        rtt_histogram.merge(&end.rtt_histogram);
+        if let (Some(mut rec), Some(s)) = (end.rec, sink.as_deref_mut()) {
             rec.drain_into(s);
+        }
+        for (k, e) in end.clocks {
+            match clocks.get_mut(&k) {
+                None => {
+                    clocks.insert(k, e);
+                }
+                Some(c) => {
+                    // NTP's choice: the estimate with the smallest delay.
+                    let flows = c.flows + e.flows;
+                    if e.delay_ns < c.delay_ns {
+                        *c = e;
+                    }
+                    c.flows = flows;
+                }
+            }
         }
     }
     // One order for any shard count: by first packet, then by key fields.
@@ -298,6 +408,25 @@ pub fn read(
     });
     for (i, f) in flows.iter_mut().enumerate() {
         f.id = i as u64;
+        if multi {
+            let t = by_proto.entry(proto_number(&f.proto)).or_default();
+            t.packets += f.packets.total();
+            t.ip_bytes += f.ip_bytes.total();
+            t.payload_bytes += f.payload_bytes.total();
+        }
+    }
+    let mut point_warnings = Vec::new();
+    if stage.late_point {
+        point_warnings.push(
+            "a capture interface appeared after the start of a file read as one capture point: its packets are counted but not matched with the other points'"
+                .to_string(),
+        );
+    }
+    if stage.too_many_points {
+        point_warnings.push(format!(
+            "more than {} capture points: packets of the others are not matched across points",
+            crate::flow::points::MAX_POINTS
+        ));
     }
     Merged {
         flows,
@@ -310,6 +439,9 @@ pub fn read(
         fragments_unattributed: frags.unattributed,
         packets: merged,
         peak_active_flows,
+        points: stage.points().to_vec(),
+        clocks,
+        point_warnings,
     }
 }
 

@@ -20,6 +20,7 @@
 mod finish;
 pub mod inputs;
 mod merge;
+mod points;
 pub mod trace;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::context::K8sIndex;
 use crate::flow::Timeouts;
 use crate::parquet_out::{ParquetError, ParquetOut, Written};
 use crate::report::{FlowRecord, FlowTrace, Report, Thresholds, ToolInfo, SCHEMA_VERSION};
+pub use merge::PointsConfig;
 
 /// Validated settings of one analysis run.
 #[derive(Debug, Clone)]
@@ -48,6 +50,8 @@ pub struct Config {
     pub parquet: Option<ParquetConfig>,
     /// Worst TCP flows to trace for time-sequence graphs (`--report`); 0: none.
     pub traces: usize,
+    /// Matching packets across capture points.
+    pub points: PointsConfig,
 }
 
 impl Config {
@@ -61,6 +65,7 @@ impl Config {
             thresholds: Thresholds::default(),
             parquet: None,
             traces: 0,
+            points: PointsConfig::default(),
         }
     }
 }
@@ -158,6 +163,7 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         &inputs.captures,
         config.timeouts,
         config.shards,
+        &config.points,
         progress,
         tables.as_mut().map(|t| t as &mut dyn crate::record::Sink),
     );

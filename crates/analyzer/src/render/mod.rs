@@ -29,6 +29,55 @@ pub fn kernel_notes(f: &FlowRecord, esc: fn(&str) -> String) -> Vec<String> {
     notes
 }
 
+/// A point's name in reports: `#id file (interface)` or `#id node (interface)`.
+pub fn point_label(report: &Report, id: u32) -> String {
+    match report.capture.points.get(id as usize) {
+        Some(p) => format!("#{id} {}", crate::analysis::findings::points::point_name(p)),
+        None => format!("#{id}"),
+    }
+}
+
+/// One direction of a flow along its capture points, with the packets each
+/// saw and what was lost between them: `#0 a 2169 → #1 b 2169 ✗58→ #3 c 2111`.
+/// `None` when the flow was seen at one point.
+pub fn path_line(
+    report: &Report,
+    f: &FlowRecord,
+    client: bool,
+    esc: fn(&str) -> String,
+) -> Option<String> {
+    let path = f.path.as_ref()?;
+    let order = if client { &path.client } else { &path.server };
+    if order.len() < 2 {
+        return None;
+    }
+    let dir = if client { "client" } else { "server" };
+    let seen = |p: u32| {
+        f.points.iter().find(|x| x.point == p).map_or(0, |x| {
+            if client {
+                x.packets.client
+            } else {
+                x.packets.server
+            }
+        })
+    };
+    let mut s = String::new();
+    for (i, p) in order.iter().enumerate() {
+        if i > 0 {
+            let lost = f
+                .lost_between
+                .iter()
+                .find(|l| l.direction == dir && l.from == order[i - 1] && l.to == *p);
+            match lost {
+                Some(l) => s.push_str(&format!(" ✗{}→ ", l.segments)),
+                None => s.push_str(" → "),
+            }
+        }
+        s.push_str(&format!("{} {}", esc(&point_label(report, *p)), seen(*p)));
+    }
+    Some(s)
+}
+
 /// Interfaces, code locations or the like, largest first: `name n, …`
 /// with at most `n` entries (names passed through `esc`).
 pub fn largest_counts(

@@ -116,6 +116,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         }
         wrap(out, &line, "", "      ")?;
     }
+    points(report, opts, out)?;
     drops(report, opts, out)?;
     if !c.warnings.is_empty() {
         writeln!(out)?;
@@ -216,6 +217,16 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             }
         }
         notes.extend(super::kernel_notes(f, escape));
+        if f.points.len() > 1 {
+            notes.push(format!("seen at {} points", f.points.len()));
+        }
+        let lost: u64 = f.lost_between.iter().map(|l| l.segments).sum();
+        if lost > 0 {
+            notes.push(format!("{lost} lost between points"));
+        }
+        for t in &f.translations {
+            notes.push(format!("also seen as {} → {}", t.client, t.server));
+        }
         if !notes.is_empty() {
             wrap(
                 out,
@@ -229,6 +240,62 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
     rollups(report, opts, out)?;
     dns(report, out)?;
     hubble(report, opts, out)?;
+    Ok(())
+}
+
+/// The capture points, the clocks between files, and where packets were lost.
+fn points(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let c = &report.capture;
+    if c.points.len() < 2 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "{BOLD}Capture points{BOLD:#} ({})", c.points.len())?;
+    for p in &c.points {
+        let name = escape(&super::point_label(report, p.id));
+        writeln!(
+            out,
+            "  {:<60} {:>10} pkts",
+            cut(&name, 60),
+            thousands(p.packets)
+        )?;
+    }
+    for o in &c.clock_offsets {
+        wrap(
+            out,
+            &format!(
+                "clock of {} is {:+.3} ms from {} (within {:.3} ms)",
+                escape(&super::point_label(report, o.to)),
+                o.offset_ms,
+                escape(&super::point_label(report, o.from)),
+                o.min_delay_ms
+            ),
+            "  ",
+            "    ",
+        )?;
+    }
+    let mut lossy: Vec<&FlowRecord> = report
+        .flows
+        .iter()
+        .filter(|f| !f.lost_between.is_empty())
+        .collect();
+    if lossy.is_empty() {
+        return Ok(());
+    }
+    lossy.sort_by(|a, b| {
+        let n = |f: &FlowRecord| f.lost_between.iter().map(|l| l.segments).sum::<u64>();
+        n(b).cmp(&n(a)).then(a.id.cmp(&b.id))
+    });
+    writeln!(out, "  {BOLD}lost between points{BOLD:#}")?;
+    for f in lossy.iter().take(opts.top.max(1)) {
+        writeln!(out, "  #{} {} {}", f.id, f.proto, escape(&flow_line(f)))?;
+        for client in [true, false] {
+            if let Some(line) = super::path_line(report, f, client, escape) {
+                let who = if client { "client's" } else { "server's" };
+                wrap(out, &format!("{who} packets: {line}"), "    ", "      ")?;
+            }
+        }
+    }
     Ok(())
 }
 

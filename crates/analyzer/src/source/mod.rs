@@ -29,8 +29,11 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Length of the frame on the wire.
     pub orig_len: u32,
-    /// Interface index within the file (pcapng), 0 for pcap.
+    /// Interface index within the file (pcapng: in the file's interface
+    /// list, across sections), 0 for pcap.
     pub interface: u32,
+    /// Interfaces the current section declares (1 for pcap).
+    pub interfaces: u32,
 }
 
 /// Container format of an input file.

@@ -186,6 +186,7 @@ pub fn read_capture(
                                 data: b.data,
                                 orig_len: b.origlen,
                                 interface: 0,
+                                interfaces: 1,
                             },
                         );
                     }
@@ -248,6 +249,8 @@ pub fn read_capture(
                         };
                         let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                         let ts_ns = units_to_ns(units, iface.units_per_sec, iface.offset_s);
+                        // Across sections: the index in the file's interface list.
+                        let first = (info.interfaces.len() - ifaces.len()) as u32;
                         deliver(
                             &mut info,
                             on_record,
@@ -256,7 +259,8 @@ pub fn read_capture(
                                 linktype: iface.linktype,
                                 data: epb.packet_data(),
                                 orig_len: epb.origlen,
-                                interface: epb.if_id,
+                                interface: first + epb.if_id,
+                                interfaces: ifaces.len() as u32,
                             },
                         );
                     }
@@ -274,6 +278,7 @@ pub fn read_capture(
                             caplen = caplen.min(iface.snaplen as usize);
                         }
                         let data = &spb.data[..caplen.min(spb.data.len())];
+                        let first = (info.interfaces.len() - ifaces.len()) as u32;
                         deliver(
                             &mut info,
                             on_record,
@@ -283,7 +288,8 @@ pub fn read_capture(
                                 linktype: iface.linktype,
                                 data,
                                 orig_len: spb.origlen,
-                                interface: 0,
+                                interface: first,
+                                interfaces: ifaces.len() as u32,
                             },
                         );
                     }

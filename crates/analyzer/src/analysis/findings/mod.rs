@@ -10,6 +10,7 @@ mod connections;
 mod dns;
 mod drops;
 mod flow_logs;
+pub mod points;
 mod transport;
 
 use crate::report::{Finding, Report, Thresholds};
@@ -40,6 +41,7 @@ pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     drops::kernel_drops(report, t, &mut out);
     flow_logs::flow_log_drops(report, t, &mut out);
     flow_logs::flow_log_retransmissions(report, t, &mut out);
+    points::lost_between(report, t, &mut out);
     out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(b.kind)));
     out
 }
