@@ -15,7 +15,8 @@ use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
 use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::{SchedClassifier, TcAttachType, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
-use retina_tables::{agent, TableWriter, Value};
+use retina_tables::agent::{DropTableRow, RetransTableRow};
+use retina_tables::TableWriter;
 use serde_json::json;
 
 use crate::abi::{self, Config, Event};
@@ -409,21 +410,15 @@ pub fn run(args: &Args) -> Result<()> {
     )
     .context("creating the packet file")?;
     let mut drops_w = if want_drops {
-        Some(TableWriter::create(
-            &out_dir,
-            &agent::DROPS,
-            &meta_kv,
-            args.force,
+        Some(TableWriter::<DropTableRow>::create(
+            &out_dir, &meta_kv, args.force,
         )?)
     } else {
         None
     };
     let mut retrans_w = if want_retrans {
-        Some(TableWriter::create(
-            &out_dir,
-            &agent::RETRANS,
-            &meta_kv,
-            args.force,
+        Some(TableWriter::<RetransTableRow>::create(
+            &out_dir, &meta_kv, args.force,
         )?)
     } else {
         None
@@ -888,8 +883,8 @@ struct LoopState<'a> {
     over_limit: u64,
     per_iface: Vec<(u64, u64)>,
     stop: Option<StopReason>,
-    drops_w: Option<&'a mut TableWriter>,
-    retrans_w: Option<&'a mut TableWriter>,
+    drops_w: Option<&'a mut TableWriter<DropTableRow<'static>>>,
+    retrans_w: Option<&'a mut TableWriter<RetransTableRow<'static>>>,
     drops: u64,
     drops_by_reason: BTreeMap<String, u64>,
     retrans: u64,
@@ -965,50 +960,41 @@ fn drain_events(ring: &mut RingBuf<MapData>, st: &mut LoopState) {
                     .get(&d.reason)
                     .cloned()
                     .unwrap_or_else(|| format!("REASON_{}", d.reason));
-                let ts = d.ts_ns as i64 + st.mono_to_real;
-                let loc = st.ksyms.resolve(d.location);
-                let src = d.src.map(|a| a.to_string());
-                let dst = d.dst.map(|a| a.to_string());
-                let ifname = (!d.ifname.is_empty()).then_some(d.ifname.as_str());
                 st.drops += 1;
                 *st.drops_by_reason.entry(reason.clone()).or_default() += 1;
                 match st.drops_w.as_mut() {
-                    Some(w) => w.push(&[
-                        Value::Ts(ts),
-                        Value::Str(&reason),
-                        d.reason.into(),
-                        loc.as_deref().into(),
-                        d.ifindex.into(),
-                        ifname.into(),
-                        d.ip_proto.into(),
-                        src.as_deref().into(),
-                        dst.as_deref().into(),
-                        d.ports.map(|p| p.0).into(),
-                        d.ports.map(|p| p.1).into(),
-                        d.len.into(),
-                        d.l3_proto.into(),
-                        d.netns.into(),
-                    ]),
+                    Some(w) => w.push(&DropTableRow {
+                        time: d.ts_ns as i64 + st.mono_to_real,
+                        reason: reason.into(),
+                        reason_code: d.reason,
+                        location: st.ksyms.resolve(d.location).map(Into::into),
+                        ifindex: d.ifindex,
+                        ifname: (!d.ifname.is_empty()).then_some(d.ifname.as_str().into()),
+                        protocol: d.ip_proto,
+                        src_ip: d.src.map(|a| a.to_string().into()),
+                        dst_ip: d.dst.map(|a| a.to_string().into()),
+                        src_port: d.ports.map(|p| p.0),
+                        dst_port: d.ports.map(|p| p.1),
+                        len: d.len,
+                        l3_proto: d.l3_proto,
+                        netns: d.netns,
+                    }),
                     None => Ok(()),
                 }
             }
             Event::Retrans(r) => {
-                let ts = r.ts_ns as i64 + st.mono_to_real;
-                let src = r.src.map(|a| a.to_string()).unwrap_or_default();
-                let dst = r.dst.map(|a| a.to_string()).unwrap_or_default();
-                let state = abi::tcp_state_name(r.state);
                 st.retrans += 1;
                 match st.retrans_w.as_mut() {
-                    Some(w) => w.push(&[
-                        Value::Ts(ts),
-                        Value::Str(&src),
-                        Value::Str(&dst),
-                        r.sport.into(),
-                        r.dport.into(),
-                        Value::Str(&state),
-                        Value::I64(r.err.into()),
-                        r.netns.into(),
-                    ]),
+                    Some(w) => w.push(&RetransTableRow {
+                        time: r.ts_ns as i64 + st.mono_to_real,
+                        src_ip: r.src.map(|a| a.to_string()).unwrap_or_default().into(),
+                        dst_ip: r.dst.map(|a| a.to_string()).unwrap_or_default().into(),
+                        src_port: r.sport,
+                        dst_port: r.dport,
+                        state: abi::tcp_state_name(r.state).into(),
+                        err: r.err.into(),
+                        netns: r.netns,
+                    }),
                     None => Ok(()),
                 }
             }
