@@ -16,8 +16,8 @@ use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::{SchedClassifier, TcAttachType, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 use retina_tables::agent::{DropTableRow, RetransTableRow};
+use retina_tables::bundle::{self as manifest, Manifest, MetadataFile};
 use retina_tables::TableWriter;
-use serde_json::json;
 
 use crate::abi::{self, Config, Event};
 use crate::bundle;
@@ -702,7 +702,7 @@ pub fn run(args: &Args) -> Result<()> {
         &host,
         &ifaces,
         &outcome,
-        &manifest_meta,
+        manifest_meta,
         &detach_errors,
     )?;
     print_summary(&outcome, &detach_errors);
@@ -1005,74 +1005,90 @@ fn drain_events(ring: &mut RingBuf<MapData>, st: &mut LoopState) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_manifest(
     dir: &Path,
     args: &Args,
     host: &str,
     ifaces: &[Iface],
     o: &Outcome,
-    meta: &[serde_json::Value],
+    metadata: Vec<MetadataFile>,
     detach_errors: &[String],
 ) -> Result<()> {
     let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-    let m = json!({
-        "format": "retina-capture-bundle",
-        "format_version": 1,
-        "tool": "retina-capture",
-        "version": env!("CARGO_PKG_VERSION"),
-        "host": host,
-        "kernel": bundle::kernel_release(),
-        "start": bundle::format_time(o.start_ns).0,
-        "end": bundle::format_time(o.end_ns).0,
-        "start_ns": o.start_ns,
-        "end_ns": o.end_ns,
-        "stop_reason": o.stop.as_str(),
-        "command_line": std::env::args().collect::<Vec<_>>(),
-        "interfaces": ifaces.iter().enumerate().map(|(n, i)| json!({
-            "name": i.name,
-            "ifindex": i.ifindex,
-            "pcapng_interface_id": n,
-            "linktype": i.linktype,
-            "packets_in": o.per_iface.get(&i.name).map(|c| c.0).unwrap_or(0),
-            "packets_out": o.per_iface.get(&i.name).map(|c| c.1).unwrap_or(0),
-        })).collect::<Vec<_>>(),
-        "snaplen": args.snaplen,
-        "filters": {
-            "nets": args.nets.iter().map(|n| format!("{}/{}", n.addr, n.prefix_len)).collect::<Vec<_>>(),
-            "ports": args.ports,
-            "protocols": args.protos,
-            "excluded_drop_reasons": args.exclude_reasons,
+    let per_iface = |i: &Iface| o.per_iface.get(&i.name).copied().unwrap_or((0, 0));
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        format_version: manifest::FORMAT_VERSION,
+        tool: "retina-capture".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        host: Some(host.into()),
+        node: None,
+        kernel: Some(bundle::kernel_release()),
+        start: Some(bundle::format_time(o.start_ns).0),
+        end: Some(bundle::format_time(o.end_ns).0),
+        start_ns: Some(o.start_ns),
+        end_ns: Some(o.end_ns),
+        stop_reason: Some(o.stop.as_str()),
+        command_line: std::env::args().collect(),
+        interfaces: ifaces
+            .iter()
+            .enumerate()
+            .map(|(n, i)| manifest::Interface {
+                name: i.name.clone(),
+                ifindex: i.ifindex,
+                pcapng_interface_id: n as u32,
+                linktype: i.linktype,
+                packets_in: per_iface(i).0,
+                packets_out: per_iface(i).1,
+            })
+            .collect(),
+        snaplen: Some(args.snaplen),
+        filters: manifest::Filters {
+            nets: args
+                .nets
+                .iter()
+                .map(|n| format!("{}/{}", n.addr, n.prefix_len))
+                .collect(),
+            ports: args.ports.clone(),
+            protocols: args.protos.clone(),
+            excluded_drop_reasons: args.exclude_reasons.clone(),
         },
-        "limits": {
-            "duration_s": args.duration,
-            "max_size": args.max_size,
-            "max_packets": args.max_packets,
-            "rotate_size": args.rotate_size,
+        limits: manifest::Limits {
+            duration_s: args.duration,
+            max_size: args.max_size,
+            max_packets: args.max_packets,
+            rotate_size: args.rotate_size,
         },
-        "packet_files": o.pcapng.iter().filter_map(|p| name(p)).collect::<Vec<_>>(),
-        "packet_bytes": o.pcapng_bytes,
-        "tables": o.tables.iter().map(|(t, p, rows)| json!({"table": t, "file": name(p), "rows": rows})).collect::<Vec<_>>(),
-        "counts": {
-            "packets_written": o.packets,
-            "packets_matched_in_kernel": o.kernel_packets,
-            "packets_not_written_after_limit": o.packets_dropped_by_limit,
-            "drops": o.drops,
-            "drops_by_reason": o.drops_by_reason,
-            "retransmissions": o.retrans,
+        packet_files: o.pcapng.iter().filter_map(|p| name(p)).collect(),
+        packet_bytes: o.pcapng_bytes,
+        tables: o
+            .tables
+            .iter()
+            .map(|(t, p, rows)| manifest::TableFile {
+                table: t.clone(),
+                file: name(p),
+                rows: *rows,
+            })
+            .collect(),
+        counts: manifest::Counts {
+            packets_written: o.packets,
+            packets_matched_in_kernel: o.kernel_packets,
+            packets_not_written_after_limit: o.packets_dropped_by_limit,
+            drops: o.drops,
+            drops_by_reason: o.drops_by_reason.clone(),
+            retransmissions: o.retrans,
         },
-        "lost_events": {
-            "packets": o.lost_packets,
-            "packet_copy_failures": o.copy_failures,
-            "drops": o.lost_drops,
-            "retransmissions": o.lost_retrans,
-        },
-        "detach_errors": detach_errors,
-        "metadata": meta,
-    });
-    let path = dir.join(bundle::MANIFEST);
-    let text = serde_json::to_string_pretty(&m).expect("JSON");
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+        lost_events: Some(manifest::LostEvents {
+            packets: o.lost_packets,
+            packet_copy_failures: o.copy_failures,
+            drops: o.lost_drops,
+            retransmissions: o.lost_retrans,
+        }),
+        detach_errors: detach_errors.to_vec(),
+        metadata,
+    };
+    let path = dir.join(manifest::MANIFEST);
+    std::fs::write(&path, m.to_json()).with_context(|| format!("writing {}", path.display()))
 }
 
 fn print_summary(o: &Outcome, detach_errors: &[String]) {

@@ -31,6 +31,7 @@ pub use arrow_schema;
 mod macros;
 pub mod agent;
 pub mod analyzer;
+pub mod bundle;
 pub mod hubble;
 pub mod row;
 
