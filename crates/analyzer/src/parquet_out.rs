@@ -17,8 +17,11 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use retina_tables::analyzer::{DNS, EVENTS, FLOWS, PACKETS};
-use retina_tables::{Pending, TableDef, TableError, TableWriter, Value};
+use retina_tables::analyzer::{
+    DnsTableRow, EventTableRow, FlowTableRow, PacketTableRow, DNS, EVENTS, FLOWS, PACKETS,
+};
+use retina_tables::hubble::HubbleTableRow;
+use retina_tables::{Pending, Row, TableDef, TableError, TableWriter};
 
 use crate::analysis::dns::rcode_name;
 use crate::decode::TcpFlags;
@@ -57,9 +60,9 @@ pub struct ParquetOut {
     spool: PathBuf,
     force: bool,
     files: Vec<String>,
-    events: Option<TableWriter>,
-    dns: Option<TableWriter>,
-    packets: Option<TableWriter>,
+    events: Option<TableWriter<EventTableRow<'static>>>,
+    dns: Option<TableWriter<DnsTableRow<'static>>>,
+    packets: Option<TableWriter<PacketTableRow<'static>>>,
     error: Option<TableError>,
     group_rows: usize,
 }
@@ -146,21 +149,10 @@ impl ParquetOut {
             .filter(|&n| n > 0)
             .unwrap_or(retina_tables::ROW_GROUP_ROWS);
         out.group_rows = group_rows;
-        let open = |def: &'static TableDef, spool: &Path| {
-            let w = TableWriter::create(spool, def, &[], true)
-                .map(|w| w.with_row_group_rows(group_rows));
-            w.map_err(|e| match e {
-                TableError::Io { source, .. } => ParquetError::Unwritable {
-                    path: dir.to_path_buf(),
-                    source,
-                },
-                e => e.into(),
-            })
-        };
-        out.events = Some(open(&EVENTS, &out.spool)?);
-        out.dns = Some(open(&DNS, &out.spool)?);
+        out.events = Some(open_spool(dir, &out.spool, group_rows)?);
+        out.dns = Some(open_spool(dir, &out.spool, group_rows)?);
         if packets {
-            out.packets = Some(open(&PACKETS, &out.spool)?);
+            out.packets = Some(open_spool(dir, &out.spool, group_rows)?);
         }
         Ok(out)
     }
@@ -194,15 +186,12 @@ impl ParquetOut {
     /// Writes flows.parquet, rewrites the spooled tables with final flow
     /// ids, then gives every table its final name.
     ///
-    /// `extra` are further tables already built in memory (hubble.parquet).
+    /// `hubble` is the hubble.parquet table, already built in memory.
     pub fn finish(
         mut self,
         report: &Report,
         interrupted: bool,
-        extra: &[(
-            &'static retina_tables::TableDef,
-            &retina_tables::arrow_array::RecordBatch,
-        )],
+        hubble: Option<&retina_tables::arrow_array::RecordBatch>,
     ) -> Result<Written, ParquetError> {
         if let Some(e) = self.error.take() {
             return Err(e.into());
@@ -210,24 +199,27 @@ impl ParquetOut {
         let meta = self.metadata(report, interrupted);
         let mut pending: Vec<Pending> = Vec::new();
 
-        let mut flows = TableWriter::create(&self.dir, &FLOWS, &meta, self.force)?;
+        let mut flows = TableWriter::<FlowTableRow>::create(&self.dir, &meta, self.force)?;
         for f in &report.flows {
-            flow_row(f, &mut flows)?;
+            flows.push(&flow_row(f))?;
         }
         pending.push(flows.finish_pending()?);
 
         let ids: HashMap<u64, u64> = crate::record::uid_map(report);
-        let spooled = [self.events.take(), self.dns.take(), self.packets.take()];
-        for (def, w) in [&EVENTS, &DNS, &PACKETS].into_iter().zip(spooled) {
-            let Some(w) = w else { continue };
-            w.finish()?;
-            let path = self.spool.join(def.file_name());
-            let mut out = TableWriter::create(&self.dir, def, &meta, self.force)?;
-            remap(&path, &ids, self.group_rows, &mut out)?;
-            pending.push(out.finish_pending()?);
-        }
-        for (def, batch) in extra {
-            let mut out = TableWriter::create(&self.dir, def, &meta, self.force)?;
+        let c = (
+            EventTableRow::COLUMNS.flow_id,
+            DnsTableRow::COLUMNS.flow_id,
+            PacketTableRow::COLUMNS.flow_id,
+        );
+        let (events, dns, packets) = (self.events.take(), self.dns.take(), self.packets.take());
+        let spooled = [
+            self.respool(events, c.0, &ids, &meta)?,
+            self.respool(dns, c.1, &ids, &meta)?,
+            self.respool(packets, c.2, &ids, &meta)?,
+        ];
+        pending.extend(spooled.into_iter().flatten());
+        if let Some(batch) = hubble {
+            let mut out = TableWriter::<HubbleTableRow>::create(&self.dir, &meta, self.force)?;
             out.write_batch(batch)?;
             pending.push(out.finish_pending()?);
         }
@@ -238,6 +230,41 @@ impl ParquetOut {
         }
         Ok(Written { tables })
     }
+}
+
+impl ParquetOut {
+    /// Closes the spooled table of `w` and copies it to its final table with
+    /// flow ids in the `flow_id` column (still under a temporary name).
+    fn respool<R: Row<Owned = R>>(
+        &self,
+        w: Option<TableWriter<R>>,
+        flow_id: &str,
+        ids: &HashMap<u64, u64>,
+        meta: &[(String, String)],
+    ) -> Result<Option<Pending>, ParquetError> {
+        let Some(w) = w else { return Ok(None) };
+        w.finish()?;
+        let path = self.spool.join(R::table().file_name());
+        let mut out = TableWriter::<R>::create(&self.dir, meta, self.force)?;
+        remap(&path, flow_id, ids, self.group_rows, &mut out)?;
+        Ok(Some(out.finish_pending()?))
+    }
+}
+
+/// A spool writer for the table of `R` in `spool`.
+fn open_spool<R: Row<Owned = R>>(
+    dir: &Path,
+    spool: &Path,
+    group_rows: usize,
+) -> Result<TableWriter<R>, ParquetError> {
+    let w = TableWriter::<R>::create(spool, &[], true).map(|w| w.with_row_group_rows(group_rows));
+    w.map_err(|e| match e {
+        TableError::Io { source, .. } => ParquetError::Unwritable {
+            path: dir.to_path_buf(),
+            source,
+        },
+        e => e.into(),
+    })
 }
 
 impl Drop for ParquetOut {
@@ -251,12 +278,13 @@ impl Drop for ParquetOut {
 }
 
 /// Copies the spooled table at `path` into `out`, replacing uids in the
-/// first column (`flow_id`) by flow ids, one row group at a time.
-fn remap(
+/// `flow_id` column by flow ids, one row group at a time.
+fn remap<R: Row<Owned = R>>(
     path: &Path,
+    flow_id: &str,
     ids: &HashMap<u64, u64>,
     group_rows: usize,
-    out: &mut TableWriter,
+    out: &mut TableWriter<R>,
 ) -> Result<(), ParquetError> {
     let spool_err = |message: String| ParquetError::Spool {
         path: path.to_path_buf(),
@@ -269,8 +297,12 @@ fn remap(
         .map_err(|e| spool_err(e.to_string()))?;
     for batch in reader {
         let batch = batch.map_err(|e| spool_err(e.to_string()))?;
+        let col = batch
+            .schema()
+            .index_of(flow_id)
+            .map_err(|e| spool_err(e.to_string()))?;
         let uids = batch
-            .column(0)
+            .column(col)
             .as_any()
             .downcast_ref::<UInt64Array>()
             .ok_or_else(|| spool_err("flow_id is not uint64".into()))?;
@@ -282,7 +314,7 @@ fn remap(
             mapped.push(*id);
         }
         let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-        cols[0] = Arc::new(UInt64Array::from(mapped));
+        cols[col] = Arc::new(UInt64Array::from(mapped));
         let batch =
             RecordBatch::try_new(batch.schema(), cols).map_err(|e| spool_err(e.to_string()))?;
         out.write_batch(&batch)?;
@@ -290,163 +322,208 @@ fn remap(
     Ok(())
 }
 
-/// Appends the `flows` row of `f` (the JSON flow flattened).
-pub fn flow_row(f: &FlowRecord, w: &mut TableWriter) -> Result<(), TableError> {
-    with_flow_values(f, |row| w.push(row))
-}
-
-/// Calls `push` with the `flows` row of `f`.
-pub fn with_flow_values<T>(f: &FlowRecord, push: impl FnOnce(&[Value]) -> T) -> T {
-    use Value::Null;
+/// The `flows` row of `f`: the JSON flow flattened.
+pub fn flow_row(f: &FlowRecord) -> FlowTableRow<'_> {
+    use crate::analysis::stats::{ShortSummary, Summary};
+    use crate::analysis::tcp::{Pair, RetransCounts};
     let tcp = f.tcp.as_ref();
     let dns = f.dns.as_ref();
-    let icmp_errors_json = if f.icmp_errors.is_empty() {
-        None
-    } else {
-        serde_json::to_string(&f.icmp_errors).ok()
+    let client_k8s = f.client_k8s.as_ref();
+    let server_k8s = f.server_k8s.as_ref();
+    let name = |v: serde_json::Result<serde_json::Value>| -> String {
+        v.ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     };
-    let rcodes_json = dns.map(|d| serde_json::to_string(&d.rcodes).unwrap_or_default());
-    let client_ip = f.client.ip.to_string();
-    let server_ip = f.server.ip.to_string();
-    let proto = f.proto.as_str();
-    let tunnel_type = f.tunnel.map(|t| t.kind.to_string());
-    let last_ns = f.last_ts_ns;
-    let role = serde_json::to_value(f.role_basis)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let end = serde_json::to_value(f.end_reason)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut row: Vec<Value> = Vec::with_capacity(FLOWS.columns.len());
-    row.extend([
-        f.id.into(),
-        proto.into(),
-        client_ip.as_str().into(),
-        f.client.port.into(),
-        server_ip.as_str().into(),
-        f.server.port.into(),
-        Value::Ts(f.first_ts_ns),
-        Value::Ts(last_ns),
-        f.duration_s.into(),
-        f.packets.client.into(),
-        f.packets.server.into(),
-        f.ip_bytes.client.into(),
-        f.ip_bytes.server.into(),
-        f.payload_bytes.client.into(),
-        f.payload_bytes.server.into(),
-        f.ip_bytes.total().into(),
-        tunnel_type.as_deref().into(),
-        f.tunnel.map(|t| t.vni).into(),
-        f.community_id.as_deref().into(),
-        role.as_str().into(),
-        end.as_str().into(),
-        f.fragments.into(),
-        f.icmp.map(|i| i.icmp_type).into(),
-        f.icmp.map(|i| i.code).into(),
-        f.icmp.and_then(|i| i.echo_id).into(),
-        f.icmp_errors.iter().map(|e| e.count).sum::<u64>().into(),
-        icmp_errors_json.as_deref().into(),
-        tcp.map(|t| t.conn_state).into(),
-        tcp.map(|t| t.history.as_str()).into(),
-        tcp.and_then(|t| t.handshake_rtt_ms).into(),
-        tcp.and_then(|t| t.handshake.map(|h| h.syn_to_synack_ms))
-            .into(),
-        tcp.and_then(|t| t.handshake.map(|h| h.synack_to_ack_ms))
-            .into(),
-    ]);
-    let summary = |row: &mut Vec<Value>, s: Option<crate::analysis::stats::Summary>| match s {
-        Some(s) => row.extend([
-            s.samples.into(),
-            s.min.into(),
-            s.p50.into(),
-            s.p90.into(),
-            s.p99.into(),
-            s.max.into(),
-        ]),
-        None => row.extend([Null, Null, Null, Null, Null, Null]),
+    let rtt = |pick: fn(&crate::analysis::tcp::TcpRecord) -> Option<Summary>| tcp.and_then(pick);
+    let (rtt_all, rtt_client, rtt_server, ts_rtt) = (
+        rtt(|t| t.rtt_ms),
+        rtt(|t| t.rtt_ms_by_dir.client),
+        rtt(|t| t.rtt_ms_by_dir.server),
+        rtt(|t| t.ts_rtt_ms),
+    );
+    let response: Option<ShortSummary> = tcp.and_then(|t| t.response_time_ms);
+    let dns_latency: Option<ShortSummary> = dns.and_then(|d| d.latency_ms);
+    let pair = |pick: fn(&crate::analysis::tcp::TcpRecord) -> Pair<u64>| tcp.map(pick);
+    let retrans = |get: fn(&RetransCounts) -> u64| {
+        tcp.map(|t| Pair {
+            client: get(&t.retransmissions.client),
+            server: get(&t.retransmissions.server),
+        })
     };
-    let short = |row: &mut Vec<Value>, s: Option<crate::analysis::stats::ShortSummary>| match s {
-        Some(s) => row.extend([s.count.into(), s.p50.into(), s.p99.into(), s.max.into()]),
-        None => row.extend([Null, Null, Null, Null]),
-    };
-    summary(&mut row, tcp.and_then(|t| t.rtt_ms));
-    summary(&mut row, tcp.and_then(|t| t.rtt_ms_by_dir.client));
-    summary(&mut row, tcp.and_then(|t| t.rtt_ms_by_dir.server));
-    summary(&mut row, tcp.and_then(|t| t.ts_rtt_ms));
-    short(&mut row, tcp.and_then(|t| t.response_time_ms));
-    let pair = |row: &mut Vec<Value>, p: Option<crate::analysis::tcp::Pair<u64>>| match p {
-        Some(p) => row.extend([p.client.into(), p.server.into()]),
-        None => row.extend([Null, Null]),
-    };
-    pair(&mut row, tcp.map(|t| t.data_segments));
-    type R = crate::analysis::tcp::RetransCounts;
-    let fields: [fn(&R) -> u64; 6] = [
-        |r| r.segments,
-        |r| r.bytes,
-        |r| r.rto,
-        |r| r.fast,
-        |r| r.tlp,
-        |r| r.spurious,
-    ];
-    for get in fields {
-        pair(
-            &mut row,
-            tcp.map(|t| crate::analysis::tcp::Pair {
-                client: get(&t.retransmissions.client),
-                server: get(&t.retransmissions.server),
-            }),
-        );
+    let data_segments = pair(|t| t.data_segments);
+    let retrans_segments = retrans(|r| r.segments);
+    let retrans_bytes = retrans(|r| r.bytes);
+    let retrans_rto = retrans(|r| r.rto);
+    let retrans_fast = retrans(|r| r.fast);
+    let retrans_tlp = retrans(|r| r.tlp);
+    let retrans_spurious = retrans(|r| r.spurious);
+    let out_of_order = pair(|t| t.out_of_order);
+    let capture_lost_segments = pair(|t| t.capture_lost_segments);
+    let capture_lost_bytes = pair(|t| t.capture_lost_bytes);
+    let dup_acks = pair(|t| t.dup_acks);
+    let zero_windows = pair(|t| t.zero_windows);
+    let zero_window_probes = pair(|t| t.zero_window_probes);
+    let window_full = pair(|t| t.window_full);
+    let keep_alives = pair(|t| t.keep_alives);
+    let resets = pair(|t| t.resets);
+    let duplicates = pair(|t| t.duplicates);
+    let unique_bytes = pair(|t| t.unique_bytes);
+    let options = tcp.map(|t| t.options);
+    let (client_options, server_options) = (options.map(|o| o.get(0)), options.map(|o| o.get(1)));
+    FlowTableRow {
+        flow_id: f.id,
+        proto: f.proto.as_str().into(),
+        client_ip: f.client.ip.to_string().into(),
+        client_port: f.client.port,
+        server_ip: f.server.ip.to_string().into(),
+        server_port: f.server.port,
+        first_time: f.first_ts_ns,
+        last_time: f.last_ts_ns,
+        duration_s: f.duration_s,
+        packets_client: f.packets.client,
+        packets_server: f.packets.server,
+        ip_bytes_client: f.ip_bytes.client,
+        ip_bytes_server: f.ip_bytes.server,
+        payload_bytes_client: f.payload_bytes.client,
+        payload_bytes_server: f.payload_bytes.server,
+        bytes_total: f.ip_bytes.total(),
+        tunnel_type: f.tunnel.map(|t| t.kind.to_string().into()),
+        tunnel_vni: f.tunnel.map(|t| t.vni),
+        community_id: f.community_id.as_deref().map(Into::into),
+        role_basis: name(serde_json::to_value(f.role_basis)).into(),
+        end_reason: name(serde_json::to_value(f.end_reason)).into(),
+        fragments: f.fragments,
+        icmp_type: f.icmp.map(|i| i.icmp_type),
+        icmp_code: f.icmp.map(|i| i.code),
+        icmp_echo_id: f.icmp.and_then(|i| i.echo_id),
+        icmp_error_count: f.icmp_errors.iter().map(|e| e.count).sum(),
+        icmp_errors_json: if f.icmp_errors.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&f.icmp_errors).ok().map(Into::into)
+        },
+        tcp_conn_state: tcp.map(|t| t.conn_state.into()),
+        tcp_history: tcp.map(|t| t.history.as_str().into()),
+        handshake_rtt_ms: tcp.and_then(|t| t.handshake_rtt_ms),
+        handshake_syn_to_synack_ms: tcp.and_then(|t| t.handshake.map(|h| h.syn_to_synack_ms)),
+        handshake_synack_to_ack_ms: tcp.and_then(|t| t.handshake.map(|h| h.synack_to_ack_ms)),
+        rtt_ms_samples: rtt_all.map(|s| s.samples),
+        rtt_ms_min: rtt_all.map(|s| s.min),
+        rtt_ms_p50: rtt_all.map(|s| s.p50),
+        rtt_ms_p90: rtt_all.map(|s| s.p90),
+        rtt_ms_p99: rtt_all.map(|s| s.p99),
+        rtt_ms_max: rtt_all.map(|s| s.max),
+        rtt_ms_client_samples: rtt_client.map(|s| s.samples),
+        rtt_ms_client_min: rtt_client.map(|s| s.min),
+        rtt_ms_client_p50: rtt_client.map(|s| s.p50),
+        rtt_ms_client_p90: rtt_client.map(|s| s.p90),
+        rtt_ms_client_p99: rtt_client.map(|s| s.p99),
+        rtt_ms_client_max: rtt_client.map(|s| s.max),
+        rtt_ms_server_samples: rtt_server.map(|s| s.samples),
+        rtt_ms_server_min: rtt_server.map(|s| s.min),
+        rtt_ms_server_p50: rtt_server.map(|s| s.p50),
+        rtt_ms_server_p90: rtt_server.map(|s| s.p90),
+        rtt_ms_server_p99: rtt_server.map(|s| s.p99),
+        rtt_ms_server_max: rtt_server.map(|s| s.max),
+        ts_rtt_ms_samples: ts_rtt.map(|s| s.samples),
+        ts_rtt_ms_min: ts_rtt.map(|s| s.min),
+        ts_rtt_ms_p50: ts_rtt.map(|s| s.p50),
+        ts_rtt_ms_p90: ts_rtt.map(|s| s.p90),
+        ts_rtt_ms_p99: ts_rtt.map(|s| s.p99),
+        ts_rtt_ms_max: ts_rtt.map(|s| s.max),
+        response_time_ms_count: response.map(|s| s.count),
+        response_time_ms_p50: response.map(|s| s.p50),
+        response_time_ms_p99: response.map(|s| s.p99),
+        response_time_ms_max: response.map(|s| s.max),
+        data_segments_client: data_segments.map(|p| p.client),
+        data_segments_server: data_segments.map(|p| p.server),
+        retrans_segments_client: retrans_segments.map(|p| p.client),
+        retrans_segments_server: retrans_segments.map(|p| p.server),
+        retrans_bytes_client: retrans_bytes.map(|p| p.client),
+        retrans_bytes_server: retrans_bytes.map(|p| p.server),
+        retrans_rto_client: retrans_rto.map(|p| p.client),
+        retrans_rto_server: retrans_rto.map(|p| p.server),
+        retrans_fast_client: retrans_fast.map(|p| p.client),
+        retrans_fast_server: retrans_fast.map(|p| p.server),
+        retrans_tlp_client: retrans_tlp.map(|p| p.client),
+        retrans_tlp_server: retrans_tlp.map(|p| p.server),
+        retrans_spurious_client: retrans_spurious.map(|p| p.client),
+        retrans_spurious_server: retrans_spurious.map(|p| p.server),
+        out_of_order_client: out_of_order.map(|p| p.client),
+        out_of_order_server: out_of_order.map(|p| p.server),
+        capture_lost_segments_client: capture_lost_segments.map(|p| p.client),
+        capture_lost_segments_server: capture_lost_segments.map(|p| p.server),
+        capture_lost_bytes_client: capture_lost_bytes.map(|p| p.client),
+        capture_lost_bytes_server: capture_lost_bytes.map(|p| p.server),
+        dup_acks_client: dup_acks.map(|p| p.client),
+        dup_acks_server: dup_acks.map(|p| p.server),
+        zero_windows_client: zero_windows.map(|p| p.client),
+        zero_windows_server: zero_windows.map(|p| p.server),
+        zero_window_probes_client: zero_window_probes.map(|p| p.client),
+        zero_window_probes_server: zero_window_probes.map(|p| p.server),
+        window_full_client: window_full.map(|p| p.client),
+        window_full_server: window_full.map(|p| p.server),
+        keep_alives_client: keep_alives.map(|p| p.client),
+        keep_alives_server: keep_alives.map(|p| p.server),
+        resets_client: resets.map(|p| p.client),
+        resets_server: resets.map(|p| p.server),
+        duplicates_client: duplicates.map(|p| p.client),
+        duplicates_server: duplicates.map(|p| p.server),
+        unique_bytes_client: unique_bytes.map(|p| p.client),
+        unique_bytes_server: unique_bytes.map(|p| p.server),
+        syn_retransmissions: tcp.map(|t| t.syn_retransmissions),
+        synack_retransmissions: tcp.map(|t| t.synack_retransmissions),
+        mss_client: client_options.and_then(|o| o.mss),
+        window_scale_client: client_options.and_then(|o| o.window_scale),
+        sack_permitted_client: client_options.map(|o| o.sack_permitted),
+        timestamps_client: client_options.map(|o| o.timestamps),
+        mss_server: server_options.and_then(|o| o.mss),
+        window_scale_server: server_options.and_then(|o| o.window_scale),
+        sack_permitted_server: server_options.map(|o| o.sack_permitted),
+        timestamps_server: server_options.map(|o| o.timestamps),
+        dns_queries: dns.map(|d| d.queries),
+        dns_responses: dns.map(|d| d.responses),
+        dns_unanswered: dns.map(|d| d.unanswered),
+        dns_pending_at_end: dns.map(|d| d.pending_at_end),
+        dns_retries: dns.map(|d| d.retries),
+        dns_unmatched_responses: dns.map(|d| d.unmatched_responses),
+        dns_rcodes_json: dns.map(|d| serde_json::to_string(&d.rcodes).unwrap_or_default().into()),
+        dns_latency_ms_count: dns_latency.map(|s| s.count),
+        dns_latency_ms_p50: dns_latency.map(|s| s.p50),
+        dns_latency_ms_p99: dns_latency.map(|s| s.p99),
+        dns_latency_ms_max: dns_latency.map(|s| s.max),
+        client_k8s_kind: client_k8s.map(|k| k.kind.into()),
+        client_namespace: client_k8s
+            .and_then(|k| k.namespace.as_deref())
+            .map(Into::into),
+        client_name: client_k8s.map(|k| k.name.as_str().into()),
+        client_workload: client_k8s
+            .and_then(|k| k.workload.as_deref())
+            .map(Into::into),
+        client_workload_kind: client_k8s
+            .and_then(|k| k.workload_kind.as_deref())
+            .map(Into::into),
+        client_node: client_k8s.and_then(|k| k.node.as_deref()).map(Into::into),
+        server_k8s_kind: server_k8s.map(|k| k.kind.into()),
+        server_namespace: server_k8s
+            .and_then(|k| k.namespace.as_deref())
+            .map(Into::into),
+        server_name: server_k8s.map(|k| k.name.as_str().into()),
+        server_workload: server_k8s
+            .and_then(|k| k.workload.as_deref())
+            .map(Into::into),
+        server_workload_kind: server_k8s
+            .and_then(|k| k.workload_kind.as_deref())
+            .map(Into::into),
+        server_node: server_k8s.and_then(|k| k.node.as_deref()).map(Into::into),
+        kernel_drops: f.drops.as_ref().map(|d| d.count),
+        kernel_drop_reasons_json: f.drops.as_ref().map(|d| {
+            serde_json::to_string(&d.by_reason)
+                .unwrap_or_default()
+                .into()
+        }),
     }
-    pair(&mut row, tcp.map(|t| t.out_of_order));
-    pair(&mut row, tcp.map(|t| t.capture_lost_segments));
-    pair(&mut row, tcp.map(|t| t.capture_lost_bytes));
-    pair(&mut row, tcp.map(|t| t.dup_acks));
-    pair(&mut row, tcp.map(|t| t.zero_windows));
-    pair(&mut row, tcp.map(|t| t.zero_window_probes));
-    pair(&mut row, tcp.map(|t| t.window_full));
-    pair(&mut row, tcp.map(|t| t.keep_alives));
-    pair(&mut row, tcp.map(|t| t.resets));
-    pair(&mut row, tcp.map(|t| t.duplicates));
-    pair(&mut row, tcp.map(|t| t.unique_bytes));
-    row.push(tcp.map(|t| t.syn_retransmissions).into());
-    row.push(tcp.map(|t| t.synack_retransmissions).into());
-    for side in [0, 1] {
-        let o = tcp.map(|t| t.options.get(side));
-        row.push(o.and_then(|o| o.mss).into());
-        row.push(o.and_then(|o| o.window_scale).into());
-        row.push(o.map(|o| o.sack_permitted).into());
-        row.push(o.map(|o| o.timestamps).into());
-    }
-    row.extend([
-        dns.map(|d| d.queries).into(),
-        dns.map(|d| d.responses).into(),
-        dns.map(|d| d.unanswered).into(),
-        dns.map(|d| d.pending_at_end).into(),
-        dns.map(|d| d.retries).into(),
-        dns.map(|d| d.unmatched_responses).into(),
-        rcodes_json.as_deref().into(),
-    ]);
-    short(&mut row, dns.and_then(|d| d.latency_ms));
-    for k in [&f.client_k8s, &f.server_k8s] {
-        let k = k.as_ref();
-        row.extend([
-            k.map(|k| k.kind).into(),
-            k.and_then(|k| k.namespace.as_deref()).into(),
-            k.map(|k| k.name.as_str()).into(),
-            k.and_then(|k| k.workload.as_deref()).into(),
-            k.and_then(|k| k.workload_kind.as_deref()).into(),
-            k.and_then(|k| k.node.as_deref()).into(),
-        ]);
-    }
-    let drop_reasons = f
-        .drops
-        .as_ref()
-        .map(|d| serde_json::to_string(&d.by_reason).unwrap_or_default());
-    row.push(f.drops.as_ref().map(|d| d.count).into());
-    row.push(drop_reasons.as_deref().into());
-    push(&row)
 }
 
 impl Sink for ParquetOut {
@@ -457,17 +534,17 @@ impl Sink for ParquetOut {
         let Some(w) = self.events.as_mut() else {
             return;
         };
-        let r = w.push(&[
-            Value::U64(e.flow_uid),
-            Value::Ts(e.ts_ns),
-            e.kind.as_str().into(),
-            direction(e.to_server).into(),
-            e.class.map(|c| c.as_str()).into(),
-            e.spurious.into(),
-            e.seq.into(),
-            e.bytes.into(),
-            e.count.into(),
-        ]);
+        let r = w.push(&EventTableRow {
+            flow_id: e.flow_uid,
+            time: e.ts_ns,
+            kind: e.kind.as_str().into(),
+            direction: direction(e.to_server).into(),
+            class: e.class.map(|c| c.as_str().into()),
+            spurious: e.spurious,
+            seq: e.seq,
+            bytes: e.bytes,
+            count: e.count,
+        });
         self.keep(r);
     }
 
@@ -478,27 +555,25 @@ impl Sink for ParquetOut {
         let Some(w) = self.packets.as_mut() else {
             return;
         };
-        let flags = p.tcp.map(|t| flag_letters(t.flags));
         let v = p.verdict.as_ref();
-        let r = w.push(&[
-            Value::U64(p.flow_uid),
-            Value::Ts(p.ts_ns),
-            direction(p.to_server).into(),
-            p.ip_len.into(),
-            p.payload_len.into(),
-            flags.as_deref().into(),
-            p.tcp.map(|t| t.seq).into(),
-            p.tcp.map(|t| t.ack).into(),
-            p.tcp.map(|t| t.window).into(),
-            v.map(|v| v.retransmission).into(),
-            v.and_then(|v| v.retrans_class.map(|(m, _)| m.as_str()))
-                .into(),
-            v.map(|v| v.out_of_order).into(),
-            v.map(|v| v.duplicate).into(),
-            v.map(|v| v.zero_window).into(),
-            v.map(|v| v.syn_retry).into(),
-            v.and_then(|v| v.rtt_ms).into(),
-        ]);
+        let r = w.push(&PacketTableRow {
+            flow_id: p.flow_uid,
+            time: p.ts_ns,
+            direction: direction(p.to_server).into(),
+            ip_len: p.ip_len,
+            payload_len: p.payload_len,
+            tcp_flags: p.tcp.map(|t| flag_letters(t.flags).into()),
+            seq: p.tcp.map(|t| t.seq),
+            ack: p.tcp.map(|t| t.ack),
+            window: p.tcp.map(|t| t.window),
+            retransmission: v.map(|v| v.retransmission),
+            retrans_class: v.and_then(|v| v.retrans_class.map(|(m, _)| m.as_str().into())),
+            out_of_order: v.map(|v| v.out_of_order),
+            duplicate: v.map(|v| v.duplicate),
+            zero_window: v.map(|v| v.zero_window),
+            syn_retry: v.map(|v| v.syn_retry),
+            rtt_ms: v.and_then(|v| v.rtt_ms),
+        });
         self.keep(r);
     }
 
@@ -510,20 +585,19 @@ impl Sink for ParquetOut {
             return;
         };
         let q = &d.query;
-        let rcode = q.rcode.map(rcode_name);
-        let r = w.push(&[
-            Value::U64(d.flow_uid),
-            Value::Ts(q.ts_ns),
-            q.id.into(),
-            q.qname.as_str().into(),
-            q.qtype.into(),
-            q.status.into(),
-            q.response_ns.map(Value::Ts).unwrap_or(Value::Null),
-            q.response_ns.map(|r| (r - q.ts_ns) as f64 / 1e6).into(),
-            rcode.as_deref().into(),
-            q.answers.into(),
-            q.truncated.into(),
-        ]);
+        let r = w.push(&DnsTableRow {
+            flow_id: d.flow_uid,
+            time: q.ts_ns,
+            txid: q.id,
+            qname: q.qname.as_str().into(),
+            qtype: q.qtype,
+            status: q.status.into(),
+            response_time: q.response_ns,
+            latency_ms: q.response_ns.map(|r| (r - q.ts_ns) as f64 / 1e6),
+            rcode: q.rcode.map(|c| rcode_name(c).into()),
+            answers: q.answers,
+            truncated: q.truncated,
+        });
         self.keep(r);
     }
 

@@ -4,7 +4,7 @@
 //! `polars` feature; runs once per report, never per packet.
 
 use retina_rollups::Cell;
-use retina_tables::analyzer::FLOWS;
+use retina_tables::analyzer::FlowTableRow;
 use retina_tables::BatchBuilder;
 
 use crate::report::{Report, RollupTable, Rollups};
@@ -42,10 +42,9 @@ pub fn compute(report: &Report) -> Result<Option<Rollups>, String> {
     if report.flows.is_empty() {
         return Ok(None);
     }
-    let mut b = BatchBuilder::new(&FLOWS);
+    let mut b = BatchBuilder::<FlowTableRow>::new();
     for f in &report.flows {
-        crate::parquet_out::with_flow_values(f, |row| b.push(row))
-            .map_err(|e| format!("roll-ups: {e}"))?;
+        b.push(&crate::parquet_out::flow_row(f));
     }
     let batch = b.finish();
     let r = retina_rollups::compute(&batch, TOP).map_err(|e| e.to_string())?;
@@ -53,18 +52,18 @@ pub fn compute(report: &Report) -> Result<Option<Rollups>, String> {
         .flows
         .iter()
         .any(|f| f.client_k8s.is_some() || f.server_k8s.is_some());
-    let by = |side: &str| -> Result<Option<RollupTable>, String> {
+    let by = |keys: [&str; 2]| -> Result<Option<RollupTable>, String> {
         if !named {
             return Ok(None);
         }
-        let (ns, wl) = (format!("{side}_namespace"), format!("{side}_workload"));
-        retina_rollups::grouped(&batch, &[&ns, &wl], TOP)
+        retina_rollups::grouped(&batch, &keys, TOP)
             .map(|t| Some(table(t)))
             .map_err(|e| e.to_string())
     };
+    let c = FlowTableRow::COLUMNS;
     Ok(Some(Rollups {
-        by_client_workload: by("client")?,
-        by_server_workload: by("server")?,
+        by_client_workload: by([c.client_namespace, c.client_workload])?,
+        by_server_workload: by([c.server_namespace, c.server_workload])?,
         top_endpoints: table(r.top_endpoints),
         top_pairs: table(r.top_pairs),
         subnets: table(r.subnets),

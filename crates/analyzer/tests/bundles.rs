@@ -6,7 +6,9 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
-use retina_tables::{agent::DROPS, TableWriter, Value};
+use retina_tables::agent::{DropTableRow, RetransTableRow};
+use retina_tables::analyzer::DnsTableRow;
+use retina_tables::TableWriter;
 
 struct Drop<'a> {
     t: i64,
@@ -19,27 +21,25 @@ struct Drop<'a> {
 }
 
 fn write_drops(dir: &Path, drops: &[Drop]) -> PathBuf {
-    let mut w = TableWriter::create(dir, &DROPS, &[], false).unwrap();
+    let mut w = TableWriter::<DropTableRow>::create(dir, &[], false).unwrap();
     for d in drops {
-        let mut row: Vec<Value> = Vec::new();
-        for c in DROPS.columns {
-            row.push(match c.name {
-                "time" => Value::Ts(d.t),
-                "reason" => Value::Str(d.reason),
-                "reason_code" => Value::U64(2),
-                "ifindex" => Value::U64(3),
-                "ifname" => Value::Str("veth-test"),
-                "protocol" => Value::U64(d.proto.into()),
-                "src_ip" => Value::Str(d.src),
-                "dst_ip" => Value::Str(d.dst),
-                "src_port" => Value::U64(d.sport.into()),
-                "dst_port" => Value::U64(d.dport.into()),
-                "location" => Value::Str("nft_do_chain+0x3c1"),
-                _ if c.nullable => Value::Null,
-                _ => Value::U64(0),
-            });
-        }
-        w.push(&row).unwrap();
+        w.push(&DropTableRow {
+            time: d.t,
+            reason: d.reason.into(),
+            reason_code: 2,
+            location: Some("nft_do_chain+0x3c1".into()),
+            ifindex: 3,
+            ifname: Some("veth-test".into()),
+            protocol: d.proto,
+            src_ip: Some(d.src.into()),
+            dst_ip: Some(d.dst.into()),
+            src_port: Some(d.sport),
+            dst_port: Some(d.dport),
+            len: 0,
+            l3_proto: 0,
+            netns: 0,
+        })
+        .unwrap();
     }
     w.finish().unwrap();
     dir.join("drops.parquet")
@@ -155,27 +155,23 @@ fn agent_bundle_drops_join_their_flows() {
     // Kernel retransmissions: two of the bulk flow, one of nothing captured.
     let rdir = dir.path().join("r");
     std::fs::create_dir(&rdir).unwrap();
-    let mut w = TableWriter::create(&rdir, &retina_tables::agent::RETRANS, &[], false).unwrap();
+    let mut w = TableWriter::<RetransTableRow>::create(&rdir, &[], false).unwrap();
     for (t, src, sport, dst, dport) in [
         (t_tcp, "10.99.0.1", 40010, "10.99.0.2", 8081),
         (t_tcp + 7, "10.99.0.2", 8081, "10.99.0.1", 40010),
         (t_tcp, "10.5.5.5", 1000, "10.6.6.6", 2000),
     ] {
-        let row: Vec<Value> = retina_tables::agent::RETRANS
-            .columns
-            .iter()
-            .map(|c| match c.name {
-                "time" => Value::Ts(t),
-                "src_ip" => Value::Str(src),
-                "dst_ip" => Value::Str(dst),
-                "src_port" => Value::U64(sport),
-                "dst_port" => Value::U64(dport),
-                "state" => Value::Str("ESTABLISHED"),
-                _ if c.nullable => Value::Null,
-                _ => Value::U64(0),
-            })
-            .collect();
-        w.push(&row).unwrap();
+        w.push(&RetransTableRow {
+            time: t,
+            src_ip: src.into(),
+            dst_ip: dst.into(),
+            src_port: sport,
+            dst_port: dport,
+            state: "ESTABLISHED".into(),
+            err: 0,
+            netns: 0,
+        })
+        .unwrap();
     }
     w.finish().unwrap();
     let retrans = rdir.join("retrans.parquet");
@@ -420,20 +416,12 @@ fn broken_archives_and_drop_tables_are_clear_errors() {
     // A Parquet file that is neither a drop nor a retransmission table.
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let mut w = TableWriter::create(&other, &retina_tables::analyzer::DNS, &[], false).unwrap();
-    w.push(
-        &retina_tables::analyzer::DNS
-            .columns
-            .iter()
-            .map(|c| match c.ty {
-                retina_tables::ColType::Str => Value::Str("x"),
-                retina_tables::ColType::Timestamp => Value::Ts(0),
-                retina_tables::ColType::Bool => Value::Bool(false),
-                retina_tables::ColType::F64 => Value::F64(0.0),
-                _ => Value::U64(0),
-            })
-            .collect::<Vec<_>>(),
-    )
+    let mut w = TableWriter::<DnsTableRow>::create(&other, &[], false).unwrap();
+    w.push(&DnsTableRow {
+        qname: "x".into(),
+        status: "answered".into(),
+        ..DnsTableRow::default()
+    })
     .unwrap();
     w.finish().unwrap();
     let (code, _, err) = analyze_json(&[&cap, &other.join("dns.parquet")], &[]);

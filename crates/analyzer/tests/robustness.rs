@@ -177,7 +177,7 @@ proptest! {
         bytes.splice(at..at, junk);
         let s = String::from_utf8_lossy(&bytes);
         if let Ok(Some(f)) = retina_analyzer::hubble::parse_line(&s) {
-            let mut t = retina_tables::BatchBuilder::new(&retina_tables::hubble::HUBBLE);
+            let mut t = retina_analyzer::hubble::HubbleBatch::new();
             retina_analyzer::hubble::push_row(&mut t, &f, "x");
             prop_assert_eq!(t.len(), 1);
         }

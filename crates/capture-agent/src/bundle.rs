@@ -6,10 +6,9 @@ use std::process::Command;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use serde_json::{json, Value};
+use retina_tables::bundle::MetadataFile;
+pub use retina_tables::bundle::MANIFEST;
 
-/// File name of the manifest inside the output directory and the bundle.
-pub const MANIFEST: &str = "retina-bundle.json";
 /// Directory (inside the output directory and the bundle) of host metadata.
 pub const METADATA_DIR: &str = "metadata";
 
@@ -37,34 +36,57 @@ const PROC_NET: &[&str] = &["snmp", "snmp6", "netstat", "dev", "softnet_stat"];
 
 /// Saves the /proc/net counters into `<dir>/metadata/proc-net/<phase>/`.
 /// Returns one manifest entry per file.
-pub fn save_proc_net(dir: &Path, phase: &str) -> Vec<Value> {
+pub fn save_proc_net(dir: &Path, phase: &str) -> Vec<MetadataFile> {
     let sub = Path::new(METADATA_DIR).join("proc-net").join(phase);
     let mut out = Vec::new();
     if let Err(e) = std::fs::create_dir_all(dir.join(&sub)) {
-        out.push(json!({"file": sub.display().to_string(), "error": e.to_string()}));
+        out.push(MetadataFile {
+            file: Some(sub.display().to_string()),
+            error: Some(e.to_string()),
+            ..MetadataFile::default()
+        });
         return out;
     }
     for name in PROC_NET {
         let rel = sub.join(name);
         let src = Path::new("/proc/net").join(name);
-        match std::fs::read(&src) {
+        let file = Some(rel.display().to_string());
+        let source = Some(src.display().to_string());
+        out.push(match std::fs::read(&src) {
             Ok(bytes) => match std::fs::write(dir.join(&rel), bytes) {
-                Ok(()) => out.push(json!({"file": rel.display().to_string(), "source": src.display().to_string()})),
-                Err(e) => out.push(json!({"file": rel.display().to_string(), "error": e.to_string()})),
+                Ok(()) => MetadataFile {
+                    file,
+                    source,
+                    ..MetadataFile::default()
+                },
+                Err(e) => MetadataFile {
+                    file,
+                    error: Some(e.to_string()),
+                    ..MetadataFile::default()
+                },
             },
-            Err(e) => out.push(json!({"file": rel.display().to_string(), "source": src.display().to_string(), "error": e.to_string()})),
-        }
+            Err(e) => MetadataFile {
+                file,
+                source,
+                error: Some(e.to_string()),
+                ..MetadataFile::default()
+            },
+        });
     }
     out
 }
 
 /// Runs the metadata commands, saving stdout (and stderr, when the command
 /// fails) under `<dir>/metadata/`. Missing tools are noted, not fatal.
-pub fn save_commands(dir: &Path) -> Vec<Value> {
+pub fn save_commands(dir: &Path) -> Vec<MetadataFile> {
     let mut out = Vec::new();
     let meta = dir.join(METADATA_DIR);
     if let Err(e) = std::fs::create_dir_all(&meta) {
-        out.push(json!({"file": METADATA_DIR, "error": e.to_string()}));
+        out.push(MetadataFile {
+            file: Some(METADATA_DIR.into()),
+            error: Some(e.to_string()),
+            ..MetadataFile::default()
+        });
         return out;
     }
     for (file, prog, args) in COMMANDS {
@@ -81,18 +103,20 @@ pub fn save_commands(dir: &Path) -> Vec<Value> {
                     body.extend_from_slice(&o.stderr);
                 }
                 let write = std::fs::write(dir.join(&rel), body);
-                out.push(json!({
-                    "file": rel,
-                    "command": cmdline,
-                    "status": o.status.code(),
-                    "error": write.err().map(|e| e.to_string()),
-                }));
+                out.push(MetadataFile {
+                    file: Some(rel),
+                    command: Some(cmdline),
+                    status: o.status.code(),
+                    error: write.err().map(|e| e.to_string()),
+                    ..MetadataFile::default()
+                });
             }
-            Err(e) => out.push(json!({
-                "file": Value::Null,
-                "command": cmdline,
-                "error": format!("not run: {e}"),
-            })),
+            Err(e) => out.push(MetadataFile {
+                file: None,
+                command: Some(cmdline),
+                error: Some(format!("not run: {e}")),
+                ..MetadataFile::default()
+            }),
         }
     }
     out

@@ -3,38 +3,25 @@
 //! clean stop and the outputs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::links::LinkOrder;
-use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
-use aya::programs::trace_point::TracePointLinkId;
-use aya::programs::{SchedClassifier, TcAttachType, TracePoint};
-use aya::{Btf, Ebpf, EbpfLoader};
-use retina_tables::{agent, TableWriter, Value};
-use serde_json::json;
+use aya::maps::{MapData, RingBuf};
+use aya::Btf;
+use retina_tables::agent::{DropTableRow, RetransTableRow};
+use retina_tables::bundle::{self as manifest, Manifest, MetadataFile};
+use retina_tables::TableWriter;
 
 use crate::abi::{self, Config, Event};
 use crate::bundle;
 use crate::cli::Args;
 use crate::kallsyms::Kallsyms;
 use crate::pcapng::{self, Direction, PcapngWriter};
+use crate::programs::{self, load_error, Attached, Obj};
 use crate::tracefmt;
-
-/// The BPF objects compiled by build.rs, 8-byte aligned for the ELF parser.
-#[repr(C, align(8))]
-struct Aligned<B: ?Sized>(B);
-
-static PACKETS_OBJ: &Aligned<[u8]> =
-    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/packets.bpf.o")));
-static DROPS_OBJ: &Aligned<[u8]> =
-    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/drops.bpf.o")));
-static RETRANS_OBJ: &Aligned<[u8]> =
-    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/retrans.bpf.o")));
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -81,10 +68,10 @@ impl StopReason {
 
 /// An interface the packet programs attach to.
 #[derive(Clone, Debug)]
-struct Iface {
-    name: String,
-    ifindex: u32,
-    linktype: u16,
+pub(crate) struct Iface {
+    pub name: String,
+    pub ifindex: u32,
+    pub linktype: u16,
 }
 
 fn sysfs_net(name: &str, attr: &str) -> Option<String> {
@@ -202,80 +189,10 @@ fn preflight() -> Result<()> {
     Ok(())
 }
 
-/// Turns a loader error into a message that says what is missing.
-fn load_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-    let mut text = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        src = s.source();
-    }
-    let hint = if text.contains("Operation not permitted") || text.contains("EPERM") {
-        " (permission denied: run as root; in a container, BPF may be blocked by seccomp or a \
-         missing CAP_BPF)"
-    } else if text.contains("Function not implemented") || text.contains("ENOSYS") {
-        " (this kernel has no BPF support: CONFIG_BPF_SYSCALL)"
-    } else {
-        ""
-    };
-    anyhow!("{what}: {text}{hint}")
-}
-
 fn field_off(f: &tracefmt::Format, tp: &str, name: &str) -> Result<u32> {
     f.field(name)
         .map(|x| x.offset)
         .ok_or_else(|| anyhow!("tracepoint {tp}: no field {name:?} in its format file"))
-}
-
-struct Loaded {
-    ebpf: Ebpf,
-    stats: PerCpuArray<MapData, u64>,
-}
-
-impl Loaded {
-    fn stat(&self, idx: u32) -> u64 {
-        self.stats.get(&idx, 0).map(|v| v.iter().sum()).unwrap_or(0)
-    }
-}
-
-fn load(
-    obj: &[u8],
-    btf: &Btf,
-    what: &str,
-    max_entries: &[(&'static str, u32)],
-    cfg: &Config,
-) -> Result<Loaded> {
-    let mut loader = EbpfLoader::new();
-    loader.btf(Some(btf));
-    for (m, n) in max_entries {
-        loader.map_max_entries(m, *n);
-    }
-    let mut ebpf = loader
-        .load(obj)
-        .map_err(|e| load_error(&format!("loading the {what} programs"), e))?;
-    {
-        let map = ebpf
-            .map_mut("retina_config")
-            .ok_or_else(|| anyhow!("{what}: object has no retina_config map"))?;
-        let mut arr: Array<&mut MapData, Config> =
-            Array::try_from(map).map_err(|e| load_error(what, e))?;
-        arr.set(0, cfg, 0)
-            .map_err(|e| load_error(&format!("{what}: writing the filters"), e))?;
-    }
-    let stats = PerCpuArray::try_from(
-        ebpf.take_map("retina_stats")
-            .ok_or_else(|| anyhow!("{what}: object has no retina_stats map"))?,
-    )
-    .map_err(|e| load_error(what, e))?;
-    Ok(Loaded { ebpf, stats })
-}
-
-fn take_ring(ebpf: &mut Ebpf, name: &str) -> Result<RingBuf<MapData>> {
-    let map = ebpf
-        .take_map(name)
-        .ok_or_else(|| anyhow!("BPF object has no {name} map"))?;
-    RingBuf::try_from(map).map_err(|e| load_error(name, e))
 }
 
 fn realtime_offset_ns() -> i64 {
@@ -328,14 +245,11 @@ struct Outcome {
     tables: Vec<(String, PathBuf, u64)>,
 }
 
-pub fn run(args: &Args) -> Result<()> {
-    preflight()?;
-    let ifaces = resolve_interfaces(args)?;
-
-    let want_drops = !args.no_drops;
-    let want_retrans = !args.no_retrans;
-    let mut cfg = Config::from_args(args);
+/// Reads the tracepoints' field offsets (and the drop reason names, which
+/// the exclusions and `drops.parquet` need) from tracefs into `cfg`.
+fn tracepoint_config(args: &Args, cfg: &mut Config) -> Result<BTreeMap<u32, String>> {
     let mut reason_names: BTreeMap<u32, String> = BTreeMap::new();
+    let (want_drops, want_retrans) = (!args.no_drops, !args.no_retrans);
     if want_drops || want_retrans {
         let tfs = tracefmt::tracefs().map_err(|e| anyhow!(e))?;
         if want_drops {
@@ -381,6 +295,17 @@ pub fn run(args: &Args) -> Result<()> {
             cfg.rt_err_off = f.field("err").map(|x| x.offset).unwrap_or(u32::MAX);
         }
     }
+    Ok(reason_names)
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    preflight()?;
+    let ifaces = resolve_interfaces(args)?;
+
+    let want_drops = !args.no_drops;
+    let want_retrans = !args.no_retrans;
+    let mut cfg = Config::from_args(args);
+    let reason_names = tracepoint_config(args, &mut cfg)?;
 
     // Outputs are created before anything is attached: a bad path fails early.
     let host = bundle::hostname();
@@ -409,21 +334,15 @@ pub fn run(args: &Args) -> Result<()> {
     )
     .context("creating the packet file")?;
     let mut drops_w = if want_drops {
-        Some(TableWriter::create(
-            &out_dir,
-            &agent::DROPS,
-            &meta_kv,
-            args.force,
+        Some(TableWriter::<DropTableRow>::create(
+            &out_dir, &meta_kv, args.force,
         )?)
     } else {
         None
     };
     let mut retrans_w = if want_retrans {
-        Some(TableWriter::create(
-            &out_dir,
-            &agent::RETRANS,
-            &meta_kv,
-            args.force,
+        Some(TableWriter::<RetransTableRow>::create(
+            &out_dir, &meta_kv, args.force,
         )?)
     } else {
         None
@@ -432,99 +351,12 @@ pub fn run(args: &Args) -> Result<()> {
 
     // Load everything, then attach.
     let btf = Btf::from_sys_fs().map_err(|e| load_error("reading kernel BTF", e))?;
-    let mut pkt = load(
-        &PACKETS_OBJ.0,
-        &btf,
-        "packet capture",
-        &[("retina_packets", args.ring_size as u32)],
-        &cfg,
-    )?;
-    {
-        let map = pkt
-            .ebpf
-            .map_mut("retina_l2len")
-            .ok_or_else(|| anyhow!("no retina_l2len map"))?;
-        let mut l2: BpfHashMap<&mut MapData, u32, u32> =
-            BpfHashMap::try_from(map).map_err(|e| load_error("retina_l2len", e))?;
-        for i in &ifaces {
-            let len = if i.linktype == pcapng::LINKTYPE_RAW {
-                0
-            } else {
-                14
-            };
-            l2.insert(i.ifindex, len, 0)
-                .map_err(|e| load_error("retina_l2len", e))?;
-        }
-    }
-    let mut pkt_ring = take_ring(&mut pkt.ebpf, "retina_packets")?;
-    for name in ["retina_tc_ingress", "retina_tc_egress"] {
-        let p: &mut SchedClassifier = pkt
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| anyhow!("no program {name}"))?
-            .try_into()
-            .map_err(|e| load_error(name, e))?;
-        p.load()
-            .map_err(|e| load_error(&format!("loading {name} (verifier)"), e))?;
-    }
-    let mut drops = if want_drops {
-        let mut l = load(
-            &DROPS_OBJ.0,
-            &btf,
-            "drop",
-            &[("retina_events", 4 << 20)],
-            &cfg,
-        )?;
-        let ring = take_ring(&mut l.ebpf, "retina_events")?;
-        let p: &mut TracePoint = l
-            .ebpf
-            .program_mut("retina_kfree_skb")
-            .ok_or_else(|| anyhow!("no program retina_kfree_skb"))?
-            .try_into()
-            .map_err(|e| load_error("retina_kfree_skb", e))?;
-        p.load()
-            .map_err(|e| load_error("loading retina_kfree_skb (verifier)", e))?;
-        Some((l, ring))
-    } else {
-        None
-    };
-    let mut retrans = if want_retrans {
-        let mut l = load(
-            &RETRANS_OBJ.0,
-            &btf,
-            "retransmission",
-            &[("retina_events", 1 << 20)],
-            &cfg,
-        )?;
-        let ring = take_ring(&mut l.ebpf, "retina_events")?;
-        let p: &mut TracePoint = l
-            .ebpf
-            .program_mut("retina_tcp_retransmit_skb")
-            .ok_or_else(|| anyhow!("no program retina_tcp_retransmit_skb"))?
-            .try_into()
-            .map_err(|e| load_error("retina_tcp_retransmit_skb", e))?;
-        p.load()
-            .map_err(|e| load_error("loading retina_tcp_retransmit_skb (verifier)", e))?;
-        Some((l, ring))
-    } else {
-        None
-    };
+    let mut objects = programs::load_all(args, &btf, &cfg, &ifaces)?;
 
     install_signal_handlers();
     let mut attached = Attached::default();
-    let attach_result = attach_all(
-        &mut attached,
-        &mut pkt,
-        drops.as_mut(),
-        retrans.as_mut(),
-        &ifaces,
-    );
-    if let Err(e) = attach_result {
-        attached.detach_all(
-            &mut pkt,
-            drops.as_mut().map(|d| &mut d.0),
-            retrans.as_mut().map(|r| &mut r.0),
-        );
+    if let Err(e) = attached.attach_all(&mut objects, &ifaces) {
+        attached.detach_all(&mut objects);
         return Err(e);
     }
 
@@ -591,22 +423,10 @@ pub fn run(args: &Args) -> Result<()> {
                     .min(100) as i32
             })
             .unwrap_or(100);
-        let mut fds = vec![pollfd(pkt_ring.as_raw_fd())];
-        if let Some((_, r)) = &drops {
-            fds.push(pollfd(r.as_raw_fd()));
-        }
-        if let Some((_, r)) = &retrans {
-            fds.push(pollfd(r.as_raw_fd()));
-        }
+        let mut fds: Vec<libc::pollfd> = objects.iter().map(|o| pollfd(o.ring_fd())).collect();
         // SAFETY: fds is a valid array of pollfd.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        drain_packets(&mut pkt_ring, &mut st);
-        if let Some((_, r)) = drops.as_mut() {
-            drain_events(r, &mut st);
-        }
-        if let Some((_, r)) = retrans.as_mut() {
-            drain_events(r, &mut st);
-        }
+        drain_all(&mut objects, &mut st);
         if tty && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
             eprint!(
@@ -625,19 +445,9 @@ pub fn run(args: &Args) -> Result<()> {
 
     // Stop: detach every program first, so nothing new arrives, then drain
     // what the kernel already committed to the ring buffers.
-    let detach_errors = attached.detach_all(
-        &mut pkt,
-        drops.as_mut().map(|d| &mut d.0),
-        retrans.as_mut().map(|r| &mut r.0),
-    );
+    let detach_errors = attached.detach_all(&mut objects);
     for _ in 0..2 {
-        drain_packets(&mut pkt_ring, &mut st);
-        if let Some((_, r)) = drops.as_mut() {
-            drain_events(r, &mut st);
-        }
-        if let Some((_, r)) = retrans.as_mut() {
-            drain_events(r, &mut st);
-        }
+        drain_all(&mut objects, &mut st);
         std::thread::sleep(Duration::from_millis(20));
     }
     let end_ns = realtime_now_ns();
@@ -673,17 +483,11 @@ pub fn run(args: &Args) -> Result<()> {
         drops: drops_n,
         drops_by_reason: by_reason,
         retrans: retrans_n,
-        lost_packets: pkt.stat(abi::STAT_LOST),
-        lost_drops: drops
-            .as_ref()
-            .map(|d| d.0.stat(abi::STAT_LOST))
-            .unwrap_or(0),
-        lost_retrans: retrans
-            .as_ref()
-            .map(|r| r.0.stat(abi::STAT_LOST))
-            .unwrap_or(0),
-        kernel_packets: pkt.stat(abi::STAT_MATCHED),
-        copy_failures: pkt.stat(abi::STAT_TRUNCATED),
+        lost_packets: programs::stat(&objects, Obj::Packets, abi::STAT_LOST),
+        lost_drops: programs::stat(&objects, Obj::Drops, abi::STAT_LOST),
+        lost_retrans: programs::stat(&objects, Obj::Retrans, abi::STAT_LOST),
+        kernel_packets: programs::stat(&objects, Obj::Packets, abi::STAT_MATCHED),
+        copy_failures: programs::stat(&objects, Obj::Packets, abi::STAT_TRUNCATED),
         per_iface: ifaces
             .iter()
             .zip(per_iface)
@@ -695,9 +499,7 @@ pub fn run(args: &Args) -> Result<()> {
         pcapng_bytes,
         tables,
     };
-    drop(pkt);
-    drop(drops);
-    drop(retrans);
+    drop(objects);
 
     manifest_meta.extend(bundle::save_proc_net(&out_dir, "end"));
     manifest_meta.extend(bundle::save_commands(&out_dir));
@@ -707,7 +509,7 @@ pub fn run(args: &Args) -> Result<()> {
         &host,
         &ifaces,
         &outcome,
-        &manifest_meta,
+        manifest_meta,
         &detach_errors,
     )?;
     print_summary(&outcome, &detach_errors);
@@ -766,119 +568,6 @@ fn output_dir(args: &Args, host: &str) -> Result<(PathBuf, bool)> {
     Ok((dir, temp))
 }
 
-#[derive(Default)]
-struct Attached {
-    tc: Vec<(&'static str, String, SchedClassifierLinkId)>,
-    drops: Option<TracePointLinkId>,
-    retrans: Option<TracePointLinkId>,
-}
-
-impl Attached {
-    /// Detaches every program that was attached; returns the failures.
-    fn detach_all(
-        &mut self,
-        pkt: &mut Loaded,
-        drops: Option<&mut Loaded>,
-        retrans: Option<&mut Loaded>,
-    ) -> Vec<String> {
-        let mut errs = Vec::new();
-        for (prog, iface, id) in self.tc.drain(..) {
-            let r = pkt
-                .ebpf
-                .program_mut(prog)
-                .ok_or_else(|| format!("no program {prog}"))
-                .and_then(|p| <&mut SchedClassifier>::try_from(p).map_err(|e| e.to_string()))
-                .and_then(|p| p.detach(id).map_err(|e| e.to_string()));
-            if let Err(e) = r {
-                errs.push(format!("{prog} on {iface}: {e}"));
-            }
-        }
-        for (slot, loaded, prog) in [
-            (self.drops.take(), drops, "retina_kfree_skb"),
-            (self.retrans.take(), retrans, "retina_tcp_retransmit_skb"),
-        ] {
-            if let (Some(id), Some(l)) = (slot, loaded) {
-                let r = l
-                    .ebpf
-                    .program_mut(prog)
-                    .ok_or_else(|| format!("no program {prog}"))
-                    .and_then(|p| <&mut TracePoint>::try_from(p).map_err(|e| e.to_string()))
-                    .and_then(|p| p.detach(id).map_err(|e| e.to_string()));
-                if let Err(e) = r {
-                    errs.push(format!("{prog}: {e}"));
-                }
-            }
-        }
-        errs
-    }
-}
-
-fn attach_all(
-    att: &mut Attached,
-    pkt: &mut Loaded,
-    drops: Option<&mut (Loaded, RingBuf<MapData>)>,
-    retrans: Option<&mut (Loaded, RingBuf<MapData>)>,
-    ifaces: &[Iface],
-) -> Result<()> {
-    if let Some((l, _)) = drops {
-        let p: &mut TracePoint = l
-            .ebpf
-            .program_mut("retina_kfree_skb")
-            .expect("loaded")
-            .try_into()?;
-        att.drops = Some(
-            p.attach("skb", "kfree_skb")
-                .map_err(|e| load_error("attaching to tracepoint skb/kfree_skb", e))?,
-        );
-    }
-    if let Some((l, _)) = retrans {
-        let p: &mut TracePoint = l
-            .ebpf
-            .program_mut("retina_tcp_retransmit_skb")
-            .expect("loaded")
-            .try_into()?;
-        att.retrans = Some(
-            p.attach("tcp", "tcp_retransmit_skb")
-                .map_err(|e| load_error("attaching to tracepoint tcp/tcp_retransmit_skb", e))?,
-        );
-    }
-    let tcx = aya::util::KernelVersion::current()
-        .map(|v| v >= aya::util::KernelVersion::new(6, 6, 0))
-        .unwrap_or(false);
-    for i in ifaces {
-        if !tcx {
-            // Classic clsact; an existing one is fine.
-            if let Err(e) = aya::programs::tc::qdisc_add_clsact(&i.name) {
-                let s = e.to_string();
-                if !s.contains("exists") && !s.contains("File exists") {
-                    return Err(load_error(&format!("adding clsact qdisc to {}", i.name), e));
-                }
-            }
-        }
-        for (prog, kind) in [
-            ("retina_tc_ingress", TcAttachType::Ingress),
-            ("retina_tc_egress", TcAttachType::Egress),
-        ] {
-            let p: &mut SchedClassifier = pkt.ebpf.program_mut(prog).expect("loaded").try_into()?;
-            // Ingress first in the chain (sees frames as they arrive), egress
-            // last (sees frames as they leave).
-            let id = if tcx {
-                let order = if kind == TcAttachType::Ingress {
-                    LinkOrder::first()
-                } else {
-                    LinkOrder::last()
-                };
-                p.attach_with_options(&i.name, kind, TcAttachOptions::TcxOrder(order))
-            } else {
-                p.attach(&i.name, kind)
-            }
-            .map_err(|e| load_error(&format!("attaching {prog} to {}", i.name), e))?;
-            att.tc.push((prog, i.name.clone(), id));
-        }
-    }
-    Ok(())
-}
-
 struct LoopState<'a> {
     args: &'a Args,
     pcap: &'a mut PcapngWriter,
@@ -888,14 +577,24 @@ struct LoopState<'a> {
     over_limit: u64,
     per_iface: Vec<(u64, u64)>,
     stop: Option<StopReason>,
-    drops_w: Option<&'a mut TableWriter>,
-    retrans_w: Option<&'a mut TableWriter>,
+    drops_w: Option<&'a mut TableWriter<DropTableRow<'static>>>,
+    retrans_w: Option<&'a mut TableWriter<RetransTableRow<'static>>>,
     drops: u64,
     drops_by_reason: BTreeMap<String, u64>,
     retrans: u64,
     reason_names: &'a BTreeMap<u32, String>,
     ksyms: &'a Kallsyms,
     err: Option<anyhow::Error>,
+}
+
+/// Drains every object's ring buffer, in [`programs::OBJECTS`] order.
+fn drain_all(objects: &mut [programs::Object], st: &mut LoopState) {
+    for o in objects {
+        match o.spec.obj {
+            Obj::Packets => drain_packets(&mut o.ring, st),
+            Obj::Drops | Obj::Retrans => drain_events(&mut o.ring, st),
+        }
+    }
 }
 
 fn drain_packets(ring: &mut RingBuf<MapData>, st: &mut LoopState) {
@@ -965,50 +664,41 @@ fn drain_events(ring: &mut RingBuf<MapData>, st: &mut LoopState) {
                     .get(&d.reason)
                     .cloned()
                     .unwrap_or_else(|| format!("REASON_{}", d.reason));
-                let ts = d.ts_ns as i64 + st.mono_to_real;
-                let loc = st.ksyms.resolve(d.location);
-                let src = d.src.map(|a| a.to_string());
-                let dst = d.dst.map(|a| a.to_string());
-                let ifname = (!d.ifname.is_empty()).then_some(d.ifname.as_str());
                 st.drops += 1;
                 *st.drops_by_reason.entry(reason.clone()).or_default() += 1;
                 match st.drops_w.as_mut() {
-                    Some(w) => w.push(&[
-                        Value::Ts(ts),
-                        Value::Str(&reason),
-                        d.reason.into(),
-                        loc.as_deref().into(),
-                        d.ifindex.into(),
-                        ifname.into(),
-                        d.ip_proto.into(),
-                        src.as_deref().into(),
-                        dst.as_deref().into(),
-                        d.ports.map(|p| p.0).into(),
-                        d.ports.map(|p| p.1).into(),
-                        d.len.into(),
-                        d.l3_proto.into(),
-                        d.netns.into(),
-                    ]),
+                    Some(w) => w.push(&DropTableRow {
+                        time: d.ts_ns as i64 + st.mono_to_real,
+                        reason: reason.into(),
+                        reason_code: d.reason,
+                        location: st.ksyms.resolve(d.location).map(Into::into),
+                        ifindex: d.ifindex,
+                        ifname: (!d.ifname.is_empty()).then_some(d.ifname.as_str().into()),
+                        protocol: d.ip_proto,
+                        src_ip: d.src.map(|a| a.to_string().into()),
+                        dst_ip: d.dst.map(|a| a.to_string().into()),
+                        src_port: d.ports.map(|p| p.0),
+                        dst_port: d.ports.map(|p| p.1),
+                        len: d.len,
+                        l3_proto: d.l3_proto,
+                        netns: d.netns,
+                    }),
                     None => Ok(()),
                 }
             }
             Event::Retrans(r) => {
-                let ts = r.ts_ns as i64 + st.mono_to_real;
-                let src = r.src.map(|a| a.to_string()).unwrap_or_default();
-                let dst = r.dst.map(|a| a.to_string()).unwrap_or_default();
-                let state = abi::tcp_state_name(r.state);
                 st.retrans += 1;
                 match st.retrans_w.as_mut() {
-                    Some(w) => w.push(&[
-                        Value::Ts(ts),
-                        Value::Str(&src),
-                        Value::Str(&dst),
-                        r.sport.into(),
-                        r.dport.into(),
-                        Value::Str(&state),
-                        Value::I64(r.err.into()),
-                        r.netns.into(),
-                    ]),
+                    Some(w) => w.push(&RetransTableRow {
+                        time: r.ts_ns as i64 + st.mono_to_real,
+                        src_ip: r.src.map(|a| a.to_string()).unwrap_or_default().into(),
+                        dst_ip: r.dst.map(|a| a.to_string()).unwrap_or_default().into(),
+                        src_port: r.sport,
+                        dst_port: r.dport,
+                        state: abi::tcp_state_name(r.state).into(),
+                        err: r.err.into(),
+                        netns: r.netns,
+                    }),
                     None => Ok(()),
                 }
             }
@@ -1019,74 +709,90 @@ fn drain_events(ring: &mut RingBuf<MapData>, st: &mut LoopState) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_manifest(
     dir: &Path,
     args: &Args,
     host: &str,
     ifaces: &[Iface],
     o: &Outcome,
-    meta: &[serde_json::Value],
+    metadata: Vec<MetadataFile>,
     detach_errors: &[String],
 ) -> Result<()> {
     let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-    let m = json!({
-        "format": "retina-capture-bundle",
-        "format_version": 1,
-        "tool": "retina-capture",
-        "version": env!("CARGO_PKG_VERSION"),
-        "host": host,
-        "kernel": bundle::kernel_release(),
-        "start": bundle::format_time(o.start_ns).0,
-        "end": bundle::format_time(o.end_ns).0,
-        "start_ns": o.start_ns,
-        "end_ns": o.end_ns,
-        "stop_reason": o.stop.as_str(),
-        "command_line": std::env::args().collect::<Vec<_>>(),
-        "interfaces": ifaces.iter().enumerate().map(|(n, i)| json!({
-            "name": i.name,
-            "ifindex": i.ifindex,
-            "pcapng_interface_id": n,
-            "linktype": i.linktype,
-            "packets_in": o.per_iface.get(&i.name).map(|c| c.0).unwrap_or(0),
-            "packets_out": o.per_iface.get(&i.name).map(|c| c.1).unwrap_or(0),
-        })).collect::<Vec<_>>(),
-        "snaplen": args.snaplen,
-        "filters": {
-            "nets": args.nets.iter().map(|n| format!("{}/{}", n.addr, n.prefix_len)).collect::<Vec<_>>(),
-            "ports": args.ports,
-            "protocols": args.protos,
-            "excluded_drop_reasons": args.exclude_reasons,
+    let per_iface = |i: &Iface| o.per_iface.get(&i.name).copied().unwrap_or((0, 0));
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        format_version: manifest::FORMAT_VERSION,
+        tool: "retina-capture".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        host: Some(host.into()),
+        node: None,
+        kernel: Some(bundle::kernel_release()),
+        start: Some(bundle::format_time(o.start_ns).0),
+        end: Some(bundle::format_time(o.end_ns).0),
+        start_ns: Some(o.start_ns),
+        end_ns: Some(o.end_ns),
+        stop_reason: Some(o.stop.as_str()),
+        command_line: std::env::args().collect(),
+        interfaces: ifaces
+            .iter()
+            .enumerate()
+            .map(|(n, i)| manifest::Interface {
+                name: i.name.clone(),
+                ifindex: i.ifindex,
+                pcapng_interface_id: n as u32,
+                linktype: i.linktype,
+                packets_in: per_iface(i).0,
+                packets_out: per_iface(i).1,
+            })
+            .collect(),
+        snaplen: Some(args.snaplen),
+        filters: manifest::Filters {
+            nets: args
+                .nets
+                .iter()
+                .map(|n| format!("{}/{}", n.addr, n.prefix_len))
+                .collect(),
+            ports: args.ports.clone(),
+            protocols: args.protos.clone(),
+            excluded_drop_reasons: args.exclude_reasons.clone(),
         },
-        "limits": {
-            "duration_s": args.duration,
-            "max_size": args.max_size,
-            "max_packets": args.max_packets,
-            "rotate_size": args.rotate_size,
+        limits: manifest::Limits {
+            duration_s: args.duration,
+            max_size: args.max_size,
+            max_packets: args.max_packets,
+            rotate_size: args.rotate_size,
         },
-        "packet_files": o.pcapng.iter().filter_map(|p| name(p)).collect::<Vec<_>>(),
-        "packet_bytes": o.pcapng_bytes,
-        "tables": o.tables.iter().map(|(t, p, rows)| json!({"table": t, "file": name(p), "rows": rows})).collect::<Vec<_>>(),
-        "counts": {
-            "packets_written": o.packets,
-            "packets_matched_in_kernel": o.kernel_packets,
-            "packets_not_written_after_limit": o.packets_dropped_by_limit,
-            "drops": o.drops,
-            "drops_by_reason": o.drops_by_reason,
-            "retransmissions": o.retrans,
+        packet_files: o.pcapng.iter().filter_map(|p| name(p)).collect(),
+        packet_bytes: o.pcapng_bytes,
+        tables: o
+            .tables
+            .iter()
+            .map(|(t, p, rows)| manifest::TableFile {
+                table: t.clone(),
+                file: name(p),
+                rows: *rows,
+            })
+            .collect(),
+        counts: manifest::Counts {
+            packets_written: o.packets,
+            packets_matched_in_kernel: o.kernel_packets,
+            packets_not_written_after_limit: o.packets_dropped_by_limit,
+            drops: o.drops,
+            drops_by_reason: o.drops_by_reason.clone(),
+            retransmissions: o.retrans,
         },
-        "lost_events": {
-            "packets": o.lost_packets,
-            "packet_copy_failures": o.copy_failures,
-            "drops": o.lost_drops,
-            "retransmissions": o.lost_retrans,
-        },
-        "detach_errors": detach_errors,
-        "metadata": meta,
-    });
-    let path = dir.join(bundle::MANIFEST);
-    let text = serde_json::to_string_pretty(&m).expect("JSON");
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+        lost_events: Some(manifest::LostEvents {
+            packets: o.lost_packets,
+            packet_copy_failures: o.copy_failures,
+            drops: o.lost_drops,
+            retransmissions: o.lost_retrans,
+        }),
+        detach_errors: detach_errors.to_vec(),
+        metadata,
+    };
+    let path = dir.join(manifest::MANIFEST);
+    std::fs::write(&path, m.to_json()).with_context(|| format!("writing {}", path.display()))
 }
 
 fn print_summary(o: &Outcome, detach_errors: &[String]) {

@@ -11,6 +11,8 @@ mod capture;
 mod cli;
 mod kallsyms;
 mod pcapng;
+#[cfg(all(target_os = "linux", retina_bpf))]
+mod programs;
 mod tracefmt;
 
 use clap::Parser;

@@ -9,31 +9,37 @@ use std::collections::HashMap;
 use arrow_array::{Array, RecordBatch, StringArray, UInt16Array};
 use polars::prelude::*;
 
+use retina_tables::hubble::{HubbleTableColumns, HubbleTableRow};
+
 use crate::{dataframe, sums, table, top, Result, RollupError, Table};
+
+/// Names of the `hubble` table's columns (from its declaration).
+const H: HubbleTableColumns = HubbleTableRow::COLUMNS;
 
 /// Columns of the `hubble` table these roll-ups read.
 const COLUMNS: [&str; 14] = [
-    "verdict",
-    "drop_reason",
-    "src_namespace",
-    "src_pod",
-    "src_label",
-    "dst_label",
-    "node",
-    "protocol",
-    "service",
-    "packets",
-    "bytes",
-    "tcp_flags",
-    "dns_query",
-    "dns_rcode",
+    H.verdict,
+    H.drop_reason,
+    H.src_namespace,
+    H.src_pod,
+    H.src_label,
+    H.dst_label,
+    H.node,
+    H.protocol,
+    H.service,
+    H.packets,
+    H.bytes,
+    H.tcp_flags,
+    H.dns_query,
+    H.dns_rcode,
 ];
 
-/// Per-group sums every grouping reports.
+/// Per-group sums every grouping reports (`packets` and `bytes` are the
+/// table's columns summed; `records` and the verdict counts derived ones).
 pub const GROUP_VALUES: [&str; 6] = [
     "records",
-    "packets",
-    "bytes",
+    H.packets,
+    H.bytes,
     "forwarded",
     "dropped",
     "retransmissions",
@@ -41,12 +47,12 @@ pub const GROUP_VALUES: [&str; 6] = [
 
 /// Groupings of [`HubbleTables::groups`]: (name, key column).
 pub const GROUPINGS: [(&str, &str); 6] = [
-    ("verdicts", "verdict"),
-    ("drop_reasons", "drop_reason"),
-    ("by_namespace", "src_namespace"),
-    ("by_workload", "src_label"),
-    ("by_pod", "src_pod"),
-    ("by_node", "node"),
+    ("verdicts", H.verdict),
+    ("drop_reasons", H.drop_reason),
+    ("by_namespace", H.src_namespace),
+    ("by_workload", H.src_label),
+    ("by_pod", H.src_pod),
+    ("by_node", H.node),
 ];
 
 /// The roll-ups of one flow log.
@@ -86,9 +92,9 @@ fn port_col(batch: &RecordBatch, name: &str) -> Result<UInt16Array> {
 
 /// Packets of records whose verdict is `v` (0 for the others).
 fn packets_where(df: &DataFrame, v: &str) -> Result<Series> {
-    let mask = df.column("verdict")?.str()?.equal(v);
+    let mask = df.column(H.verdict)?.str()?.equal(v);
     let ones = mask.into_series().cast(&DataType::UInt64)?;
-    Ok((&ones * df.column("packets")?.as_materialized_series())?)
+    Ok((&ones * df.column(H.packets)?.as_materialized_series())?)
 }
 
 /// The table with the derived columns the roll-ups sum.
@@ -96,10 +102,10 @@ fn prepared(batch: &RecordBatch) -> Result<DataFrame> {
     let mut df = dataframe(batch, &COLUMNS)?;
     let n = df.height();
     let bytes = df
-        .column("bytes")?
+        .column(H.bytes)?
         .as_materialized_series()
         .fill_null(FillNullStrategy::Zero)?;
-    df.with_column(Column::from(bytes.with_name("bytes".into())))?;
+    df.with_column(Column::from(bytes.with_name(H.bytes.into())))?;
     df.with_column(Column::new("records".into(), vec![1u64; n]))?;
     for (col, verdict) in [
         ("forwarded", "FORWARDED"),
@@ -110,9 +116,9 @@ fn prepared(batch: &RecordBatch) -> Result<DataFrame> {
         df.with_column(Column::from(s))?;
     }
     // TCP flags of each record, and the client socket a SYN or SYN+ACK names.
-    let (src, dst) = (str_col(batch, "src_ip")?, str_col(batch, "dst_ip")?);
-    let (sport, dport) = (port_col(batch, "src_port")?, port_col(batch, "dst_port")?);
-    let flags = df.column("tcp_flags")?.str()?.clone();
+    let (src, dst) = (str_col(batch, H.src_ip)?, str_col(batch, H.dst_ip)?);
+    let (sport, dport) = (port_col(batch, H.src_port)?, port_col(batch, H.dst_port)?);
+    let flags = df.column(H.tcp_flags)?.str()?.clone();
     let mut syn = Vec::with_capacity(n);
     let mut synack = Vec::with_capacity(n);
     let mut rst = Vec::with_capacity(n);
@@ -156,12 +162,12 @@ fn not_null(df: &DataFrame, col: &str) -> Result<DataFrame> {
 /// Distinct `client` values per service among `df`'s rows.
 #[allow(deprecated)]
 fn distinct_clients(df: &DataFrame) -> Result<HashMap<String, u64>> {
-    let df = not_null(&not_null(df, "client")?, "service")?;
+    let df = not_null(&not_null(df, "client")?, H.service)?;
     if df.height() == 0 {
         return Ok(HashMap::new());
     }
-    let u = df.group_by(["service"])?.select(["client"]).n_unique()?;
-    let keys = u.column("service")?.str()?.clone();
+    let u = df.group_by([H.service])?.select(["client"]).n_unique()?;
+    let keys = u.column(H.service)?.str()?.clone();
     let counts = u.columns()[1].cast(&DataType::UInt64)?;
     let counts = counts.u64()?.clone();
     Ok(keys
@@ -174,20 +180,20 @@ fn distinct_clients(df: &DataFrame) -> Result<HashMap<String, u64>> {
 /// Every roll-up of a `hubble` batch; `n` rows at most per list.
 pub fn compute(batch: &RecordBatch, n: usize) -> Result<HubbleTables> {
     let df = prepared(batch)?;
-    let drops = not_null(&df, "drop_reason")?;
+    let drops = not_null(&df, H.drop_reason)?;
     let mut groups = Vec::new();
     let mut drop_reasons_by = Vec::new();
     for (name, key) in GROUPINGS {
         let mut s = sums(&df, &[key], &GROUP_VALUES)?;
         s.rename(key, "key".into())?;
-        groups.push((name, table(&top(&s, "packets", &["key"], n)?)?));
-        let r = if key == "drop_reason" {
-            let mut r = sums(&drops, &["drop_reason"], &["packets"])?;
-            let k = r.column("drop_reason")?.clone().with_name("key".into());
+        groups.push((name, table(&top(&s, H.packets, &["key"], n)?)?));
+        let r = if key == H.drop_reason {
+            let mut r = sums(&drops, &[H.drop_reason], &[H.packets])?;
+            let k = r.column(H.drop_reason)?.clone().with_name("key".into());
             r.with_column(k)?;
-            r.select(["key", "drop_reason", "packets"])?
+            r.select(["key", H.drop_reason, H.packets])?
         } else {
-            let mut r = sums(&drops, &[key, "drop_reason"], &["packets"])?;
+            let mut r = sums(&drops, &[key, H.drop_reason], &[H.packets])?;
             r.rename(key, "key".into())?;
             r
         };
@@ -195,15 +201,15 @@ pub fn compute(batch: &RecordBatch, n: usize) -> Result<HubbleTables> {
     }
     let talkers = sums(
         &df,
-        &["src_label", "dst_label"],
-        &["records", "packets", "bytes"],
+        &[H.src_label, H.dst_label],
+        &["records", H.packets, H.bytes],
     )?;
-    let top_talkers = table(&top(&talkers, "bytes", &["src_label", "dst_label"], n)?)?;
+    let top_talkers = table(&top(&talkers, H.bytes, &[H.src_label, H.dst_label], n)?)?;
     let dropped_df = filtered(
         &{
             let mut d = df.clone();
             let m = d
-                .column("verdict")?
+                .column(H.verdict)?
                 .str()?
                 .equal("DROPPED")
                 .with_name("is_dropped".into());
@@ -213,27 +219,27 @@ pub fn compute(batch: &RecordBatch, n: usize) -> Result<HubbleTables> {
         "is_dropped",
     )?;
     let keys = [
-        "src_label",
-        "dst_label",
-        "protocol",
-        "service",
-        "drop_reason",
+        H.src_label,
+        H.dst_label,
+        H.protocol,
+        H.service,
+        H.drop_reason,
     ];
     let dropped = table(&top(
-        &sums(&dropped_df, &keys, &["records", "packets"])?,
-        "packets",
+        &sums(&dropped_df, &keys, &["records", H.packets])?,
+        H.packets,
         &keys,
         n,
     )?)?;
 
     let attempts = distinct_clients(&filtered(&df, "syn")?)?;
     let answered = distinct_clients(&filtered(&df, "synack")?)?;
-    let resets_df = not_null(&filtered(&df, "rst")?, "service")?;
+    let resets_df = not_null(&filtered(&df, "rst")?, H.service)?;
     let resets: HashMap<String, u64> = if resets_df.height() == 0 {
         HashMap::new()
     } else {
-        let r = sums(&resets_df, &["service"], &["records"])?;
-        let keys = r.column("service")?.str()?.clone();
+        let r = sums(&resets_df, &[H.service], &["records"])?;
+        let keys = r.column(H.service)?.str()?.clone();
         let counts = r.column("records")?.u64()?.clone();
         keys.iter()
             .zip(counts.iter())
@@ -248,7 +254,7 @@ pub fn compute(batch: &RecordBatch, n: usize) -> Result<HubbleTables> {
         services.len(),
         vec![
             Column::new(
-                "service".into(),
+                H.service.into(),
                 services.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             ),
             Column::new(
@@ -271,25 +277,25 @@ pub fn compute(batch: &RecordBatch, n: usize) -> Result<HubbleTables> {
             ),
         ],
     )?;
-    let tcp_by_service = table(&top(&svc, "connection_attempts", &["service"], n)?)?;
+    let tcp_by_service = table(&top(&svc, "connection_attempts", &[H.service], n)?)?;
 
-    let with_query = not_null(&df, "dns_query")?;
-    let responses = not_null(&with_query, "dns_rcode")?;
+    let with_query = not_null(&df, H.dns_query)?;
+    let responses = not_null(&with_query, H.dns_rcode)?;
     let dns_responses = table(&top(
-        &sums(&responses, &["dns_query", "dns_rcode"], &["records"])?,
+        &sums(&responses, &[H.dns_query, H.dns_rcode], &["records"])?,
         "records",
-        &["dns_query", "dns_rcode"],
+        &[H.dns_query, H.dns_rcode],
         n,
     )?)?;
     let qmask = with_query
-        .column("dns_rcode")?
+        .column(H.dns_rcode)?
         .as_materialized_series()
         .is_null();
     let queries = with_query.filter(&qmask)?;
     let dns_queries = table(&top(
-        &sums(&queries, &["dns_query"], &["records"])?,
+        &sums(&queries, &[H.dns_query], &["records"])?,
         "records",
-        &["dns_query"],
+        &[H.dns_query],
         n,
     )?)?;
     Ok(HubbleTables {

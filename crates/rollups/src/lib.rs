@@ -16,6 +16,7 @@
 
 use arrow_array::{Array, RecordBatch};
 use polars::prelude::*;
+use retina_tables::analyzer::{FlowTableColumns, FlowTableRow};
 
 pub use polars::prelude::DataFrame;
 
@@ -87,19 +88,22 @@ pub fn dataframe(batch: &RecordBatch, columns: &[&str]) -> Result<DataFrame> {
     Ok(DataFrame::new(batch.num_rows(), cols)?)
 }
 
+/// Names of the `flows` table's columns (from its declaration).
+const F: FlowTableColumns = FlowTableRow::COLUMNS;
+
 /// Flow columns the standard roll-ups read.
 pub const FLOW_COLUMNS: [&str; 11] = [
-    "proto",
-    "client_ip",
-    "server_ip",
-    "bytes_total",
-    "ip_bytes_client",
-    "ip_bytes_server",
-    "retrans_segments_client",
-    "retrans_segments_server",
-    "handshake_rtt_ms",
-    "rtt_ms_p50",
-    "response_time_ms_p50",
+    F.proto,
+    F.client_ip,
+    F.server_ip,
+    F.bytes_total,
+    F.ip_bytes_client,
+    F.ip_bytes_server,
+    F.retrans_segments_client,
+    F.retrans_segments_server,
+    F.handshake_rtt_ms,
+    F.rtt_ms_p50,
+    F.response_time_ms_p50,
 ];
 
 fn ones(n: usize) -> Column {
@@ -123,16 +127,16 @@ fn endpoints(flows: &DataFrame) -> Result<DataFrame> {
         Ok(d)
     };
     let c = side(
-        "client_ip",
-        "ip_bytes_client",
-        "ip_bytes_server",
-        "retrans_segments_client",
+        F.client_ip,
+        F.ip_bytes_client,
+        F.ip_bytes_server,
+        F.retrans_segments_client,
     )?;
     let s = side(
-        "server_ip",
-        "ip_bytes_server",
-        "ip_bytes_client",
-        "retrans_segments_server",
+        F.server_ip,
+        F.ip_bytes_server,
+        F.ip_bytes_client,
+        F.retrans_segments_server,
     )?;
     Ok(c.vstack(&s)?)
 }
@@ -184,29 +188,29 @@ pub fn top_endpoints(flows: &DataFrame, n: usize) -> Result<DataFrame> {
 /// `client_ip, server_ip, flows, bytes, retrans_segments`.
 pub fn top_pairs(flows: &DataFrame, n: usize) -> Result<DataFrame> {
     let mut d = flows.select([
-        "client_ip",
-        "server_ip",
-        "bytes_total",
-        "retrans_segments_client",
-        "retrans_segments_server",
+        F.client_ip,
+        F.server_ip,
+        F.bytes_total,
+        F.retrans_segments_client,
+        F.retrans_segments_server,
     ])?;
     let retrans = (d
-        .column("retrans_segments_client")?
+        .column(F.retrans_segments_client)?
         .as_materialized_series()
         .fill_null(FillNullStrategy::Zero)?
-        + d.column("retrans_segments_server")?
+        + d.column(F.retrans_segments_server)?
             .as_materialized_series()
             .fill_null(FillNullStrategy::Zero)?)?
     .with_name("retrans_segments".into());
     d.with_column(retrans.into())?;
-    d.rename("bytes_total", "bytes".into())?;
+    d.rename(F.bytes_total, "bytes".into())?;
     d.with_column(ones(d.height()))?;
     let s = sums(
         &d,
-        &["client_ip", "server_ip"],
+        &[F.client_ip, F.server_ip],
         &["flows", "bytes", "retrans_segments"],
     )?;
-    top(&s, "bytes", &["client_ip", "server_ip"], n)
+    top(&s, "bytes", &[F.client_ip, F.server_ip], n)
 }
 
 /// The subnet of an address: /24 for IPv4, /64 for IPv6 (as CIDR text).
@@ -274,9 +278,9 @@ pub const QUANTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99
 
 /// Per-flow measures [`group_stats`] summarizes, and their output names.
 pub const MEASURES: [(&str, &str); 3] = [
-    ("handshake_rtt_ms", "handshake_rtt_ms"),
-    ("rtt_ms_p50", "data_rtt_ms"),
-    ("response_time_ms_p50", "response_time_ms"),
+    (F.handshake_rtt_ms, "handshake_rtt_ms"),
+    (F.rtt_ms_p50, "data_rtt_ms"),
+    (F.response_time_ms_p50, "response_time_ms"),
 ];
 
 /// Statistics over the flows of each group of `keys` (any columns of
@@ -291,7 +295,7 @@ pub fn group_stats(flows: &DataFrame, keys: &[&str]) -> Result<DataFrame> {
     let mut d = flows.clone();
     d.with_column(ones(d.height()))?;
     // Flows that have each measure: the sum of a 0/1 "not null" column.
-    let mut sum_cols = vec!["flows".to_string(), "bytes_total".to_string()];
+    let mut sum_cols = vec!["flows".to_string(), F.bytes_total.to_string()];
     for (col, name) in MEASURES {
         let present = d
             .column(col)?
@@ -311,7 +315,7 @@ pub fn group_stats(flows: &DataFrame, keys: &[&str]) -> Result<DataFrame> {
     for c in &sum_cols {
         out.rename(&format!("{c}_sum"), c.as_str().into())?;
     }
-    out.rename("bytes_total", "bytes".into())?;
+    out.rename(F.bytes_total, "bytes".into())?;
     let k = keys.len();
     for (col, name) in MEASURES {
         for (q, label) in QUANTILES {

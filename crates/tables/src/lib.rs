@@ -1,33 +1,41 @@
 //! Parquet tables of retina-analyze and retina-capture.
 //!
-//! Every table is declared once, as a [`TableDef`]: its columns, their types
-//! and their documentation. The Arrow schema, the streaming writer's checks
-//! and `docs/schema.md` are all derived from that one declaration, so the
-//! writer, the reader and the documentation cannot drift apart.
+//! Every table is declared once, with [`table!`]: its columns, their types
+//! and their documentation. The [`TableDef`] (Arrow schema, `docs/schema.md`),
+//! the row struct writers fill and readers get back, the code between that
+//! struct and Arrow arrays, and the column names code refers to are all
+//! generated from that one declaration, so the writers, the readers and the
+//! documentation cannot drift apart and no code depends on a column's
+//! position.
 
 use std::fmt::Write as _;
 use std::fs::File;
+use std::marker::PhantomData;
 
 use retina_outfile::OutFile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
-};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use row::Builder;
+
 pub use arrow_array;
 pub use arrow_schema;
 
+#[macro_use]
+mod macros;
 pub mod agent;
 pub mod analyzer;
+pub mod bundle;
 pub mod hubble;
+pub mod row;
+
+pub use row::{ReadRow, Row, Rows};
 
 /// Version of the table layouts; bumped when a column changes meaning or type.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -87,26 +95,6 @@ pub struct Column {
     pub doc: &'static str,
 }
 
-/// A required (non-null) column.
-pub const fn col(name: &'static str, ty: ColType, doc: &'static str) -> Column {
-    Column {
-        name,
-        ty,
-        nullable: false,
-        doc,
-    }
-}
-
-/// A nullable column.
-pub const fn opt(name: &'static str, ty: ColType, doc: &'static str) -> Column {
-    Column {
-        name,
-        ty,
-        nullable: true,
-        doc,
-    }
-}
-
 /// A table: file stem (`flows` → `flows.parquet`), description and columns.
 #[derive(Debug)]
 pub struct TableDef {
@@ -134,60 +122,6 @@ impl TableDef {
     }
 }
 
-/// A cell value handed to [`TableWriter::push`].
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value<'a> {
-    Null,
-    Str(&'a str),
-    Bool(bool),
-    U64(u64),
-    I64(i64),
-    F64(f64),
-    /// Nanoseconds since the Unix epoch.
-    Ts(i64),
-}
-
-impl<'a> From<&'a str> for Value<'a> {
-    fn from(s: &'a str) -> Self {
-        Value::Str(s)
-    }
-}
-impl From<bool> for Value<'_> {
-    fn from(b: bool) -> Self {
-        Value::Bool(b)
-    }
-}
-impl From<u64> for Value<'_> {
-    fn from(v: u64) -> Self {
-        Value::U64(v)
-    }
-}
-impl From<u32> for Value<'_> {
-    fn from(v: u32) -> Self {
-        Value::U64(v.into())
-    }
-}
-impl From<u16> for Value<'_> {
-    fn from(v: u16) -> Self {
-        Value::U64(v.into())
-    }
-}
-impl From<u8> for Value<'_> {
-    fn from(v: u8) -> Self {
-        Value::U64(v.into())
-    }
-}
-impl From<f64> for Value<'_> {
-    fn from(v: f64) -> Self {
-        Value::F64(v)
-    }
-}
-impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
-    fn from(v: Option<T>) -> Self {
-        v.map_or(Value::Null, Into::into)
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     #[error("{path}: already exists (use --force to overwrite)")]
@@ -210,158 +144,34 @@ pub enum TableError {
     Schema { table: &'static str, msg: String },
 }
 
-enum Builder {
-    Str(StringBuilder),
-    Bool(BooleanBuilder),
-    U8(UInt8Builder),
-    U16(UInt16Builder),
-    U32(UInt32Builder),
-    U64(UInt64Builder),
-    I64(Int64Builder),
-    F64(Float64Builder),
-    Ts(TimestampNanosecondBuilder),
-}
-
-impl Builder {
-    fn new(ty: ColType) -> Self {
-        match ty {
-            ColType::Str => Builder::Str(StringBuilder::new()),
-            ColType::Bool => Builder::Bool(BooleanBuilder::new()),
-            ColType::U8 => Builder::U8(UInt8Builder::new()),
-            ColType::U16 => Builder::U16(UInt16Builder::new()),
-            ColType::U32 => Builder::U32(UInt32Builder::new()),
-            ColType::U64 => Builder::U64(UInt64Builder::new()),
-            ColType::I64 => Builder::I64(Int64Builder::new()),
-            ColType::F64 => Builder::F64(Float64Builder::new()),
-            ColType::Timestamp => {
-                Builder::Ts(TimestampNanosecondBuilder::new().with_timezone("UTC"))
-            }
-        }
-    }
-
-    /// Appends `v`; returns false when the value does not fit the column.
-    fn append(&mut self, v: &Value) -> bool {
-        macro_rules! int {
-            ($b:expr, $t:ty) => {
-                match *v {
-                    Value::Null => {
-                        $b.append_null();
-                        true
-                    }
-                    Value::U64(x) => match <$t>::try_from(x) {
-                        Ok(x) => {
-                            $b.append_value(x);
-                            true
-                        }
-                        Err(_) => false,
-                    },
-                    Value::I64(x) => match <$t>::try_from(x) {
-                        Ok(x) => {
-                            $b.append_value(x);
-                            true
-                        }
-                        Err(_) => false,
-                    },
-                    _ => false,
-                }
-            };
-        }
-        match self {
-            Builder::Str(b) => match v {
-                Value::Null => {
-                    b.append_null();
-                    true
-                }
-                Value::Str(s) => {
-                    b.append_value(s);
-                    true
-                }
-                _ => false,
-            },
-            Builder::Bool(b) => match v {
-                Value::Null => {
-                    b.append_null();
-                    true
-                }
-                Value::Bool(x) => {
-                    b.append_value(*x);
-                    true
-                }
-                _ => false,
-            },
-            Builder::U8(b) => int!(b, u8),
-            Builder::U16(b) => int!(b, u16),
-            Builder::U32(b) => int!(b, u32),
-            Builder::U64(b) => int!(b, u64),
-            Builder::I64(b) => int!(b, i64),
-            Builder::F64(b) => match *v {
-                Value::Null => {
-                    b.append_null();
-                    true
-                }
-                Value::F64(x) => {
-                    b.append_value(x);
-                    true
-                }
-                Value::U64(x) => {
-                    b.append_value(x as f64);
-                    true
-                }
-                Value::I64(x) => {
-                    b.append_value(x as f64);
-                    true
-                }
-                _ => false,
-            },
-            Builder::Ts(b) => match *v {
-                Value::Null => {
-                    b.append_null();
-                    true
-                }
-                Value::Ts(x) | Value::I64(x) => {
-                    b.append_value(x);
-                    true
-                }
-                _ => false,
-            },
-        }
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Builder::Str(b) => Arc::new(b.finish()),
-            Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::U8(b) => Arc::new(b.finish()),
-            Builder::U16(b) => Arc::new(b.finish()),
-            Builder::U32(b) => Arc::new(b.finish()),
-            Builder::U64(b) => Arc::new(b.finish()),
-            Builder::I64(b) => Arc::new(b.finish()),
-            Builder::F64(b) => Arc::new(b.finish()),
-            Builder::Ts(b) => Arc::new(b.finish()),
-        }
-    }
-}
-
-/// Accumulates rows of one table into Arrow arrays (no file involved).
-pub struct BatchBuilder {
-    def: &'static TableDef,
+/// Accumulates rows of one table (`R`, its row type) into Arrow arrays (no
+/// file involved).
+pub struct BatchBuilder<R> {
     schema: SchemaRef,
     builders: Vec<Builder>,
     rows: usize,
+    _row: PhantomData<fn(R)>,
 }
 
-impl BatchBuilder {
-    pub fn new(def: &'static TableDef) -> Self {
+impl<R: Row<Owned = R>> Default for BatchBuilder<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: Row<Owned = R>> BatchBuilder<R> {
+    pub fn new() -> Self {
+        let def = R::table();
         BatchBuilder {
-            def,
             schema: Arc::new(def.arrow_schema()),
             builders: def.columns.iter().map(|c| Builder::new(c.ty)).collect(),
             rows: 0,
+            _row: PhantomData,
         }
     }
 
     pub fn def(&self) -> &'static TableDef {
-        self.def
+        R::table()
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -376,40 +186,10 @@ impl BatchBuilder {
         self.rows == 0
     }
 
-    /// Appends one row: one value per column, in the table's column order.
-    /// A wrong number of values, a value of the wrong type or a null in a
-    /// required column is an error, and nothing of the row is kept.
-    pub fn push(&mut self, row: &[Value]) -> Result<(), TableError> {
-        if row.len() != self.def.columns.len() {
-            return Err(TableError::Schema {
-                table: self.def.name,
-                msg: format!(
-                    "row has {} values, table has {} columns",
-                    row.len(),
-                    self.def.columns.len()
-                ),
-            });
-        }
-        for (c, v) in self.def.columns.iter().zip(row) {
-            let fits = (c.nullable || !matches!(v, Value::Null)) && type_fits(c.ty, v);
-            if !fits {
-                return Err(TableError::Schema {
-                    table: self.def.name,
-                    msg: format!(
-                        "column {} ({}) cannot hold {:?}",
-                        c.name,
-                        c.ty.doc_name(),
-                        v
-                    ),
-                });
-            }
-        }
-        for (b, v) in self.builders.iter_mut().zip(row) {
-            let ok = b.append(v);
-            debug_assert!(ok, "checked above");
-        }
+    /// Appends one row (a row of this table, with strings of any lifetime).
+    pub fn push<Q: Row<Owned = R>>(&mut self, row: &Q) {
+        row.append_to(&mut self.builders);
         self.rows += 1;
-        Ok(())
     }
 
     /// Takes the rows accumulated so far as one record batch.
@@ -417,27 +197,6 @@ impl BatchBuilder {
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema")
-    }
-}
-
-fn type_fits(ty: ColType, v: &Value) -> bool {
-    match (ty, v) {
-        (_, Value::Null) => true,
-        (ColType::Str, Value::Str(_)) => true,
-        (ColType::Bool, Value::Bool(_)) => true,
-        (ColType::U8, Value::U64(x)) => u8::try_from(*x).is_ok(),
-        (ColType::U8, Value::I64(x)) => u8::try_from(*x).is_ok(),
-        (ColType::U16, Value::U64(x)) => u16::try_from(*x).is_ok(),
-        (ColType::U16, Value::I64(x)) => u16::try_from(*x).is_ok(),
-        (ColType::U32, Value::U64(x)) => u32::try_from(*x).is_ok(),
-        (ColType::U32, Value::I64(x)) => u32::try_from(*x).is_ok(),
-        (ColType::U64, Value::U64(_)) => true,
-        (ColType::U64, Value::I64(x)) => *x >= 0,
-        (ColType::I64, Value::I64(_)) => true,
-        (ColType::I64, Value::U64(x)) => i64::try_from(*x).is_ok(),
-        (ColType::F64, Value::F64(_) | Value::U64(_) | Value::I64(_)) => true,
-        (ColType::Timestamp, Value::Ts(_) | Value::I64(_)) => true,
-        _ => false,
     }
 }
 
@@ -450,24 +209,25 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// The file is written under a temporary name in the same directory and
 /// renamed to its final name only by [`TableWriter::finish`]: an interrupted
 /// or failed run never leaves a file that looks complete.
-pub struct TableWriter {
-    batch: BatchBuilder,
+pub struct TableWriter<R> {
+    batch: BatchBuilder<R>,
     writer: Option<ArrowWriter<OutFile>>,
     path: PathBuf,
     rows_written: u64,
     row_group_rows: usize,
 }
 
-impl TableWriter {
-    /// Creates `dir/<table>.parquet` (through a temporary file). Refuses an
-    /// existing file unless `force`. `metadata` is stored as Parquet
-    /// key-value metadata, next to `retina.schema_version` and `retina.table`.
+impl<R: Row<Owned = R>> TableWriter<R> {
+    /// Creates `dir/<table>.parquet` for the table of `R` (through a
+    /// temporary file). Refuses an existing file unless `force`. `metadata`
+    /// is stored as Parquet key-value metadata, next to
+    /// `retina.schema_version` and `retina.table`.
     pub fn create(
         dir: &Path,
-        def: &'static TableDef,
         metadata: &[(String, String)],
         force: bool,
     ) -> Result<Self, TableError> {
+        let def = R::table();
         let path = dir.join(def.file_name());
         // A device or FIFO named as the table is written in place; a
         // regular file only through a temporary file and a rename.
@@ -491,7 +251,7 @@ impl TableWriter {
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_key_value_metadata(Some(kv))
             .build();
-        let batch = BatchBuilder::new(def);
+        let batch = BatchBuilder::<R>::new();
         let writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|source| {
             TableError::Parquet {
                 path: path.clone(),
@@ -518,8 +278,8 @@ impl TableWriter {
     }
 
     /// Appends one row (see [`BatchBuilder::push`]); flushes a row group when full.
-    pub fn push(&mut self, row: &[Value]) -> Result<(), TableError> {
-        self.batch.push(row)?;
+    pub fn push<Q: Row<Owned = R>>(&mut self, row: &Q) -> Result<(), TableError> {
+        self.batch.push(row);
         if self.batch.len() >= self.row_group_rows {
             self.flush()?;
         }
@@ -740,31 +500,34 @@ mod tests {
     use super::*;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    static T: TableDef = TableDef {
-        name: "t",
-        doc: "test table",
-        columns: &[
-            col("time", ColType::Timestamp, "time"),
-            col("port", ColType::U16, "a port"),
-            opt("name", ColType::Str, "a name"),
-            opt("rtt_ms", ColType::F64, "rtt"),
-        ],
-    };
+    table! {
+        static T: TableDef = "t", row TRow, names TColumns;
+        doc: "test table";
+        columns {
+            time: Timestamp, "time",
+            port: U16, "a port",
+            name: Option<Str>, "a name",
+            rtt_ms: Option<F64>, "rtt",
+        }
+    }
+
+    fn t(time: i64, port: u16, name: Option<&str>, rtt_ms: Option<f64>) -> TRow<'_> {
+        TRow {
+            time,
+            port,
+            name: name.map(Into::into),
+            rtt_ms,
+        }
+    }
 
     #[test]
     fn writes_row_groups_and_renames_at_finish() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = TableWriter::create(dir.path(), &T, &[("k".into(), "v".into())], false)
+        let mut w = TableWriter::<TRow>::create(dir.path(), &[("k".into(), "v".into())], false)
             .unwrap()
             .with_row_group_rows(2);
-        for i in 0..5u64 {
-            w.push(&[
-                Value::Ts(i as i64),
-                i.into(),
-                Value::Null,
-                (i as f64).into(),
-            ])
-            .unwrap();
+        for i in 0..5u16 {
+            w.push(&t(i.into(), i, None, Some(i.into()))).unwrap();
         }
         assert!(
             !dir.path().join("t.parquet").exists(),
@@ -789,31 +552,68 @@ mod tests {
     }
 
     #[test]
-    fn rejects_wrong_rows_and_existing_files() {
+    fn refuses_existing_files() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = TableWriter::create(dir.path(), &T, &[], false).unwrap();
-        assert!(w
-            .push(&[Value::Ts(0), 70000u64.into(), Value::Null, Value::Null])
-            .is_err());
-        assert!(w
-            .push(&[Value::Null, 1u64.into(), Value::Null, Value::Null])
-            .is_err());
-        assert!(w.push(&[Value::Ts(0)]).is_err());
-        assert!(w
-            .push(&[Value::Ts(0), "x".into(), Value::Null, Value::Null])
-            .is_err());
-        w.finish().unwrap();
-        match TableWriter::create(dir.path(), &T, &[], false) {
+        TableWriter::<TRow>::create(dir.path(), &[], false)
+            .unwrap()
+            .finish()
+            .unwrap();
+        match TableWriter::<TRow>::create(dir.path(), &[], false) {
             Err(TableError::Exists { path }) => assert!(path.ends_with("t.parquet")),
             _ => panic!("existing file must be refused"),
         }
-        assert!(TableWriter::create(dir.path(), &T, &[], true).is_ok());
+        assert!(TableWriter::<TRow>::create(dir.path(), &[], true).is_ok());
+    }
+
+    #[test]
+    fn column_names_come_from_the_declaration() {
+        assert_eq!(TRow::COLUMNS.rtt_ms, "rtt_ms");
+        let names: Vec<&str> = T.columns.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["time", "port", "name", "rtt_ms"]);
+        assert_eq!(
+            T.columns.iter().map(|c| c.nullable).collect::<Vec<_>>(),
+            [false, false, true, true]
+        );
+        assert_eq!(T.columns[0].ty, ColType::Timestamp);
+    }
+
+    #[test]
+    fn rows_read_back_by_name_strictly_or_leniently() {
+        let mut b = BatchBuilder::<TRow>::new();
+        b.push(&t(1, 80, Some("web"), None));
+        b.push(&t(2, 53, None, Some(0.25)));
+        let batch = b.finish();
+        let rows = Rows::<TRow>::new(&batch).unwrap();
+        assert_eq!(rows.get(0), t(1, 80, Some("web"), None));
+        assert_eq!(rows.to_owned_rows()[1], t(2, 53, None, Some(0.25)));
+
+        // Columns in another order, an extra one, still read by name.
+        let reordered = batch.project(&[3, 2, 1, 0]).unwrap();
+        assert_eq!(
+            Rows::<TRow>::new(&reordered).unwrap().get(0),
+            t(1, 80, Some("web"), None)
+        );
+        // Without `name` and `port`: only a lenient read works; missing
+        // columns read as null or zero.
+        let partial = batch.project(&[0, 3]).unwrap();
+        let e = Rows::<TRow>::new(&partial).err().unwrap().to_string();
+        assert!(e.contains("column port is missing"), "{e}");
+        let rows = Rows::<TRow>::lenient(&partial).unwrap();
+        assert_eq!(rows.get(1), t(2, 0, None, Some(0.25)));
+        // A column of another type is an error either way.
+        let wrong = RecordBatch::try_from_iter([(
+            "port",
+            Arc::new(arrow_array::UInt32Array::from(vec![1u32])) as ArrayRef,
+        )])
+        .unwrap();
+        let e = Rows::<TRow>::lenient(&wrong).err().unwrap().to_string();
+        assert!(e.contains("column port is UInt32, expected UInt16"), "{e}");
     }
 
     #[test]
     fn every_table_is_well_formed() {
         let mut all: Vec<&TableDef> = analyzer::ALL.to_vec();
-        all.extend([&agent::DROPS, &agent::RETRANS]);
+        all.extend([&hubble::HUBBLE, &agent::DROPS, &agent::RETRANS]);
         for t in all {
             let mut names = std::collections::BTreeSet::new();
             for c in t.columns {
@@ -834,13 +634,11 @@ mod tests {
     #[test]
     fn pending_files_appear_only_at_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = TableWriter::create(dir.path(), &T, &[], false).unwrap();
-        w.push(&[Value::Ts(0), 1u64.into(), "a".into(), Value::Null])
-            .unwrap();
+        let mut w = TableWriter::<TRow>::create(dir.path(), &[], false).unwrap();
+        w.push(&t(0, 1, Some("a"), None)).unwrap();
         let copy = {
-            let mut b = BatchBuilder::new(&T);
-            b.push(&[Value::Ts(1), 2u64.into(), Value::Null, 0.5.into()])
-                .unwrap();
+            let mut b = BatchBuilder::<TRow>::new();
+            b.push(&t(1, 2, None, Some(0.5)));
             b.finish()
         };
         w.write_batch(&copy).unwrap();
@@ -848,7 +646,7 @@ mod tests {
         let p = w.finish_pending().unwrap();
         assert_eq!(p.rows, 2);
         assert!(!dir.path().join("t.parquet").exists());
-        let kept = TableWriter::create(dir.path(), &T, &[], false)
+        let kept = TableWriter::<TRow>::create(dir.path(), &[], false)
             .unwrap()
             .finish_pending()
             .unwrap();
@@ -864,9 +662,8 @@ mod tests {
     #[test]
     fn dropped_writer_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = TableWriter::create(dir.path(), &T, &[], false).unwrap();
-        w.push(&[Value::Ts(0), 1u64.into(), "a".into(), Value::Null])
-            .unwrap();
+        let mut w = TableWriter::<TRow>::create(dir.path(), &[], false).unwrap();
+        w.push(&t(0, 1, Some("a"), None)).unwrap();
         drop(w);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

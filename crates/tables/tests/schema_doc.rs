@@ -10,8 +10,9 @@ use retina_tables::{agent, analyzer, hubble, schema_markdown, TableDef};
 const INTRO: &str = "\
 Parquet tables written by `retina-analyze --parquet DIR` (flows, events, dns, and packets with \
 `--parquet-packets`, and hubble when Hubble flow logs were read) and by the capture agent `retina-capture` (drops, retrans). Each table is \
-declared once in `crates/tables` (`analyzer.rs`, `hubble.rs`, `agent.rs`); this page, the Arrow schema and the \
-writer's checks all come from that declaration.
+declared once in `crates/tables` (`analyzer.rs`, `hubble.rs`, `agent.rs`, with the `table!` macro); this page, \
+the Arrow schema and the row struct every writer fills and every reader gets back (one field per column, \
+matched by name) all come from that declaration.
 
 Conventions: times are `timestamp[ns, UTC]`; IP addresses are strings; durations are floats with \
 the unit in the column name (`_s`, `_ms`); `flow_id` is the JSON output's `flows[].id` of the same \

@@ -14,7 +14,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use std::borrow::Cow;
+
 use retina_tables::arrow_array::RecordBatch;
+use retina_tables::hubble::HubbleTableRow;
+use retina_tables::{BatchBuilder, Rows};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -429,7 +433,7 @@ pub fn load(
     index: &mut K8sIndex,
     stop: &std::sync::atomic::AtomicBool,
 ) -> (HubbleReport, RecordBatch) {
-    let mut table = retina_tables::BatchBuilder::new(&retina_tables::hubble::HUBBLE);
+    let mut table = HubbleBatch::new();
     let mut files = Vec::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     let mut workloads: Workloads = HashMap::new();
@@ -464,6 +468,9 @@ pub fn load(
     (report, batch)
 }
 
+/// The `hubble.parquet` table being built.
+pub type HubbleBatch = BatchBuilder<HubbleTableRow<'static>>;
+
 /// Workload (name, kind) of each pod some record named, by (namespace, pod).
 type Workloads = HashMap<(Option<String>, String), (String, Option<String>)>;
 
@@ -471,97 +478,94 @@ type Workloads = HashMap<(Option<String>, String), (String, Option<String>)>;
 /// every record of a pod the workload another record, or kubectl, gave it,
 /// and rebuild the labels and services that depend on it.
 fn fill_workloads(batch: RecordBatch, known: &Workloads, index: &K8sIndex) -> RecordBatch {
-    use retina_tables::arrow_array::{Array, ArrayRef, StringArray};
-    let schema = batch.schema();
-    let strings = |name: &str| -> Option<StringArray> {
-        batch
-            .column_by_name(name)?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .cloned()
-    };
-    let get = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
-    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    let mut replace = |name: &str, values: Vec<Option<String>>| {
-        if let Ok(i) = schema.index_of(name) {
-            columns[i] = std::sync::Arc::new(StringArray::from(values));
-        }
-    };
-    let (Some(service), Some(src_label), Some(dst_label)) = (
-        strings("service"),
-        strings("src_label"),
-        strings("dst_label"),
-    ) else {
+    let Ok(rows) = Rows::<HubbleTableRow>::new(&batch) else {
         return batch;
     };
-    let mut services: Vec<Option<String>> =
-        (0..batch.num_rows()).map(|i| get(&service, i)).collect();
+    let mut out = HubbleBatch::new();
     let mut changed = false;
-    for side in ["src", "dst"] {
-        let col = |c: &str| strings(&format!("{side}_{c}"));
-        let (Some(ns), Some(pod), Some(wl), Some(kind), Some(ip)) = (
-            col("namespace"),
-            col("pod"),
-            col("workload"),
-            col("workload_kind"),
-            col("ip"),
-        ) else {
-            return batch;
-        };
-        let labels = if side == "src" {
-            &src_label
-        } else {
-            &dst_label
-        };
-        let mut new_wl = Vec::with_capacity(batch.num_rows());
-        let mut new_kind = Vec::with_capacity(batch.num_rows());
-        let mut new_label = Vec::with_capacity(batch.num_rows());
-        for (i, service) in services.iter_mut().enumerate() {
-            let (n, p, w) = (get(&ns, i), get(&pod, i), get(&wl, i));
-            let found = match (&w, &p) {
-                (None, Some(p)) => known.get(&(n.clone(), p.clone())).cloned().or_else(|| {
-                    let ip = get(&ip, i)?.parse().ok()?;
-                    let k = index.lookup(ip)?;
-                    (k.kind == "pod" && &k.name == p)
-                        .then(|| Some((k.workload.clone()?, k.workload_kind.clone())))
-                        .flatten()
-                }),
-                _ => None,
-            };
-            let old_label = labels.value(i).to_string();
-            match found {
-                Some((w, k)) => {
-                    changed = true;
-                    let label = match &n {
-                        Some(ns) => format!("{ns}/{w}"),
-                        None => w.clone(),
-                    };
-                    // Services named after the label follow it.
-                    if let Some(svc) = service.as_mut() {
-                        if let Some(port) = svc.strip_prefix(&format!("{old_label}:")) {
-                            *svc = format!("{label}:{port}");
-                        }
-                    }
-                    new_wl.push(Some(w));
-                    new_kind.push(k);
-                    new_label.push(Some(label));
-                }
-                None => {
-                    new_wl.push(w);
-                    new_kind.push(get(&kind, i));
-                    new_label.push(Some(old_label));
-                }
-            }
+    for mut row in rows.iter() {
+        changed |= fill_side(Side::Src, &mut row, known, index);
+        changed |= fill_side(Side::Dst, &mut row, known, index);
+        out.push(&row);
+    }
+    if changed {
+        out.finish()
+    } else {
+        batch
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Src,
+    Dst,
+}
+
+/// Fills in the workload of one side of `row` when the record names the
+/// pod but not its workload; returns whether it did.
+fn fill_side(side: Side, row: &mut HubbleTableRow, known: &Workloads, index: &K8sIndex) -> bool {
+    let HubbleTableRow {
+        src_namespace,
+        src_pod,
+        src_workload,
+        src_workload_kind,
+        src_ip,
+        src_label,
+        dst_namespace,
+        dst_pod,
+        dst_workload,
+        dst_workload_kind,
+        dst_ip,
+        dst_label,
+        service,
+        ..
+    } = row;
+    let (ns, pod, workload, kind, ip, label) = match side {
+        Side::Src => (
+            src_namespace,
+            src_pod,
+            src_workload,
+            src_workload_kind,
+            src_ip,
+            src_label,
+        ),
+        Side::Dst => (
+            dst_namespace,
+            dst_pod,
+            dst_workload,
+            dst_workload_kind,
+            dst_ip,
+            dst_label,
+        ),
+    };
+    let (None, Some(p)) = (workload.as_ref(), pod.as_deref()) else {
+        return false;
+    };
+    let n = ns.as_deref().map(str::to_string);
+    let found = known.get(&(n, p.to_string())).cloned().or_else(|| {
+        let ip = ip.as_deref()?.parse().ok()?;
+        let k = index.lookup(ip)?;
+        (k.kind == "pod" && k.name == p)
+            .then(|| Some((k.workload.clone()?, k.workload_kind.clone())))
+            .flatten()
+    });
+    let Some((w, k)) = found else {
+        return false;
+    };
+    let new_label = match ns.as_deref() {
+        Some(ns) => format!("{ns}/{w}"),
+        None => w.clone(),
+    };
+    // Services named after the label follow it.
+    if let Some(svc) = service.as_mut() {
+        if let Some(port) = svc.strip_prefix(&format!("{label}:")) {
+            *svc = format!("{new_label}:{port}").into();
         }
-        replace(&format!("{side}_workload"), new_wl);
-        replace(&format!("{side}_workload_kind"), new_kind);
-        replace(&format!("{side}_label"), new_label);
     }
-    if !changed {
-        return batch;
-    }
-    replace("service", services);
-    RecordBatch::try_new(schema.clone(), columns).unwrap_or(batch)
+    *workload = Some(w.into());
+    *kind = k.map(Into::into);
+    *label = new_label.into();
+    true
 }
 
 /// How people name one side: `namespace/workload`, else `namespace/pod`,
@@ -576,17 +580,9 @@ pub fn label(ep: &HubbleEndpoint, ip: Option<IpAddr>) -> String {
     }
 }
 
-/// Appends `f` as one row of `hubble.parquet`.
-pub fn push_row(table: &mut retina_tables::BatchBuilder, f: &HubbleFlow, source_file: &str) {
-    use retina_tables::Value as V;
-    fn s(x: &Option<String>) -> retina_tables::Value<'_> {
-        x.as_deref()
-            .map_or(retina_tables::Value::Null, retina_tables::Value::Str)
-    }
-    let src_ip = f.src_ip.map(|i| i.to_string());
-    let dst_ip = f.dst_ip.map(|i| i.to_string());
-    let flags = (!f.tcp_flags.is_empty()).then(|| f.tcp_flags.join(","));
-    let qtypes = f.dns.as_ref().map(|d| d.qtypes.join(","));
+/// The `hubble.parquet` row of `f`, read from `source_file`.
+pub fn hubble_row<'a>(f: &'a HubbleFlow, source_file: &'a str) -> HubbleTableRow<'a> {
+    let s = |x: &'a Option<String>| x.as_deref().map(Cow::Borrowed);
     let src_label = label(&f.src, f.src_ip);
     let dst_label = label(&f.dst, f.dst_ip);
     let reply = f.is_reply == Some(true) || (f.has_flag("SYN") && f.has_flag("ACK"));
@@ -600,44 +596,47 @@ pub fn push_row(table: &mut retina_tables::BatchBuilder, f: &HubbleFlow, source_
             _ => None,
         }
     };
-    let row = [
-        f.time_ns.map_or(V::Null, V::Ts),
-        s(&f.node),
-        V::Str(&f.verdict),
-        s(&f.drop_reason),
-        s(&f.direction),
-        f.is_reply.into(),
-        s(&f.flow_type),
-        s(&f.protocol),
-        s(&src_ip),
-        s(&dst_ip),
-        f.src_port.into(),
-        f.dst_port.into(),
-        s(&flags),
-        s(&f.src.namespace),
-        s(&f.src.pod),
-        s(&f.src.workload),
-        s(&f.src.workload_kind),
-        s(&f.dst.namespace),
-        s(&f.dst.pod),
-        s(&f.dst.workload),
-        s(&f.dst.workload_kind),
-        s(&f.dst_service),
-        V::Str(&src_label),
-        V::Str(&dst_label),
-        s(&service),
-        V::U64(f.packets),
-        f.bytes.into(),
-        f.dns.as_ref().map_or(V::Null, |d| V::Str(&d.query)),
-        f.dns.as_ref().map_or(V::Null, |d| s(&d.rcode)),
-        s(&qtypes),
-        f.dns.as_ref().map(|d| d.response).into(),
-        V::Str(source_file),
-        V::U64(f.line),
-    ];
-    table
-        .push(&row)
-        .expect("hubble rows follow the hubble table's declaration");
+    let dns = f.dns.as_ref();
+    HubbleTableRow {
+        time: f.time_ns,
+        node: s(&f.node),
+        verdict: f.verdict.as_str().into(),
+        drop_reason: s(&f.drop_reason),
+        direction: s(&f.direction),
+        is_reply: f.is_reply,
+        flow_type: s(&f.flow_type),
+        protocol: s(&f.protocol),
+        src_ip: f.src_ip.map(|i| i.to_string().into()),
+        dst_ip: f.dst_ip.map(|i| i.to_string().into()),
+        src_port: f.src_port,
+        dst_port: f.dst_port,
+        tcp_flags: (!f.tcp_flags.is_empty()).then(|| f.tcp_flags.join(",").into()),
+        src_namespace: s(&f.src.namespace),
+        src_pod: s(&f.src.pod),
+        src_workload: s(&f.src.workload),
+        src_workload_kind: s(&f.src.workload_kind),
+        dst_namespace: s(&f.dst.namespace),
+        dst_pod: s(&f.dst.pod),
+        dst_workload: s(&f.dst.workload),
+        dst_workload_kind: s(&f.dst.workload_kind),
+        dst_service: s(&f.dst_service),
+        src_label: src_label.into(),
+        dst_label: dst_label.into(),
+        service: service.map(Into::into),
+        packets: f.packets,
+        bytes: f.bytes,
+        dns_query: dns.map(|d| d.query.as_str().into()),
+        dns_rcode: dns.and_then(|d| s(&d.rcode)),
+        dns_qtypes: dns.map(|d| d.qtypes.join(",").into()),
+        dns_response: dns.map(|d| d.response),
+        source_file: source_file.into(),
+        line: f.line,
+    }
+}
+
+/// Appends `f` as one row of `hubble.parquet`.
+pub fn push_row(table: &mut HubbleBatch, f: &HubbleFlow, source_file: &str) {
+    table.push(&hubble_row(f, source_file));
 }
 
 /// Teaches `index` the names Hubble gives the addresses of `f`.

@@ -9,6 +9,8 @@ pub use crate::report::hubble::{
 #[cfg(feature = "polars")]
 pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<HubbleSummary, String> {
     use retina_rollups::{hubble, Cell, Table};
+    // Group keys and summed values keep the hubble table's column names.
+    let h = retina_tables::hubble::HubbleTableRow::COLUMNS;
     let t = hubble::compute(table, TOP).map_err(|e| e.to_string())?;
     fn idx(t: &Table, name: &str) -> Option<usize> {
         t.columns.iter().position(|c| c == name)
@@ -37,8 +39,8 @@ pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<Hubb
             .map(|r| GroupRow {
                 key: key(g, r),
                 records: num(g, r, "records"),
-                packets: num(g, r, "packets"),
-                bytes: num(g, r, "bytes"),
+                packets: num(g, r, h.packets),
+                bytes: num(g, r, h.bytes),
                 forwarded: num(g, r, "forwarded"),
                 dropped: num(g, r, "dropped"),
                 retransmissions: num(g, r, "retransmissions"),
@@ -48,8 +50,8 @@ pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<Hubb
         for r in &reasons.rows {
             let k = key(reasons, r);
             if let Some(row) = rows.iter_mut().find(|x| x.key == k) {
-                let reason = text(reasons, r, "drop_reason").unwrap_or_else(|| "(none)".into());
-                *row.drop_reasons.entry(reason).or_default() += num(reasons, r, "packets");
+                let reason = text(reasons, r, h.drop_reason).unwrap_or_else(|| "(none)".into());
+                *row.drop_reasons.entry(reason).or_default() += num(reasons, r, h.packets);
             }
         }
         let slot = match *name {
@@ -67,11 +69,11 @@ pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<Hubb
         .rows
         .iter()
         .map(|r| TalkerRow {
-            source: text(tt, r, "src_label").unwrap_or_default(),
-            destination: text(tt, r, "dst_label").unwrap_or_default(),
+            source: text(tt, r, h.src_label).unwrap_or_default(),
+            destination: text(tt, r, h.dst_label).unwrap_or_default(),
             records: num(tt, r, "records"),
-            packets: num(tt, r, "packets"),
-            bytes: num(tt, r, "bytes"),
+            packets: num(tt, r, h.packets),
+            bytes: num(tt, r, h.bytes),
         })
         .collect();
     let d = &t.dropped;
@@ -79,13 +81,13 @@ pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<Hubb
         .rows
         .iter()
         .map(|r| DroppedRow {
-            source: text(d, r, "src_label").unwrap_or_default(),
-            destination: text(d, r, "dst_label").unwrap_or_default(),
-            protocol: text(d, r, "protocol"),
-            service: text(d, r, "service"),
-            reason: text(d, r, "drop_reason").unwrap_or_else(|| "(unknown)".into()),
+            source: text(d, r, h.src_label).unwrap_or_default(),
+            destination: text(d, r, h.dst_label).unwrap_or_default(),
+            protocol: text(d, r, h.protocol),
+            service: text(d, r, h.service),
+            reason: text(d, r, h.drop_reason).unwrap_or_else(|| "(unknown)".into()),
             records: num(d, r, "records"),
-            packets: num(d, r, "packets"),
+            packets: num(d, r, h.packets),
         })
         .collect();
     let sv = &t.tcp_by_service;
@@ -95,7 +97,7 @@ pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<Hubb
         .map(|r| {
             let (a, ok) = (num(sv, r, "connection_attempts"), num(sv, r, "answered"));
             ServiceTcpRow {
-                service: text(sv, r, "service").unwrap_or_default(),
+                service: text(sv, r, h.service).unwrap_or_default(),
                 connection_attempts: a,
                 answered: ok,
                 unanswered: a.saturating_sub(ok),
@@ -108,13 +110,13 @@ pub fn summarize(table: &retina_tables::arrow_array::RecordBatch) -> Result<Hubb
         .rows
         .iter()
         .map(|r| DnsRow {
-            query: text(q, r, "dns_query").unwrap_or_default(),
+            query: text(q, r, h.dns_query).unwrap_or_default(),
             rcode: None,
             records: num(q, r, "records"),
         })
         .chain(rs.rows.iter().map(|r| DnsRow {
-            query: text(rs, r, "dns_query").unwrap_or_default(),
-            rcode: text(rs, r, "dns_rcode"),
+            query: text(rs, r, h.dns_query).unwrap_or_default(),
+            rcode: text(rs, r, h.dns_rcode),
             records: num(rs, r, "records"),
         }))
         .collect();

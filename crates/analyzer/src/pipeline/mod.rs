@@ -276,14 +276,7 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
     let tables = tables.map(|t| {
         // An interrupted run's tables cover what was read, like its report
         // (their metadata say retina.interrupted=true).
-        t.finish(
-            &report,
-            interrupted,
-            &hubble_table
-                .iter()
-                .map(|b| (&retina_tables::hubble::HUBBLE, b))
-                .collect::<Vec<_>>(),
-        )
+        t.finish(&report, interrupted, hubble_table.as_ref())
     });
     Ok(Outcome {
         report,

@@ -190,10 +190,12 @@ pub fn rollup_views(report: &Report, rows: usize) -> Vec<RollupView> {
         ),
     ] {
         let Some(t) = t else { continue };
-        let (ns, wl): (&'static str, &'static str) = if side == "server" {
-            ("server_namespace", "server_workload")
+        // The group keys are the flows table's columns.
+        let c = retina_tables::analyzer::FlowTableRow::COLUMNS;
+        let (ns, wl) = if side == "server" {
+            (c.server_namespace, c.server_workload)
         } else {
-            ("client_namespace", "client_workload")
+            (c.client_namespace, c.client_workload)
         };
         views.push(view(
             title,

@@ -6,9 +6,8 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use retina_tables::arrow_array::{
-    Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt16Array, UInt32Array, UInt8Array,
-};
+use retina_tables::agent::{DropTableRow, RetransTableRow, DROPS, RETRANS};
+use retina_tables::Rows;
 
 /// One drop event.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,60 +24,56 @@ pub struct DropEvent {
     pub location: Option<String>,
 }
 
-/// Reads the drop events of one `drops.parquet`.
+/// A time read from an agent table: files without the column (none that
+/// retina-capture wrote) read as 0, which is no time.
+fn time(ns: i64) -> Option<i64> {
+    (ns != 0).then_some(ns)
+}
+
+/// An empty string (a missing column or a null, in files of other agent
+/// versions) names nothing.
+fn text_or(s: &str, missing: &str) -> String {
+    if s.is_empty() { missing } else { s }.to_string()
+}
+
+fn ip(s: Option<&str>) -> Option<IpAddr> {
+    s.and_then(|s| s.parse().ok())
+}
+
+/// Reads the drop events of one `drops.parquet`. Files of other agent
+/// versions may lack columns (they read as null or zero) but not the
+/// analyzer's contract: `reason`, `protocol` and the addresses and ports.
 pub fn read(path: &Path) -> Result<Vec<DropEvent>, String> {
+    let c = DropTableRow::COLUMNS;
     let required = [
-        "reason", "protocol", "src_ip", "dst_ip", "src_port", "dst_port",
+        c.reason, c.protocol, c.src_ip, c.dst_ip, c.src_port, c.dst_port,
     ];
-    let (batches, _) = retina_tables::read_table(path, &retina_tables::agent::DROPS, &required)
-        .map_err(|e| e.to_string())?;
+    let (batches, _) =
+        retina_tables::read_table(path, &DROPS, &required).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for b in &batches {
-        read_batch(b, &mut out).map_err(|e| format!("{}: {e}", path.display()))?;
+        let rows =
+            Rows::<DropTableRow>::lenient(b).map_err(|e| format!("{}: {e}", path.display()))?;
+        for r in rows.iter() {
+            let interface = r
+                .ifname
+                .as_deref()
+                .map(str::to_string)
+                .or_else(|| (r.ifindex != 0).then(|| format!("if{}", r.ifindex)));
+            out.push(DropEvent {
+                time_ns: time(r.time),
+                reason: text_or(&r.reason, "UNKNOWN"),
+                protocol: r.protocol,
+                src_ip: ip(r.src_ip.as_deref()),
+                dst_ip: ip(r.dst_ip.as_deref()),
+                src_port: r.src_port,
+                dst_port: r.dst_port,
+                interface,
+                location: r.location.map(|l| l.into_owned()),
+            });
+        }
     }
     Ok(out)
-}
-
-fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Option<&'a T> {
-    b.column_by_name(name)?.as_any().downcast_ref::<T>()
-}
-
-fn read_batch(b: &RecordBatch, out: &mut Vec<DropEvent>) -> Result<(), String> {
-    let missing = |c: &str| format!("column {c} missing or of the wrong type");
-    let reason = column::<StringArray>(b, "reason").ok_or_else(|| missing("reason"))?;
-    let proto = column::<UInt8Array>(b, "protocol").ok_or_else(|| missing("protocol"))?;
-    let src = column::<StringArray>(b, "src_ip").ok_or_else(|| missing("src_ip"))?;
-    let dst = column::<StringArray>(b, "dst_ip").ok_or_else(|| missing("dst_ip"))?;
-    let sport = column::<UInt16Array>(b, "src_port").ok_or_else(|| missing("src_port"))?;
-    let dport = column::<UInt16Array>(b, "dst_port").ok_or_else(|| missing("dst_port"))?;
-    let time = column::<TimestampNanosecondArray>(b, "time");
-    let ifname = column::<StringArray>(b, "ifname");
-    let ifindex = column::<UInt32Array>(b, "ifindex");
-    let location = column::<StringArray>(b, "location");
-    let s = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
-    for i in 0..b.num_rows() {
-        let interface = ifname.and_then(|a| s(a, i)).or_else(|| {
-            ifindex
-                .filter(|a| !a.is_null(i) && a.value(i) != 0)
-                .map(|a| format!("if{}", a.value(i)))
-        });
-        out.push(DropEvent {
-            time_ns: time.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
-            reason: if reason.is_null(i) {
-                "UNKNOWN".into()
-            } else {
-                reason.value(i).to_string()
-            },
-            protocol: if proto.is_null(i) { 0 } else { proto.value(i) },
-            src_ip: s(src, i).and_then(|x| x.parse().ok()),
-            dst_ip: s(dst, i).and_then(|x| x.parse().ok()),
-            src_port: (!sport.is_null(i)).then(|| sport.value(i)),
-            dst_port: (!dport.is_null(i)).then(|| dport.value(i)),
-            interface,
-            location: location.and_then(|a| s(a, i)),
-        });
-    }
-    Ok(())
 }
 
 /// A TCP retransmission the kernel reported (`retrans.parquet`).
@@ -92,36 +87,25 @@ pub struct RetransEvent {
     pub state: String,
 }
 
-/// Reads the retransmission events of one `retrans.parquet`.
+/// Reads the retransmission events of one `retrans.parquet` (lenient like
+/// [`read`]; the addresses and ports are required).
 pub fn read_retrans(path: &Path) -> Result<Vec<RetransEvent>, String> {
-    let required = ["src_ip", "dst_ip", "src_port", "dst_port"];
-    let (batches, _) = retina_tables::read_table(path, &retina_tables::agent::RETRANS, &required)
-        .map_err(|e| e.to_string())?;
+    let c = RetransTableRow::COLUMNS;
+    let required = [c.src_ip, c.dst_ip, c.src_port, c.dst_port];
+    let (batches, _) =
+        retina_tables::read_table(path, &RETRANS, &required).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    let missing = |c: &str| {
-        format!(
-            "{}: column {c} missing or of the wrong type",
-            path.display()
-        )
-    };
     for b in &batches {
-        let src = column::<StringArray>(b, "src_ip").ok_or_else(|| missing("src_ip"))?;
-        let dst = column::<StringArray>(b, "dst_ip").ok_or_else(|| missing("dst_ip"))?;
-        let sport = column::<UInt16Array>(b, "src_port").ok_or_else(|| missing("src_port"))?;
-        let dport = column::<UInt16Array>(b, "dst_port").ok_or_else(|| missing("dst_port"))?;
-        let time = column::<TimestampNanosecondArray>(b, "time");
-        let state = column::<StringArray>(b, "state");
-        for i in 0..b.num_rows() {
-            let ip = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).parse().ok()).flatten();
+        let rows =
+            Rows::<RetransTableRow>::lenient(b).map_err(|e| format!("{}: {e}", path.display()))?;
+        for r in rows.iter() {
             out.push(RetransEvent {
-                time_ns: time.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
-                src_ip: ip(src),
-                dst_ip: ip(dst),
-                src_port: (!sport.is_null(i)).then(|| sport.value(i)),
-                dst_port: (!dport.is_null(i)).then(|| dport.value(i)),
-                state: state
-                    .filter(|a| !a.is_null(i))
-                    .map_or_else(|| "UNKNOWN".to_string(), |a| a.value(i).to_string()),
+                time_ns: time(r.time),
+                src_ip: ip(Some(&r.src_ip)),
+                dst_ip: ip(Some(&r.dst_ip)),
+                src_port: Some(r.src_port),
+                dst_port: Some(r.dst_port),
+                state: text_or(&r.state, "UNKNOWN"),
             });
         }
     }

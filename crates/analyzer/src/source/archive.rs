@@ -8,6 +8,8 @@
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use retina_tables::bundle::{LostEvents, Manifest, MANIFEST};
+
 pub use crate::report::ArchiveRecord;
 
 /// Paths of the extracted members, for the analysis.
@@ -66,7 +68,7 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
             return (rec, ex);
         }
     };
-    let mut manifest: Option<serde_json::Value> = None;
+    let mut manifest: Option<Manifest> = None;
     let mut ar = tar::Archive::new(reader);
     let entries = match ar.entries() {
         Ok(e) => e,
@@ -109,10 +111,10 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
         let wanted_capture = is_capture(&base);
         let wanted_drops = base == "drops.parquet";
         let wanted_retrans = base == "retrans.parquet";
-        if base == "retina-bundle.json" {
+        if base == MANIFEST {
             let mut s = String::new();
             if entry.by_ref().take(4 << 20).read_to_string(&mut s).is_ok() {
-                manifest = serde_json::from_str(&s).ok();
+                manifest = Manifest::from_json(&s).ok();
             }
             rec.metadata.push(shown);
             continue;
@@ -144,13 +146,10 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
     }
     if let Some(m) = manifest {
         rec.kind = "retina-capture bundle";
-        let s = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        rec.node = s("node").or_else(|| s("hostname")).or_else(|| s("host"));
-        rec.name = s("hostname").or_else(|| s("host"));
-        rec.started = s("start")
-            .or_else(|| s("started"))
-            .or_else(|| s("start_time"));
-        rec.lost_events = lost_events(&m);
+        rec.node = m.node.or_else(|| m.host.clone());
+        rec.name = m.host;
+        rec.started = m.start;
+        rec.lost_events = m.lost_events.as_ref().map(LostEvents::total);
     } else if let Some((prefix, ts)) = retina_name(path) {
         rec.kind = "Retina Capture";
         rec.started = Some(ts);
@@ -182,16 +181,6 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
         ));
     }
     (rec, ex)
-}
-
-/// Lost events the manifest reports (a number, or an object of numbers).
-fn lost_events(m: &serde_json::Value) -> Option<u64> {
-    let v = m.get("lost_events").or_else(|| m.get("lost"))?;
-    match v {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::Object(o) => Some(o.values().filter_map(|x| x.as_u64()).sum()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
