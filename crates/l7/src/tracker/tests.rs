@@ -832,3 +832,168 @@ fn summary_serializes_to_plain_json() {
     assert_eq!(v["http"]["exchanges"][0]["status"], 200);
     assert_eq!(v["tls"], serde_json::Value::Null);
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Small bounds, so the memory bound is tight enough to mean something.
+    fn small() -> Limits {
+        Limits {
+            max_exchanges: 4,
+            max_pending_requests: 4,
+            max_header_bytes: 512,
+            max_tls_hello_bytes: 1024,
+            max_held_segments: 4,
+            max_held_bytes: 2048,
+            max_path_chars: 64,
+            max_text_chars: 32,
+        }
+    }
+
+    /// What each direction would send in a well-formed conversation; the
+    /// operations below take slices of it, lose, reorder or garble them.
+    fn scripts() -> [Vec<u8>; 2] {
+        let mut c = Vec::new();
+        let mut s = Vec::new();
+        for i in 0..6 {
+            c.extend(format!("POST /p{i} HTTP/1.1\r\nHost: h{i}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n").bytes());
+            c.extend(format!("HEAD /h{i} HTTP/1.1\r\n\r\nGET /g{i} HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody").bytes());
+            s.extend(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+            s.extend(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n",
+            );
+        }
+        c.extend(b"CONNECT x:443 HTTP/1.1\r\n\r\n");
+        c.extend(client_hello(b"prop.example", &[b"h2"], 600));
+        s.extend(b"HTTP/1.1 200 OK\r\n\r\n");
+        s.extend(server_hello(&ext(43, &[3, 4])));
+        [c, s]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// The next `len` bytes of a direction's script, or lost.
+        Script {
+            dir: usize,
+            len: usize,
+            lost: bool,
+            captured: Option<usize>,
+        },
+        /// Bytes of the script sent again from `back` bytes before the cursor.
+        Again { dir: usize, back: usize, len: usize },
+        /// Arbitrary bytes at an arbitrary place.
+        Random {
+            dir: usize,
+            delta: i32,
+            bytes: Vec<u8>,
+            uncaptured: u16,
+            syn: bool,
+        },
+        /// A bare ACK, anywhere.
+        Ack { dir: usize, delta: i32 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..2usize, 1..300usize, proptest::bool::weighted(0.1), proptest::option::weighted(0.1, 0..300usize))
+                .prop_map(|(dir, len, lost, captured)| Op::Script { dir, len, lost, captured }),
+            1 => (0..2usize, 0..400usize, 1..300usize).prop_map(|(dir, back, len)| Op::Again { dir, back, len }),
+            2 => (0..2usize, -3000..3000i32, proptest::collection::vec(any::<u8>(), 0..200), 0..2000u16, proptest::bool::weighted(0.05))
+                .prop_map(|(dir, delta, bytes, uncaptured, syn)| Op::Random { dir, delta, bytes, uncaptured, syn }),
+            1 => (0..2usize, -3000..3000i32).prop_map(|(dir, delta)| Op::Ack { dir, delta }),
+        ]
+    }
+
+    fn dir(i: usize) -> Direction {
+        if i == 0 {
+            C
+        } else {
+            S
+        }
+    }
+
+    fn check_text(t: &WireText) {
+        assert!(
+            !t.as_str().chars().any(|c| c.is_control() || c == '<'),
+            "{t:?}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn never_panics_and_stays_bounded(start in any::<u32>(), ops in proptest::collection::vec(op(), 1..80)) {
+            let limits = small();
+            let bound = limits.heap_bound();
+            let scripts = scripts();
+            let mut t = L7Tracker::new(limits);
+            let mut pos = [0usize; 2];
+            let base = [start, start.wrapping_add(1 << 30)];
+            let mut ts = 0;
+            for o in ops {
+                ts += 1000;
+                let mut seg = Segment { ts_ns: ts, dir: C, seq: 0, ack: None, syn: false, wire_len: 0, payload: &[] };
+                match &o {
+                    Op::Script { dir: d, len, lost, captured } => {
+                        let sc = &scripts[*d];
+                        let from = pos[*d].min(sc.len());
+                        let to = from.saturating_add(*len).min(sc.len());
+                        pos[*d] = to;
+                        if *lost { continue; }
+                        let bytes = &sc[from..to];
+                        seg.dir = dir(*d);
+                        seg.seq = base[*d].wrapping_add(from as u32);
+                        seg.ack = Some(base[1 - *d].wrapping_add(pos[1 - *d] as u32));
+                        seg.wire_len = bytes.len() as u32;
+                        seg.payload = &bytes[..captured.unwrap_or(bytes.len()).min(bytes.len())];
+                    }
+                    Op::Again { dir: d, back, len } => {
+                        let sc = &scripts[*d];
+                        let from = pos[*d].saturating_sub(*back).min(sc.len());
+                        let to = from.saturating_add(*len).min(sc.len());
+                        seg.dir = dir(*d);
+                        seg.seq = base[*d].wrapping_add(from as u32);
+                        seg.wire_len = (to - from) as u32;
+                        seg.payload = &sc[from..to];
+                    }
+                    Op::Random { dir: d, delta, bytes, uncaptured, syn } => {
+                        seg.dir = dir(*d);
+                        seg.seq = base[*d].wrapping_add(pos[*d] as u32).wrapping_add(*delta as u32);
+                        seg.wire_len = bytes.len() as u32 + u32::from(*uncaptured);
+                        seg.payload = bytes;
+                        seg.syn = *syn;
+                        seg.ack = Some(seg.seq.wrapping_add(*delta as u32));
+                    }
+                    Op::Ack { dir: d, delta } => {
+                        seg.dir = dir(*d);
+                        seg.seq = base[*d].wrapping_add(pos[*d] as u32);
+                        seg.ack = Some(base[1 - *d].wrapping_add(pos[1 - *d] as u32).wrapping_add(*delta as u32));
+                    }
+                }
+                t.segment(&seg);
+                let mem = t.memory_bytes();
+                prop_assert!(mem <= bound, "{} > {} after {:?}", mem, bound, o);
+            }
+            if let Some(s) = t.finish() {
+                let json = serde_json::to_string(&s);
+                prop_assert!(json.is_ok());
+                if let Some(h) = &s.http {
+                    prop_assert!(h.exchanges.len() <= 4);
+                    for e in h.exchanges.iter().chain(&h.slowest) {
+                        for x in [&e.method, &e.path, &e.host, &e.reason].into_iter().flatten() {
+                            check_text(x);
+                        }
+                    }
+                }
+                if let Some(tls) = &s.tls {
+                    for x in tls.sni.iter().chain(&tls.alpn_offered).chain(&tls.alpn_selected) {
+                        check_text(x);
+                    }
+                }
+            }
+            prop_assert_eq!(t.memory_bytes(), 0);
+        }
+    }
+}
