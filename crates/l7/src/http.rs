@@ -347,6 +347,17 @@ impl HttpStream {
         }
     }
 
+    /// A direction whose peer speaks HTTP but whose own first bytes were
+    /// not a message start (joined mid-body, or its start went missing):
+    /// it waits for a segment that starts one.
+    pub(crate) fn waiting(role: Role) -> Self {
+        HttpStream {
+            state: State::Lost,
+            synced: true,
+            ..HttpStream::new(role, true)
+        }
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.buf.capacity()
     }

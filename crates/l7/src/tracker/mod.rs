@@ -98,6 +98,9 @@ struct Shared {
     /// Boxed: most flows are not TLS and should not carry its size.
     tls: Option<Box<TlsInfo>>,
     http2: bool,
+    /// Which message roles a direction was found to carry: the other
+    /// direction then answers (or asks) in HTTP too.
+    roles: [bool; 2],
     /// 101 Switching Protocols: the rest of the flow is opaque.
     upgraded: bool,
 }
@@ -174,8 +177,10 @@ impl Sink for SideSink<'_> {
     fn needs_order(&self) -> bool {
         match &*self.parser {
             Parser::Http(h) => h.needs_order(),
+            // Mid-stream, detection looks at segment starts only.
+            Parser::Detect(d) => self.from_start && !d.midstream,
+            Parser::Tls(_) => true,
             Parser::Ignore => false,
-            _ => true,
         }
     }
 }
@@ -203,8 +208,14 @@ fn feed(
                 // went unseen, which the pairing must know.
                 let gapped = d.midstream || !from_start;
                 let next = match class {
-                    Class::HttpRequest => Parser::Http(HttpStream::new(Role::Requests, gapped)),
-                    Class::HttpResponse => Parser::Http(HttpStream::new(Role::Responses, gapped)),
+                    Class::HttpRequest => {
+                        shared.roles[0] = true;
+                        Parser::Http(HttpStream::new(Role::Requests, gapped))
+                    }
+                    Class::HttpResponse => {
+                        shared.roles[1] = true;
+                        Parser::Http(HttpStream::new(Role::Responses, gapped))
+                    }
                     Class::Tls => {
                         shared.tls.get_or_insert_default();
                         Parser::Tls(TlsStream::default())
@@ -214,12 +225,18 @@ fn feed(
                         Parser::Ignore
                     }
                     Class::NeedMore | Class::Other => {
-                        if (d.midstream || !from_start) && d.tries < MIDSTREAM_TRIES {
-                            d.tries += 1;
-                            d.len = 0;
-                            return;
+                        match shared.roles {
+                            // The peer asks in HTTP: this side answers in
+                            // HTTP, from the next response it starts.
+                            [true, false] => Parser::Http(HttpStream::waiting(Role::Responses)),
+                            [false, true] => Parser::Http(HttpStream::waiting(Role::Requests)),
+                            _ if (d.midstream || !from_start) && d.tries < MIDSTREAM_TRIES => {
+                                d.tries += 1;
+                                d.len = 0;
+                                return;
+                            }
+                            _ => Parser::Ignore,
                         }
-                        Parser::Ignore
                     }
                 };
                 let first_ts = d.first_ts;
@@ -318,6 +335,7 @@ impl L7Tracker {
                 http: HttpBook::new(&limits),
                 tls: None,
                 http2: false,
+                roles: [false; 2],
                 upgraded: false,
             },
             limits,

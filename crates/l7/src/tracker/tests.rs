@@ -480,6 +480,34 @@ fn joined_mid_stream_waits_for_a_message_start() {
 }
 
 #[test]
+fn a_peer_speaking_http_keeps_the_other_side_looking() {
+    // The server's first segments are missing and the ones after them are
+    // the middle of a body, for longer than mid-stream detection would try.
+    let mut f = Flow::new();
+    f.send(C, b"GET /1 HTTP/1.1\r\n\r\n");
+    f.lose(S, 5000);
+    for _ in 0..10 {
+        f.send(S, &[b'x'; 1000]);
+    }
+    f.send(C, b"GET /2 HTTP/1.1\r\n\r\n");
+    f.send(S, OK_5);
+    let h = f.http();
+    assert_eq!(
+        brief(&h),
+        vec![ex("GET", "/1", None), ex("GET", "/2", Some(200))]
+    );
+    assert!(h.exchanges[0].response_lost_in_gap);
+    // Waiting for a response start holds nothing.
+    let mut f = Flow::new();
+    f.send(C, b"GET /1 HTTP/1.1\r\n\r\n");
+    f.send(S, b"not http");
+    let before = f.t.memory_bytes();
+    f.lose(S, 5000);
+    f.send(S, &[b'x'; 1000]);
+    assert_eq!(f.t.memory_bytes(), before);
+}
+
+#[test]
 fn roles_follow_content_not_direction() {
     // The analyzer took the server for the client (capture began mid-flow).
     let mut f = Flow::midstream();
