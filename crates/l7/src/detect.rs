@@ -8,8 +8,8 @@
 /// Longest prefix looked at: the longest pattern below is 14 bytes.
 pub(crate) const MAX_PREFIX: usize = 16;
 
-/// HTTP methods recognised at the start of a stream or after a gap: RFC 9110
-/// and the WebDAV/CalDAV ones in common use. A token list (not "any
+/// HTTP methods recognised at the start of a stream or after a gap: RFC 9110,
+/// the WebDAV/CalDAV ones in common use, and UPnP eventing (GENA). A token list (not "any
 /// uppercase word") keeps FTP, SMTP and IRC commands from looking like HTTP.
 const METHODS: &[&[u8]] = &[
     b"GET ",
@@ -31,6 +31,9 @@ const METHODS: &[&[u8]] = &[
     b"REPORT ",
     b"SEARCH ",
     b"MKCALENDAR ",
+    b"SUBSCRIBE ",
+    b"UNSUBSCRIBE ",
+    b"NOTIFY ",
 ];
 
 const STATUS_PREFIX: &[u8] = b"HTTP/1.";
@@ -124,6 +127,7 @@ mod tests {
     fn recognises_each_start() {
         assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Class::HttpRequest);
         assert_eq!(classify(b"MKCALENDAR /x"), Class::HttpRequest);
+        assert_eq!(classify(b"SUBSCRIBE /evt"), Class::HttpRequest);
         assert_eq!(classify(b"HTTP/1.1 200 OK"), Class::HttpResponse);
         assert_eq!(classify(b"PRI * HTTP/2.0\r\n\r\nSM"), Class::Http2);
         assert_eq!(classify(&[0x16, 3, 1, 0, 200, 1, 0, 0]), Class::Tls);
