@@ -98,9 +98,9 @@ struct Shared {
     /// Boxed: most flows are not TLS and should not carry its size.
     tls: Option<Box<TlsInfo>>,
     http2: bool,
-    /// Which message roles a direction was found to carry: the other
-    /// direction then answers (or asks) in HTTP too.
-    roles: [bool; 2],
+    /// The HTTP role each direction was found to carry (by direction
+    /// index): the other direction then answers (or asks) in HTTP too.
+    roles: [Option<Role>; 2],
     /// 101 Switching Protocols: the rest of the flow is opaque.
     upgraded: bool,
 }
@@ -130,6 +130,8 @@ impl Default for L7Tracker {
 
 /// One direction's parser with the state it shares, as the reassembly's sink.
 struct SideSink<'a> {
+    /// Direction index: 0 for [`Direction::ToServer`].
+    dir: usize,
     parser: &'a mut Parser,
     shared: &'a mut Shared,
     limits: &'a Limits,
@@ -139,6 +141,7 @@ struct SideSink<'a> {
 impl Sink for SideSink<'_> {
     fn data(&mut self, ts_ns: i64, bytes: &[u8], uncaptured: u32) {
         feed(
+            self.dir,
             self.parser,
             self.shared,
             self.limits,
@@ -188,6 +191,7 @@ impl Sink for SideSink<'_> {
 /// Feeds in-order bytes to a direction's parser, switching parsers as the
 /// content decides.
 fn feed(
+    dir: usize,
     parser: &mut Parser,
     shared: &mut Shared,
     limits: &Limits,
@@ -209,11 +213,11 @@ fn feed(
                 let gapped = d.midstream || !from_start;
                 let next = match class {
                     Class::HttpRequest => {
-                        shared.roles[0] = true;
+                        shared.roles[dir] = Some(Role::Requests);
                         Parser::Http(HttpStream::new(Role::Requests, gapped))
                     }
                     Class::HttpResponse => {
-                        shared.roles[1] = true;
+                        shared.roles[dir] = Some(Role::Responses);
                         Parser::Http(HttpStream::new(Role::Responses, gapped))
                     }
                     Class::Tls => {
@@ -225,12 +229,21 @@ fn feed(
                         Parser::Ignore
                     }
                     Class::NeedMore | Class::Other => {
-                        match shared.roles {
-                            // The peer asks in HTTP: this side answers in
-                            // HTTP, from the next response it starts.
-                            [true, false] => Parser::Http(HttpStream::waiting(Role::Responses)),
-                            [false, true] => Parser::Http(HttpStream::waiting(Role::Requests)),
-                            _ if (d.midstream || !from_start) && d.tries < MIDSTREAM_TRIES => {
+                        // The peer asks in HTTP: this side answers in HTTP,
+                        // from the next response it starts (and the other way
+                        // round). A side that was HTTP itself (a CONNECT
+                        // tunnel that is not TLS) is done.
+                        let answer = match (shared.roles[dir], shared.roles[1 - dir]) {
+                            (None, Some(Role::Requests)) => Some(Role::Responses),
+                            (None, Some(Role::Responses)) => Some(Role::Requests),
+                            _ => None,
+                        };
+                        match answer {
+                            Some(role) => {
+                                shared.roles[dir] = Some(role);
+                                Parser::Http(HttpStream::waiting(role))
+                            }
+                            None if (d.midstream || !from_start) && d.tries < MIDSTREAM_TRIES => {
                                 d.tries += 1;
                                 d.len = 0;
                                 return;
@@ -243,6 +256,7 @@ fn feed(
                 *parser = next;
                 if let Some((prefix, len)) = replay {
                     feed(
+                        dir,
                         parser,
                         shared,
                         limits,
@@ -259,7 +273,10 @@ fn feed(
                     data = data.get(at..).unwrap_or(&[]);
                     *parser = match to {
                         Switch::Detect => Parser::Detect(Detect::new(false)),
-                        Switch::Ignore => Parser::Ignore,
+                        Switch::Ignore => {
+                            shared.roles[dir] = None;
+                            Parser::Ignore
+                        }
                         Switch::Upgraded => {
                             shared.upgraded = true;
                             Parser::Ignore
@@ -278,16 +295,18 @@ fn feed(
     }
 }
 
+/// Bytes of earlier segments kept for deciding, and how many.
+type Replay = ([u8; MAX_PREFIX], usize);
+
 /// Decides a direction's protocol from its first bytes. `None`: wait for
 /// more. Otherwise the class and the bytes of earlier segments that the
 /// new parser must see before `data`.
-#[allow(clippy::type_complexity)]
 fn classify_start(
     d: &mut Detect,
     ts: i64,
     data: &[u8],
     uncaptured: u32,
-) -> Option<(Class, Option<([u8; MAX_PREFIX], usize)>)> {
+) -> Option<(Class, Option<Replay>)> {
     if d.len == 0 {
         let class = detect::classify(&data[..data.len().min(MAX_PREFIX)]);
         if class != Class::NeedMore {
@@ -335,7 +354,7 @@ impl L7Tracker {
                 http: HttpBook::new(&limits),
                 tls: None,
                 http2: false,
-                roles: [false; 2],
+                roles: [None; 2],
                 upgraded: false,
             },
             limits,
@@ -355,6 +374,7 @@ impl L7Tracker {
             reasm.acked(
                 ack,
                 &mut SideSink {
+                    dir: 1 - d,
                     parser,
                     shared: &mut self.shared,
                     limits: &self.limits,
@@ -380,6 +400,7 @@ impl L7Tracker {
                 seg.payload,
                 &self.limits,
                 &mut SideSink {
+                    dir: d,
                     parser,
                     shared: &mut self.shared,
                     limits: &self.limits,
@@ -457,6 +478,7 @@ impl L7Tracker {
             let Side { reasm, parser } = &mut self.sides[i];
             let from_start = reasm.from_start;
             reasm.finish(&mut SideSink {
+                dir: i,
                 parser,
                 shared: &mut self.shared,
                 limits: &self.limits,

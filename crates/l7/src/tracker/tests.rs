@@ -849,6 +849,21 @@ fn connect_tunnel_then_tls() {
 }
 
 #[test]
+fn connect_tunnel_of_another_protocol_is_let_go() {
+    // The client speaks into the tunnel before the proxy answers.
+    let mut f = Flow::new();
+    f.send(
+        C,
+        b"CONNECT git.example:22 HTTP/1.1\r\n\r\nSSH-2.0-client\r\n",
+    );
+    assert!(matches!(f.t.sides[0].parser, Parser::Ignore));
+    f.send(S, b"HTTP/1.1 200 OK\r\n\r\nSSH-2.0-server\r\n");
+    assert!(f.t.done);
+    let h = f.http();
+    assert_eq!(brief(&h), vec![ex("CONNECT", "git.example:22", Some(200))]);
+}
+
+#[test]
 fn summary_serializes_to_plain_json() {
     let mut f = Flow::new();
     f.send(C, GET);
