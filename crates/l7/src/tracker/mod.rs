@@ -140,16 +140,7 @@ struct SideSink<'a> {
 
 impl Sink for SideSink<'_> {
     fn data(&mut self, ts_ns: i64, bytes: &[u8], uncaptured: u32) {
-        feed(
-            self.dir,
-            self.parser,
-            self.shared,
-            self.limits,
-            self.from_start,
-            ts_ns,
-            bytes,
-            uncaptured,
-        );
+        feed(self, ts_ns, bytes, uncaptured);
     }
 
     fn gap(&mut self, len: u32) {
@@ -190,18 +181,9 @@ impl Sink for SideSink<'_> {
 
 /// Feeds in-order bytes to a direction's parser, switching parsers as the
 /// content decides.
-fn feed(
-    dir: usize,
-    parser: &mut Parser,
-    shared: &mut Shared,
-    limits: &Limits,
-    from_start: bool,
-    ts: i64,
-    mut data: &[u8],
-    uncaptured: u32,
-) {
+fn feed(sink: &mut SideSink<'_>, ts: i64, mut data: &[u8], uncaptured: u32) {
     loop {
-        match parser {
+        match &mut *sink.parser {
             Parser::Ignore => return,
             Parser::Detect(d) => {
                 let (class, replay) = match classify_start(d, ts, data, uncaptured) {
@@ -210,22 +192,22 @@ fn feed(
                 };
                 // Found after a gap or mid-stream: the responses before it
                 // went unseen, which the pairing must know.
-                let gapped = d.midstream || !from_start;
+                let gapped = d.midstream || !sink.from_start;
                 let next = match class {
                     Class::HttpRequest => {
-                        shared.roles[dir] = Some(Role::Requests);
+                        sink.shared.roles[sink.dir] = Some(Role::Requests);
                         Parser::Http(HttpStream::new(Role::Requests, gapped))
                     }
                     Class::HttpResponse => {
-                        shared.roles[dir] = Some(Role::Responses);
+                        sink.shared.roles[sink.dir] = Some(Role::Responses);
                         Parser::Http(HttpStream::new(Role::Responses, gapped))
                     }
                     Class::Tls => {
-                        shared.tls.get_or_insert_default();
+                        sink.shared.tls.get_or_insert_default();
                         Parser::Tls(TlsStream::default())
                     }
                     Class::Http2 => {
-                        shared.http2 = true;
+                        sink.shared.http2 = true;
                         Parser::Ignore
                     }
                     Class::NeedMore | Class::Other => {
@@ -233,17 +215,20 @@ fn feed(
                         // from the next response it starts (and the other way
                         // round). A side that was HTTP itself (a CONNECT
                         // tunnel that is not TLS) is done.
-                        let answer = match (shared.roles[dir], shared.roles[1 - dir]) {
-                            (None, Some(Role::Requests)) => Some(Role::Responses),
-                            (None, Some(Role::Responses)) => Some(Role::Requests),
-                            _ => None,
-                        };
+                        let answer =
+                            match (sink.shared.roles[sink.dir], sink.shared.roles[1 - sink.dir]) {
+                                (None, Some(Role::Requests)) => Some(Role::Responses),
+                                (None, Some(Role::Responses)) => Some(Role::Requests),
+                                _ => None,
+                            };
                         match answer {
                             Some(role) => {
-                                shared.roles[dir] = Some(role);
+                                sink.shared.roles[sink.dir] = Some(role);
                                 Parser::Http(HttpStream::waiting(role))
                             }
-                            None if (d.midstream || !from_start) && d.tries < MIDSTREAM_TRIES => {
+                            None if (d.midstream || !sink.from_start)
+                                && d.tries < MIDSTREAM_TRIES =>
+                            {
                                 d.tries += 1;
                                 d.len = 0;
                                 return;
@@ -253,41 +238,34 @@ fn feed(
                     }
                 };
                 let first_ts = d.first_ts;
-                *parser = next;
+                *sink.parser = next;
                 if let Some((prefix, len)) = replay {
-                    feed(
-                        dir,
-                        parser,
-                        shared,
-                        limits,
-                        from_start,
-                        first_ts,
-                        &prefix[..len],
-                        0,
-                    );
+                    feed(sink, first_ts, &prefix[..len], 0);
                 }
             }
-            Parser::Http(h) => match h.feed(ts, data, uncaptured, &mut shared.http, limits) {
-                Fed::Consumed => return,
-                Fed::Switch(to, at) => {
-                    data = data.get(at..).unwrap_or(&[]);
-                    *parser = match to {
-                        Switch::Detect => Parser::Detect(Detect::new(false)),
-                        Switch::Ignore => {
-                            shared.roles[dir] = None;
-                            Parser::Ignore
-                        }
-                        Switch::Upgraded => {
-                            shared.upgraded = true;
-                            Parser::Ignore
-                        }
-                    };
+            Parser::Http(h) => {
+                match h.feed(ts, data, uncaptured, &mut sink.shared.http, sink.limits) {
+                    Fed::Consumed => return,
+                    Fed::Switch(to, at) => {
+                        data = data.get(at..).unwrap_or(&[]);
+                        *sink.parser = match to {
+                            Switch::Detect => Parser::Detect(Detect::new(false)),
+                            Switch::Ignore => {
+                                sink.shared.roles[sink.dir] = None;
+                                Parser::Ignore
+                            }
+                            Switch::Upgraded => {
+                                sink.shared.upgraded = true;
+                                Parser::Ignore
+                            }
+                        };
+                    }
                 }
-            },
+            }
             Parser::Tls(t) => {
-                let info = shared.tls.get_or_insert_default();
-                if t.feed(ts, data, uncaptured, info, limits) == TlsFed::Done {
-                    *parser = Parser::Ignore;
+                let info = sink.shared.tls.get_or_insert_default();
+                if t.feed(ts, data, uncaptured, info, sink.limits) == TlsFed::Done {
+                    *sink.parser = Parser::Ignore;
                 }
                 return;
             }
