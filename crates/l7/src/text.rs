@@ -28,6 +28,13 @@ impl WireText {
     /// Decodes `bytes` (lossy UTF-8), escapes what is unsafe and keeps at most
     /// `max_chars` characters of the escaped form, ending in `…` when cut.
     pub fn from_wire(bytes: &[u8], max_chars: usize) -> Self {
+        // The common case: short printable ASCII with nothing to escape,
+        // kept as it is (no per-character work).
+        if bytes.len() <= max_chars && bytes.iter().all(|&b| is_plain(b)) {
+            if let Ok(plain) = std::str::from_utf8(bytes) {
+                return WireText(plain.to_owned());
+            }
+        }
         let decoded = String::from_utf8_lossy(bytes);
         let mut out = String::with_capacity(decoded.len().min(max_chars.saturating_mul(4)));
         if max_chars == 0 {
@@ -71,6 +78,11 @@ impl PartialEq<&str> for WireText {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other
     }
+}
+
+/// A printable ASCII byte that needs no escape.
+fn is_plain(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && !matches!(b, b'<' | b'>' | b'"' | b'\'' | b'\\')
 }
 
 /// Writes `c` into `buf` as itself or as a visible escape.
