@@ -84,3 +84,17 @@ impl Limits {
             .saturating_add(exchanges)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worst a hostile flow can hold under the defaults (every kept
+    /// string at its bound in 4-byte characters, every buffer full): a guard
+    /// against a default growing unnoticed. Typical HTTP flows hold a few KiB.
+    #[test]
+    fn default_bound_stays_under_half_a_mebibyte() {
+        let b = Limits::default().heap_bound();
+        assert!((100_000..512 * 1024).contains(&b), "{b}");
+    }
+}

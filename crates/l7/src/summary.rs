@@ -22,7 +22,9 @@ pub struct L7Summary {
     /// The first protocol recognised. An HTTP `CONNECT` tunnel carrying TLS
     /// is `http`, with both `http` and `tls` filled in.
     pub protocol: Protocol,
+    /// HTTP/1.x exchanges, when any message was seen.
     pub http: Option<HttpSummary>,
+    /// The TLS hellos, when a TLS handshake was recognised.
     pub tls: Option<TlsInfo>,
 }
 
@@ -63,9 +65,13 @@ pub struct HttpSummary {
 /// Final responses counted by status class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct StatusClasses {
+    /// 200–299.
     pub s2xx: u64,
+    /// 300–399.
     pub s3xx: u64,
+    /// 400–499.
     pub s4xx: u64,
+    /// 500–599.
     pub s5xx: u64,
     /// Outside 200–599 (101 Switching Protocols is a final response too).
     pub other: u64,
@@ -76,6 +82,7 @@ pub struct StatusClasses {
 pub struct HttpExchange {
     /// Capture time of the request's first byte (ns since the epoch).
     pub request_ts_ns: Option<i64>,
+    /// The request method (`GET`, `POST`, ...).
     pub method: Option<WireText>,
     /// The raw request target as sent (not decoded), bounded.
     pub path: Option<WireText>,
@@ -85,7 +92,9 @@ pub struct HttpExchange {
     pub host: Option<WireText>,
     /// Capture time of the response's first byte.
     pub response_ts_ns: Option<i64>,
+    /// The response status code.
     pub status: Option<u16>,
+    /// The reason phrase of the status line, when not empty.
     pub reason: Option<WireText>,
     /// A header was cut short (snap length, size bound, syntax): fields that
     /// come later in it may be missing.

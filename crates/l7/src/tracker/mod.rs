@@ -13,6 +13,7 @@ pub enum Direction {
     /// Sent by the side that opened the connection (or that the analyzer
     /// takes for the client).
     ToServer,
+    /// Sent by the other side.
     ToClient,
 }
 
@@ -30,6 +31,7 @@ impl Direction {
 pub struct Segment<'a> {
     /// Capture time, ns since the epoch.
     pub ts_ns: i64,
+    /// Who sent it.
     pub dir: Direction,
     /// The segment's sequence number.
     pub seq: u32,
