@@ -135,6 +135,11 @@ pub(crate) struct HttpStream {
     after_gap: bool,
 }
 
+/// 1xx but 101: an interim response (100 Continue, 103 Early Hints).
+fn is_interim(status: u16) -> bool {
+    (100..200).contains(&status) && status != 101
+}
+
 fn version_name(minor: Option<u8>) -> Option<&'static str> {
     match minor {
         Some(0) => Some("HTTP/1.0"),
@@ -548,6 +553,13 @@ impl HttpStream {
                 );
                 kind
             }
+            // An interim response answers nothing yet (this is reached for
+            // one cut short; whole ones are counted in `on_head`).
+            Head::Response { status, .. } if is_interim(status) => {
+                book.summary.informational = book.summary.informational.saturating_add(1);
+                self.after_gap = after_gap;
+                ReqKind::Unknown
+            }
             Head::Response { status, reason, .. } => {
                 book.response(self.msg_ts, status, reason, incomplete, after_gap)
             }
@@ -570,8 +582,8 @@ impl HttpStream {
                 status, framing, ..
             } => (*status, *framing),
         };
-        if (100..200).contains(&status) && status != 101 {
-            // Interim: the final response to the same request follows.
+        if is_interim(status) {
+            // The final response to the same request follows.
             self.synced = true;
             book.summary.informational = book.summary.informational.saturating_add(1);
             self.state = State::Start;

@@ -418,6 +418,19 @@ fn snap_length_keeps_what_was_captured() {
 }
 
 #[test]
+fn interim_response_cut_short_pairs_nothing() {
+    let mut f = Flow::new();
+    f.send(C, GET);
+    f.send_cut(S, b"HTTP/1.1 100 Continue\r\nX-Pad: 1234567890\r\n\r\n", 22);
+    f.send(S, OK_5);
+    let h = f.http();
+    assert_eq!(h.informational, 1);
+    // The position was lost with the cut header; the 200 resyncs and is
+    // still paired with the request.
+    assert_eq!(brief(&h), vec![ex("GET", "/api/orders?id=7", Some(200))]);
+}
+
+#[test]
 fn oversized_header_gives_up_cleanly() {
     let mut f = Flow::with_limits(Limits {
         max_header_bytes: 256,
