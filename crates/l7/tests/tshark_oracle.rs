@@ -313,6 +313,8 @@ struct Tally {
     compared: usize,
     agreed: usize,
     explained: usize,
+    /// Items both sides report, by kind.
+    agreed_by_kind: BTreeMap<&'static str, usize>,
 }
 
 fn corpus_dir() -> PathBuf {
@@ -659,6 +661,9 @@ fn run_case(dir: &Path, case: &Case, tally: &mut Tally, failures: &mut Vec<Strin
         let only_mine = beyond(&mine, &theirs);
         local.compared += theirs.len().max(mine.len());
         local.agreed += theirs.len() - only_theirs.len();
+        for i in beyond(&theirs, &only_theirs) {
+            *tally.agreed_by_kind.entry(i.kind()).or_default() += 1;
+        }
         diffs.extend(only_theirs.into_iter().map(|i| (stream, Only::Tshark, i)));
         diffs.extend(only_mine.into_iter().map(|i| (stream, Only::Tracker, i)));
     }
@@ -727,5 +732,6 @@ fn agrees_with_tshark() {
         tally.agreed,
         tally.explained
     );
+    println!("agreed by kind: {:?}", tally.agreed_by_kind);
     assert!(failures.is_empty(), "unexplained:\n{}", failures.join("\n"));
 }
