@@ -78,7 +78,11 @@ fn router_loss(j: &Value, f: &Value) -> (u64, u64, u64) {
         );
         assert!(
             in_router(&l["from"]) && in_router(&l["to"]),
-            "lost between the router's interfaces, not {l}"
+            "lost between the router's interfaces, not {l}\npoints: {}\npath: {}\nflow points: {}\ndelays: {}",
+            j["capture"]["points"],
+            f["path"],
+            f["points"],
+            f["point_delays"]
         );
         total.0 += l["packets"].as_u64().unwrap();
         total.1 += l["bytes"].as_u64().unwrap();

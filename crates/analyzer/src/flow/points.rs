@@ -581,15 +581,38 @@ impl Matcher {
     }
 
     /// The clock offset of point `b` relative to point `a` (ns to subtract
-    /// from `b`'s times to read them on `a`'s clock), from this flow's two
-    /// directions, with the implied minimum one-way delay; `None` when one
-    /// direction has no matched sample. Points on one clock have offset 0.
+    /// from `b`'s times to read them on `a`'s clock), with the implied
+    /// minimum one-way delay; `None` when no pair of points of the two
+    /// clocks has matched samples in both directions. Points on one clock
+    /// have offset 0; across two clocks (files) the estimate is the clocks'
+    /// (the pair of points with the smallest delay), the same for every
+    /// point of either, so points of one file keep their order.
     pub fn offset(&self, a: PointId, b: PointId) -> Option<(i64, i64)> {
-        let (x, y, sign) = if a < b { (a, b, 1) } else { (b, a, -1) };
         let clock = |p: PointId| self.seen.get(&p).map(|s| s.2);
-        if clock(x).is_some() && clock(x) == clock(y) {
+        let (ca, cb) = (clock(a)?, clock(b)?);
+        if ca == cb {
+            let (x, y) = if a < b { (a, b) } else { (b, a) };
             return Some((0, self.min_delay(x, y).unwrap_or(0)));
         }
+        let mut best: Option<(i64, i64)> = None;
+        for (x, sx) in &self.seen {
+            for (y, sy) in &self.seen {
+                if sx.2 != ca || sy.2 != cb {
+                    continue;
+                }
+                if let Some((theta, delay)) = self.pair_offset(*x, *y) {
+                    if best.is_none_or(|(_, d)| delay < d) {
+                        best = Some((theta, delay));
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// [`Matcher::offset`] from one pair of points' samples alone.
+    fn pair_offset(&self, a: PointId, b: PointId) -> Option<(i64, i64)> {
+        let (x, y, sign) = if a < b { (a, b, 1) } else { (b, a, -1) };
         let d0 = self.delays.get(&(0, x, y))?;
         let d1 = self.delays.get(&(1, x, y))?;
         // x upstream for the client's packets: d0 = delay + θ, d1 = -delay' + θ.
@@ -655,7 +678,26 @@ impl Matcher {
                     pos.push((m, p));
                 }
             }
-            pos.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            // Pairwise, where two points saw the same packets: the median
+            // delay between them says which is upstream (a mean against a
+            // reference over different packets can swap two points a few
+            // microseconds apart when the path's delay varies). Points rank
+            // by how many others they precede; the reference position
+            // breaks ties and places points without common packets.
+            let wins = |p: PointId| {
+                pos.iter()
+                    .filter(|(_, q)| *q != p)
+                    .filter(|(_, q)| {
+                        self.corrected_samples(dir, p, *q)
+                            .and_then(|s| s.summary())
+                            .is_some_and(|x| x.p50 > 0.0)
+                    })
+                    .count()
+            };
+            let mut ranked: Vec<(usize, f64, PointId)> =
+                pos.iter().map(|(m, p)| (wins(*p), *m, *p)).collect();
+            ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+            let pos: Vec<(f64, PointId)> = ranked.iter().map(|(_, m, p)| (*m, *p)).collect();
             order[usize::from(dir)] = pos.iter().map(|(_, p)| *p).collect();
             for w in pos.windows(2) {
                 let (a, b) = (w[0].1, w[1].1);
