@@ -18,7 +18,8 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use retina_tables::analyzer::{
-    DnsTableRow, EventTableRow, FlowTableRow, PacketTableRow, DNS, EVENTS, FLOWS, PACKETS,
+    DnsTableRow, EventTableRow, FlowTableRow, LostBetweenTableRow, PacketTableRow, PointTableRow,
+    DNS, EVENTS, FLOWS, LOST_BETWEEN, PACKETS, POINTS,
 };
 use retina_tables::hubble::HubbleTableRow;
 use retina_tables::{Pending, Row, TableDef, TableError, TableWriter};
@@ -112,7 +113,7 @@ impl ParquetOut {
             path: dir.to_path_buf(),
             source,
         })?;
-        let mut defs: Vec<&TableDef> = vec![&FLOWS, &EVENTS, &DNS];
+        let mut defs: Vec<&TableDef> = vec![&FLOWS, &EVENTS, &DNS, &POINTS, &LOST_BETWEEN];
         if packets {
             defs.push(&PACKETS);
         }
@@ -204,6 +205,16 @@ impl ParquetOut {
             flows.push(&flow_row(f))?;
         }
         pending.push(flows.finish_pending()?);
+        let mut points = TableWriter::<PointTableRow>::create(&self.dir, &meta, self.force)?;
+        for r in point_rows(report) {
+            points.push(&r)?;
+        }
+        pending.push(points.finish_pending()?);
+        let mut lost = TableWriter::<LostBetweenTableRow>::create(&self.dir, &meta, self.force)?;
+        for r in lost_between_rows(report) {
+            lost.push(&r)?;
+        }
+        pending.push(lost.finish_pending()?);
 
         let ids: HashMap<u64, u64> = crate::record::uid_map(report);
         let c = (
@@ -523,7 +534,47 @@ pub fn flow_row(f: &FlowRecord) -> FlowTableRow<'_> {
                 .unwrap_or_default()
                 .into()
         }),
+        primary_point: f.primary_point,
+        points_seen: f.points.len() as u32,
+        lost_between_segments: f.lost_between.iter().map(|l| l.segments).sum(),
     }
+}
+
+/// The `points` rows of a run.
+fn point_rows(report: &Report) -> impl Iterator<Item = PointTableRow<'_>> {
+    report.capture.points.iter().map(|p| PointTableRow {
+        point: p.id,
+        file: p.file.as_str().into(),
+        more_files: (!p.more_files.is_empty()).then(|| {
+            serde_json::to_string(&p.more_files)
+                .unwrap_or_default()
+                .into()
+        }),
+        node: p.node.as_deref().map(Into::into),
+        interface: p.interface.as_str().into(),
+        packets: p.packets,
+    })
+}
+
+/// The `lost_between` rows of a run.
+fn lost_between_rows(report: &Report) -> impl Iterator<Item = LostBetweenTableRow<'_>> {
+    report.flows.iter().flat_map(|f| {
+        f.lost_between.iter().map(move |l| LostBetweenTableRow {
+            flow_id: f.id,
+            from_point: l.from,
+            to_point: l.to,
+            direction: l.direction.into(),
+            packets: l.packets,
+            bytes: l.bytes,
+            payload_bytes: l.payload_bytes,
+            segments: l.segments,
+            kernel_drop_reasons_json: (!l.kernel_drops.is_empty()).then(|| {
+                serde_json::to_string(&l.kernel_drops)
+                    .unwrap_or_default()
+                    .into()
+            }),
+        })
+    })
 }
 
 impl Sink for ParquetOut {
@@ -573,6 +624,8 @@ impl Sink for ParquetOut {
             zero_window: v.map(|v| v.zero_window),
             syn_retry: v.map(|v| v.syn_retry),
             rtt_ms: v.and_then(|v| v.rtt_ms),
+            point: p.point.map(u32::from),
+            distinct: p.distinct,
         });
         self.keep(r);
     }

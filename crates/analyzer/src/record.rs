@@ -88,6 +88,10 @@ pub struct PacketRow {
     pub payload_len: u32,
     pub tcp: Option<TcpFields>,
     pub verdict: Option<Verdict>,
+    /// Several capture points: the point that saw this copy, and whether it
+    /// was the packet's first (distinct) copy.
+    pub point: Option<u16>,
+    pub distinct: Option<bool>,
 }
 
 /// One DNS query's outcome.
@@ -151,7 +155,6 @@ impl Buffers {
         if !self.packets_on {
             return;
         }
-        let _ = distinct;
         self.packets.push(PacketRow {
             flow_uid,
             ts_ns: pkt.ts_ns,
@@ -160,6 +163,8 @@ impl Buffers {
             payload_len: pkt.payload_len,
             tcp,
             verdict,
+            point: distinct.map(|_| pkt.point),
+            distinct,
         });
     }
 

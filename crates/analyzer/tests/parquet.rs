@@ -188,7 +188,7 @@ fn tables_match_the_json_of_the_same_run() {
         let flows_json = json["flows"].as_array().unwrap();
         let n = flows_json.len() as u64;
 
-        // Exactly the four tables, nothing else (no spool, no temporary file).
+        // Exactly the six tables, nothing else (no spool, no temporary file).
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -200,10 +200,16 @@ fn tables_match_the_json_of_the_same_run() {
                 "dns.parquet",
                 "events.parquet",
                 "flows.parquet",
-                "packets.parquet"
+                "lost_between.parquet",
+                "packets.parquet",
+                "points.parquet"
             ],
             "{name}"
         );
+        // points: one row per capture point, as in the JSON.
+        let points = read(dir.path(), &retina_tables::analyzer::POINTS);
+        let json_points = json["capture"]["points"].as_array().unwrap();
+        assert_eq!(points.batch.num_rows(), json_points.len(), "{name}: points");
 
         // flows: one row per JSON flow, same ids, endpoints and counters.
         let flows = read(dir.path(), &FLOWS);
@@ -578,5 +584,87 @@ fn tables_are_written_in_row_groups_of_the_configured_size() {
     assert!(
         groups[..groups.len() - 1].iter().all(|&n| n == 100),
         "{groups:?}"
+    );
+}
+
+/// Several capture points: the points table, the loss between them, and
+/// every point's copy of a packet in packets.parquet (the distinct copies
+/// being the flow's counts).
+#[test]
+fn capture_points_and_loss_between_them_are_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let files =
+        ["client", "router", "server"].map(|p| testdata(&format!("points/router.{p}.pcap.gz")));
+    let out = common::bin()
+        .args(&files)
+        .args(["--format", "json", "--quiet", "--parquet"])
+        .arg(dir.path())
+        .arg("--parquet-packets")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let points = read(dir.path(), &retina_tables::analyzer::POINTS);
+    assert_eq!(points.batch.num_rows(), 4);
+    assert_eq!(
+        u64s(&points, "packets").iter().flatten().sum::<u64>(),
+        json["capture"]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["packets"].as_u64().unwrap())
+            .sum::<u64>()
+    );
+    let lost = read(dir.path(), &retina_tables::analyzer::LOST_BETWEEN);
+    let json_lost: Vec<&serde_json::Value> = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["lost_between"].as_array().unwrap())
+        .collect();
+    assert_eq!(lost.batch.num_rows(), json_lost.len());
+    assert_eq!(
+        u64s(&lost, "packets").iter().flatten().sum::<u64>(),
+        json_lost
+            .iter()
+            .map(|l| l["packets"].as_u64().unwrap())
+            .sum::<u64>()
+    );
+    // packets: a row per copy; the distinct copies add up to the flows' packets.
+    let packets = read(dir.path(), &retina_tables::analyzer::PACKETS);
+    let distinct = packets
+        .batch
+        .column_by_name("distinct")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::BooleanArray>()
+        .unwrap();
+    let n_distinct = (0..distinct.len()).filter(|i| distinct.value(*i)).count() as u64;
+    let json_packets: u64 = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f["packets"]["client"].as_u64().unwrap() + f["packets"]["server"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(n_distinct, json_packets);
+    let copies: u64 = json["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["points"].as_array().unwrap())
+        .map(|p| {
+            p["packets"]["client"].as_u64().unwrap() + p["packets"]["server"].as_u64().unwrap()
+        })
+        .sum();
+    assert!(
+        packets.batch.num_rows() as u64 >= copies,
+        "every copy is a row"
     );
 }

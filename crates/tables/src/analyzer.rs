@@ -142,6 +142,9 @@ table! {
         server_node: Option<Str>, "Kubernetes: node of the server pod.",
         kernel_drops: Option<U64>, "Packets of this flow the kernel dropped (capture-agent drop events); null without drop data for the flow.",
         kernel_drop_reasons_json: Option<Str>, "Those drops by kernel drop reason as a JSON object (`{\"NETFILTER_DROP\": 3}`).",
+        primary_point: Option<U32>, "Several capture points: the point whose clock timed the flow (`flows[].primary_point`, `points.point`); null for a single point.",
+        points_seen: U32, "Capture points that saw the flow (0 for a single-point capture).",
+        lost_between_segments: U64, "Segments seen at one capture point and never at the next one downstream (sum of `lost_between.segments` of the flow).",
     }
 }
 
@@ -209,8 +212,43 @@ table! {
         zero_window: Option<Bool>, "TCP: advertises a zero window.",
         syn_retry: Option<Bool>, "TCP: a client SYN beyond the first.",
         rtt_ms: Option<F64>, "TCP: the data RTT sample this ACK produced, milliseconds.",
+        point: Option<U32>, "Several capture points: the point that saw this copy (`points.point`); each point's copy is a row. Null for a single point.",
+        distinct: Option<Bool>, "Several capture points: the first copy of its packet (no other point had seen it): the rows the flow's counts and verdicts come from.",
+    }
+}
+
+table! {
+    /// `points.parquet`: one row per capture point.
+    pub static POINTS: TableDef = "points", row PointTableRow, names PointTableColumns;
+    doc: "One row per capture point: a file (or an archive's node) times an interface \
+          (`capture.points[]` of the JSON output).";
+    columns {
+        point: U32, "Point id (`capture.points[].id`; `packets.point`, `lost_between.from_point`, …).",
+        file: Str, "The capture file (an archive member as `ARCHIVE:MEMBER`).",
+        more_files: Option<Str>, "Files that continue the point in time (a rotated capture), as a JSON array; null when none.",
+        node: Option<Str>, "Node the file was captured on, when an archive names it.",
+        interface: Str, "Interface name, `if<N>`, or `-` (the file's only interface).",
+        packets: U64, "Packets captured there.",
+    }
+}
+
+table! {
+    /// `lost_between.parquet`: packets one point saw and the next one downstream never did.
+    pub static LOST_BETWEEN: TableDef = "lost_between", row LostBetweenTableRow, names LostBetweenTableColumns;
+    doc: "One row per flow, direction and pair of consecutive capture points between which packets \
+          were lost (`flows[].lost_between[]` of the JSON output).";
+    columns {
+        flow_id: U64, "Flow id (`flows.flow_id`).",
+        from_point: U32, "The upstream point (`points.point`).",
+        to_point: U32, "The next point downstream.",
+        direction: Str, "Whose packets: `client` or `server`.",
+        packets: U64, "Packets `from_point` saw that `to_point` never did.",
+        bytes: U64, "Their IP bytes.",
+        payload_bytes: U64, "Their TCP payload bytes.",
+        segments: U64, "Segments (payload over the segment size where receive offload merged packets).",
+        kernel_drop_reasons_json: Option<Str>, "Kernel drops of the flow on that node by reason, as a JSON object; null without a bundle of the node.",
     }
 }
 
 /// Every analyzer table, in documentation order.
-pub static ALL: [&crate::TableDef; 4] = [&FLOWS, &EVENTS, &DNS, &PACKETS];
+pub static ALL: [&crate::TableDef; 6] = [&FLOWS, &EVENTS, &DNS, &PACKETS, &POINTS, &LOST_BETWEEN];
