@@ -4,14 +4,16 @@
 //!
 //! Every file is written under a temporary name and renamed into place, so
 //! nothing half-written looks complete. The HTML template escapes every
-//! value by default (minijinja auto-escaping); only the SVG charts, which
-//! this program generates with their text escaped, are inserted as markup.
+//! value by default (minijinja auto-escaping, after [`escape::html`] has
+//! replaced dangerous characters); only the SVG charts, which this program
+//! generates with their text escaped, are inserted as markup.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::charts::{self, Chart, Series};
+use super::escape;
 use super::markdown;
 use super::text::{flow_line, human_bytes, human_duration, thousands, utc};
 use crate::report::FlowTrace;
@@ -414,6 +416,22 @@ pub fn write(
     })
 }
 
+/// The template environment of report.html: every string written goes
+/// through [`escape::html`] (the one definition of dangerous characters),
+/// then minijinja's HTML escaping; markup this program made (the SVG
+/// charts, marked safe) is written as it is.
+pub(crate) fn html_environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if !value.is_safe() => {
+            minijinja::escape_formatter(out, state, &minijinja::Value::from(escape::html(s)))
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    env
+}
+
 fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> {
     // Drop charts lead, in the drops section ahead of the flow table.
     let (drop_charts, charts): (Vec<ChartView>, Vec<ChartView>) = charts
@@ -493,8 +511,7 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
             top_names => d.top_names,
         }
     });
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    let mut env = html_environment();
     env.add_template("report.html", include_str!("../../templates/report.html"))
         .map_err(|e| ReportError::Render {
             what: "report.html template".into(),

@@ -6,8 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    chart_on, clean, color, fmt_num, header, legend_for, min_max, no_data, text_style, value_range,
-    Res, Series, Swatch, GRID, LABEL_MAX_CHARS, MAX_BARS, MAX_SERIES,
+    chart_label, chart_on, color, fmt_num, header, legend_for, min_max, no_data, text_style,
+    value_range, Res, Series, Swatch, GRID, LABEL_MAX_CHARS, MAX_BARS, MAX_SERIES,
 };
 
 pub(super) fn bars<DB: DrawingBackend>(
@@ -82,7 +82,7 @@ pub(super) fn bars<DB: DrawingBackend>(
     let x_desc = if merge > 1.0 {
         format!(
             "{} — each bar: max of {} bins",
-            clean(x_label, LABEL_MAX_CHARS),
+            chart_label(x_label, LABEL_MAX_CHARS),
             merge as u64
         )
     } else {

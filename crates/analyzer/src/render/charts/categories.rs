@@ -5,8 +5,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    chart_on, clean, color, fmt_num, header, min_max, no_data, text_style, value_range, Keyed, Res,
-    GRID, LABEL_MAX_CHARS,
+    chart_label, chart_on, color, fmt_num, header, min_max, no_data, text_style, value_range,
+    Keyed, Res, GRID, LABEL_MAX_CHARS,
 };
 
 /// At most this many categories; the rest is summed into an "other" bar.
@@ -22,7 +22,7 @@ pub(super) fn categories<DB: DrawingBackend>(
     let mut it: Vec<(String, f64)> = items
         .iter()
         .filter(|(_, v)| v.is_finite())
-        .map(|(n, v)| (clean(n, 24), *v))
+        .map(|(n, v)| (chart_label(n, 24), *v))
         .collect();
     if it.is_empty() {
         return no_data(&body, x_label, "");
@@ -65,7 +65,7 @@ pub(super) fn categories<DB: DrawingBackend>(
     )?;
     chart
         .configure_mesh()
-        .x_desc(clean(x_label, LABEL_MAX_CHARS))
+        .x_desc(chart_label(x_label, LABEL_MAX_CHARS))
         .axis_desc_style(text_style(14.0))
         .label_style(lstyle)
         .x_labels(8)

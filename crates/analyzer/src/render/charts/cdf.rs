@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    chart_on, clean, color, fmt_num, header, legend_for, min_max, no_data, range, text_style,
+    chart_label, chart_on, color, fmt_num, header, legend_for, min_max, no_data, range, text_style,
     Keyed, Res, Series, Swatch, GRID, LABEL_MAX_CHARS, MAX_SERIES,
 };
 
@@ -46,7 +46,7 @@ pub(super) fn cdf<DB: DrawingBackend>(
         range(vmin, vmax, 0.0)
     };
     let x_desc = if log {
-        format!("{} (log scale)", clean(x_label, LABEL_MAX_CHARS))
+        format!("{} (log scale)", chart_label(x_label, LABEL_MAX_CHARS))
     } else {
         x_label.to_string()
     };

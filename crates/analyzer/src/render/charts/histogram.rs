@@ -4,8 +4,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    chart_on, clean, color, fmt_num, header, no_data, text_style, value_range, Keyed, Res, GRID,
-    LABEL_MAX_CHARS, MAX_BARS,
+    chart_label, chart_on, color, fmt_num, header, no_data, text_style, value_range, Keyed, Res,
+    GRID, LABEL_MAX_CHARS, MAX_BARS,
 };
 
 pub(super) fn histogram<DB: DrawingBackend>(
@@ -44,11 +44,11 @@ pub(super) fn histogram<DB: DrawingBackend>(
     let x_desc = if merge > 1 {
         format!(
             "{} — each bar: {} buckets merged",
-            clean(x_label, LABEL_MAX_CHARS),
+            chart_label(x_label, LABEL_MAX_CHARS),
             merge
         )
     } else {
-        clean(x_label, LABEL_MAX_CHARS)
+        chart_label(x_label, LABEL_MAX_CHARS)
     };
     let max = counts.iter().copied().max().unwrap_or(0) as f64;
     let (_, y1) = value_range(0.0, max);

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    chart_on, clean, color, fmt_num, header, legend_for, min_max, no_data, range, text_style,
+    chart_label, chart_on, color, fmt_num, header, legend_for, min_max, no_data, range, text_style,
     thin_line, value_range, Res, Series, Swatch, GRID, LABEL_MAX_CHARS, MAX_SERIES,
 };
 

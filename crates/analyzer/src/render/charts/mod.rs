@@ -14,7 +14,8 @@
 //!   "no data" instead of failing;
 //! * NaN and infinite values are skipped;
 //! * every caller string (titles, axis labels, series and category names, which may come from
-//!   a packet capture) has control and bidi-override characters replaced and is truncated;
+//!   a packet capture) goes through [`chart_label`] (the one definition of dangerous
+//!   characters, in `render/escape.rs`): those are replaced and the label is truncated;
 //!   XML escaping of `<`, `>`, `&`, `"`, `'` is done by plotters' SVG backend (checked by tests);
 //! * large inputs are thinned to the pixel resolution of the chart (min/max per pixel column
 //!   for lines, merged intervals per pixel column for time-sequence bars, coarser bins for
@@ -32,6 +33,8 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::escape::chart_label;
 
 /// Width of every chart in pixels.
 pub const WIDTH: u32 = 800;
@@ -231,24 +234,6 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Replace control / bidi-override characters and truncate to `max` characters.
-fn clean(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (n, c) in s.chars().enumerate() {
-        if n >= max {
-            out.push('…');
-            break;
-        }
-        let bad = c.is_control()
-            || ('\u{202A}'..='\u{202E}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-            || ('\u{200B}'..='\u{200F}').contains(&c)
-            || c == '\u{FEFF}';
-        out.push(if bad { '\u{FFFD}' } else { c });
-    }
-    out
-}
-
 /// Compact number for tick and value labels: 3 significant digits, k/M/G suffixes.
 fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
@@ -345,7 +330,7 @@ fn header<DB: DrawingBackend>(
     legend: &[(String, RGBColor, Swatch)],
 ) -> Result<DrawingArea<DB, Shift>, ChartError> {
     root.fill(&WHITE)?;
-    let title = clean(title, TITLE_MAX_CHARS);
+    let title = chart_label(title, TITLE_MAX_CHARS);
     let tstyle = text_style(19.0).pos(Pos::new(HPos::Center, VPos::Top));
     root.draw_text(&title, &tstyle, (WIDTH as i32 / 2, 8))?;
     let mut y = 34;
@@ -355,7 +340,7 @@ fn header<DB: DrawingBackend>(
         let mut x = x0;
         let row_h = 18;
         for (name, c, swatch) in legend {
-            let name = clean(name, NAME_MAX_CHARS);
+            let name = chart_label(name, NAME_MAX_CHARS);
             let (tw, _) = root.estimate_text_size(&name, &lstyle)?;
             let w = 22 + tw as i32 + 16;
             if x + w > x_max && x > x0 {
@@ -395,8 +380,8 @@ fn no_data<DB: DrawingBackend>(body: &DrawingArea<DB, Shift>, x_label: &str, y_l
         .disable_mesh()
         .x_labels(0)
         .y_labels(0)
-        .x_desc(clean(x_label, LABEL_MAX_CHARS))
-        .y_desc(clean(y_label, LABEL_MAX_CHARS))
+        .x_desc(chart_label(x_label, LABEL_MAX_CHARS))
+        .y_desc(chart_label(y_label, LABEL_MAX_CHARS))
         .axis_desc_style(text_style(14.0))
         .draw()?;
     chart.plotting_area().draw(&Text::new(
@@ -414,8 +399,8 @@ macro_rules! mesh {
     ($chart:expr, $x_label:expr, $y_label:expr, $xfmt:expr, $yfmt:expr) => {
         $chart
             .configure_mesh()
-            .x_desc(clean($x_label, LABEL_MAX_CHARS))
-            .y_desc(clean($y_label, LABEL_MAX_CHARS))
+            .x_desc(chart_label($x_label, LABEL_MAX_CHARS))
+            .y_desc(chart_label($y_label, LABEL_MAX_CHARS))
             .axis_desc_style(text_style(14.0))
             .label_style(text_style(12.0))
             .x_labels(10)

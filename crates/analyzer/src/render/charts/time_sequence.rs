@@ -6,8 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    chart_on, clean, fmt_num, header, min_max, no_data, range, steps, text_style, thin_line, Res,
-    Swatch, GRID, LABEL_MAX_CHARS, THIN_ABOVE, THIN_COLUMNS,
+    chart_label, chart_on, fmt_num, header, min_max, no_data, range, steps, text_style, thin_line,
+    Res, Swatch, GRID, LABEL_MAX_CHARS, THIN_ABOVE, THIN_COLUMNS,
 };
 
 /// Thin vertical bars `(t, lo, hi)` at pixel resolution: per time column, quantise the
