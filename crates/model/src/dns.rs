@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::stats::ShortSummary;
+use crate::stats::{LogHistogram, ShortSummary};
 
 /// DNS of one flow, as serialized in `flows[].dns`.
 #[derive(Debug, Clone, Serialize)]
@@ -39,15 +39,14 @@ pub struct DnsSummary {
     pub retries: u64,
     pub rcodes: BTreeMap<String, u64>,
     pub latency_ms: Option<ShortSummary>,
+    /// Latency of every answered query, in logarithmic buckets (for charts).
+    pub latency_histogram: LogHistogram,
     /// Most queried names.
     pub top_names: Vec<NameCount>,
     /// Per server (resolver): queries, unanswered, latency.
     pub servers: Vec<DnsServer>,
     /// Unix seconds of unanswered queries (first 1000), for timelines.
     pub unanswered_ts: Vec<f64>,
-    /// Latency samples (for charts; not serialized).
-    #[serde(skip)]
-    pub latency_values: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

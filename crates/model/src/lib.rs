@@ -202,6 +202,11 @@ pub struct TimeBin {
 }
 
 impl TimeBin {
+    /// Mean data RTT of the bin's samples; None without samples.
+    pub fn rtt_mean_ms(&self) -> Option<f64> {
+        (self.rtt_samples > 0).then(|| self.rtt_sum_ms / self.rtt_samples as f64)
+    }
+
     pub fn add(&mut self, o: &TimeBin) {
         self.packets += o.packets;
         self.bytes_to_server += o.bytes_to_server;

@@ -147,7 +147,7 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
                     name: "mean".into(),
                     points: rtt_bins
                         .iter()
-                        .map(|(i, b)| (x(*i), b.rtt_sum_ms / b.rtt_samples as f64))
+                        .filter_map(|(i, b)| Some((x(*i), b.rtt_mean_ms()?)))
                         .collect(),
                 },
                 Series {
@@ -168,7 +168,7 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
             x_label: "RTT (ms)".into(),
             series: vec![Series {
                 name: "all flows".into(),
-                points: expand(&t.rtt_histogram),
+                points: t.rtt_histogram.cdf(),
             }],
         },
     ));
@@ -219,11 +219,7 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
         ));
     }
     if let Some(d) = &report.dns {
-        let mut h = LogHistogram::default();
-        for v in &d.latency_values {
-            h.add(*v);
-        }
-        let (edges, counts) = trim(&h);
+        let (edges, counts) = trim(&d.latency_histogram);
         out.push((
             "dns-latency".to_string(),
             "DNS latency".to_string(),
@@ -253,20 +249,6 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
         ));
     }
     out
-}
-
-/// Bucket midpoints repeated by count (scaled down past 20,000 values).
-fn expand(h: &LogHistogram) -> Vec<(f64, f64)> {
-    let total = h.total();
-    let scale = (total as f64 / 20_000.0).max(1.0);
-    let mut v = Vec::new();
-    for (i, &n) in h.counts.iter().enumerate() {
-        let mid = (h.edges_ms[i] * h.edges_ms[i + 1]).sqrt();
-        for _ in 0..((n as f64 / scale).round() as u64) {
-            v.push((mid, 0.0));
-        }
-    }
-    v
 }
 
 /// The histogram without its empty ends.

@@ -5,11 +5,8 @@ use plotters::prelude::*;
 
 use super::{
     chart_label, chart_on, color, fmt_num, header, legend_for, min_max, no_data, range, text_style,
-    Keyed, Res, Series, Swatch, GRID, LABEL_MAX_CHARS, MAX_SERIES,
+    thin_line, Keyed, Res, Series, Swatch, GRID, LABEL_MAX_CHARS, MAX_SERIES,
 };
-
-/// Number of points kept for a thinned CDF curve.
-const CDF_POINTS: usize = 1500;
 
 pub(super) fn cdf<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -20,25 +17,17 @@ pub(super) fn cdf<DB: DrawingBackend>(
     let series = &series[..series.len().min(MAX_SERIES)];
     let body = header(root, title, &legend_for(series, Swatch::Line))?;
     let y_label = "fraction of values ≤ x";
-    let vals: Vec<Vec<f64>> = series
-        .iter()
-        .map(|s| {
-            let mut v: Vec<f64> = s
-                .points
-                .iter()
-                .map(|p| p.0)
-                .filter(|v| v.is_finite())
-                .collect();
-            v.sort_by(f64::total_cmp);
-            v
-        })
-        .collect();
-    let Some((vmin, vmax)) = min_max(vals.iter().flatten().copied()) else {
+    let points = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
+    let Some((vmin, vmax)) = min_max(points().map(|p| p.0)) else {
         return no_data(&body, x_label, y_label);
     };
-    let pos = min_max(vals.iter().flatten().copied().filter(|v| *v > 0.0));
+    let pos = min_max(points().map(|p| p.0).filter(|v| *v > 0.0));
     let log = matches!(pos, Some((a, b)) if b / a > 100.0);
-    let tx = |v: f64| if log { v.log10() } else { v };
     let (x0, x1) = if log {
         let (a, b) = pos.unwrap();
         (a.log10().floor(), b.log10().ceil())
@@ -50,43 +39,17 @@ pub(super) fn cdf<DB: DrawingBackend>(
     } else {
         x_label.to_string()
     };
-    // Curves: (value, fraction <= value), thinned by quantile.
-    let curves: Vec<Vec<(f64, f64)>> = vals
+    // Curves in chart coordinates, thinned to the pixel columns when long.
+    let curves: Vec<Vec<(f64, f64)>> = series
         .iter()
-        .map(|v| {
-            let n = v.len();
-            if n == 0 {
-                return vec![];
-            }
-            let idx: Vec<usize> = if n <= CDF_POINTS {
-                (0..n).collect()
-            } else {
-                let mut ix: Vec<usize> =
-                    (0..=CDF_POINTS).map(|i| i * (n - 1) / CDF_POINTS).collect();
-                ix.dedup();
-                ix
-            };
-            let mut pts = Vec::with_capacity(idx.len() * 2 + 1);
-            let mut prev_frac = None;
-            for i in idx {
-                if log && v[i] <= 0.0 {
-                    prev_frac = Some((i + 1) as f64 / n as f64);
-                    continue;
-                }
-                let x = tx(v[i]);
-                let before = prev_frac.unwrap_or(i as f64 / n as f64);
-                if pts.is_empty() {
-                    pts.push((x, before));
-                }
-                // Step: horizontal to x at the previous fraction, then up.
-                if let Some(&(_, fy)) = pts.last() {
-                    pts.push((x, fy));
-                }
-                let f = (i + 1) as f64 / n as f64;
-                pts.push((x, f));
-                prev_frac = Some(f);
-            }
-            pts
+        .map(|s| {
+            let p: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .filter(|p| !log || p.0 > 0.0)
+                .map(|&(v, f)| (if log { v.log10() } else { v }, f))
+                .collect();
+            thin_line(&p, x0, x1)
         })
         .collect();
     let build = chart_on(&body, 70);

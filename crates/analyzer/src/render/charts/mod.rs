@@ -19,7 +19,7 @@
 //!   XML escaping of `<`, `>`, `&`, `"`, `'` is done by plotters' SVG backend (checked by tests);
 //! * large inputs are thinned to the pixel resolution of the chart (min/max per pixel column
 //!   for lines, merged intervals per pixel column for time-sequence bars, coarser bins for
-//!   bar charts, quantiles for CDFs, top-N for categories), so 100k points render quickly and
+//!   bar charts and CDF curves, top-N for categories), so 100k points render quickly and
 //!   the SVG stays small.
 //!
 //! Layout: this file holds the [`Chart`] description, the [`svg`] and [`png`] entry points
@@ -104,9 +104,10 @@ pub enum Chart {
         bin_width: f64,
         series: Vec<Series>,
     },
-    /// Cumulative distribution of values (sorted inside), x log-scaled when the positive values
-    /// span more than 2 decades (values <= 0 then count towards the fraction but are not
-    /// drawn). Only the first element of each point is used: `points: (value, ignored)`.
+    /// Cumulative distributions as the analysis computed them (e.g. `LogHistogram::cdf`):
+    /// `points: (value, fraction of values ≤ value)`, joined by lines in order of value: the
+    /// chart computes no statistic. x is log-scaled when the positive values span more than
+    /// 2 decades (points at values <= 0 are then not drawn).
     Cdf {
         title: String,
         x_label: String,
