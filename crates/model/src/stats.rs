@@ -4,13 +4,14 @@
 
 use serde::Serialize;
 
-/// Counts in logarithmic buckets of milliseconds, ten per decade from 1 µs
+/// Values in logarithmic buckets of milliseconds, ten per decade from 1 µs
 /// to 100 s (values outside go to the end buckets): exact to merge across
 /// shards and flows, fine enough for a CDF.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LogHistogram {
-    /// Bucket edges in ms: bucket i is [edges[i], edges[i+1]).
+    /// Bucket edges in ms: bucket `i` is `[edges_ms[i], edges_ms[i+1])`.
     pub edges_ms: Vec<f64>,
+    /// Values per bucket (one fewer than the edges).
     pub counts: Vec<u64>,
 }
 
@@ -78,23 +79,36 @@ impl LogHistogram {
     }
 }
 
-/// count, min, p50, p90, p99, max.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// A summary of samples: values in milliseconds rounded to the
+/// microsecond; percentiles are nearest-rank (exact up to 65,536 samples per
+/// collection, over a uniform reservoir beyond; count, min and max always
+/// exact).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
+    /// Number of samples.
     pub samples: u64,
+    /// Smallest sample.
     pub min: f64,
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// Largest sample.
     pub max: f64,
 }
 
-/// count, p50, p99, max.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// A short summary of samples, computed like a [summary](#summary).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ShortSummary {
+    /// Number of samples.
     pub count: u64,
+    /// Median.
     pub p50: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// Largest sample.
     pub max: f64,
 }
 
