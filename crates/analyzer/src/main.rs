@@ -15,6 +15,7 @@ use retina_analyzer::flow::Timeouts;
 use retina_analyzer::pipeline::{
     self, Config, Outcome, ParquetConfig, PointsConfig, Progress, RunError,
 };
+use retina_analyzer::render::escape::terminal;
 use retina_analyzer::render::{json, text};
 use retina_analyzer::report::Thresholds;
 
@@ -248,7 +249,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(EXIT_OK);
             }
-            eprintln!("retina-analyze: error: {e:#}");
+            // Messages quote file names and what was read from them.
+            eprintln!("retina-analyze: error: {}", terminal(&format!("{e:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -289,14 +291,14 @@ fn real_main(cli: &Cli) -> Result<u8> {
         Err(RunError::NothingRead { messages }) => {
             // The inputs' own errors were the reason; say them first.
             for m in &messages {
-                eprintln!("retina-analyze: {m}");
+                eprintln!("retina-analyze: {}", terminal(m));
             }
             anyhow::bail!("no input could be read");
         }
         Err(e) => return Err(e.into()),
     };
     for m in &outcome.messages {
-        eprintln!("retina-analyze: {m}");
+        eprintln!("retina-analyze: {}", terminal(m));
     }
     write_output(cli, &outcome)?;
     if let Some(t) = &outcome.tables {

@@ -4,6 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+// A path from this file, so it resolves both when a test declares `mod
+// common;` and when cargo builds this file as a test of its own.
+#[path = "common/require.rs"]
+mod require;
+#[allow(unused_imports)] // unused when this file is built as a test of its own
+pub use require::{first_tool, require, root, tool};
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -107,53 +114,4 @@ pub fn interrupted_stdin_run(data: &[u8], args: &[&std::ffi::OsStr]) -> Output {
     std::thread::sleep(std::time::Duration::from_millis(100));
     drop(stdin);
     child.wait_with_output().unwrap()
-}
-
-/// Whether a test that needs something this machine may lack can run:
-/// `Ok(())` when it can. Otherwise the test is skipped with the reason
-/// printed, except in CI (`CI` set), where every such test must run and
-/// its absence is a failure.
-pub fn require(available: Result<(), String>) -> bool {
-    match available {
-        Ok(()) => true,
-        Err(why) => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "{why}; CI is set: this test must run there (scripts/install-deps.sh, as root)"
-                );
-            }
-            eprintln!("SKIPPED: {why} (set CI to make this a failure)");
-            false
-        }
-    }
-}
-
-/// `Ok(())` when running as root (network namespaces, mounts, device nodes).
-pub fn root() -> Result<(), String> {
-    let out = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| format!("id -u: {e}"))?;
-    if String::from_utf8_lossy(&out.stdout).trim() == "0" {
-        Ok(())
-    } else {
-        Err("not running as root".into())
-    }
-}
-
-/// `Ok(())` when `tool` runs (`tool --version` or `tool -v`).
-pub fn tool(tool: &str) -> Result<(), String> {
-    let ok = |a: &str| {
-        Command::new(tool)
-            .arg(a)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok()
-    };
-    if ok("--version") || ok("-v") {
-        Ok(())
-    } else {
-        Err(format!("{tool} is not installed"))
-    }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use common::{analyze_json, testdata};
+use common::{analyze_json, require, testdata, tool};
 
 fn tshark_ids(file: &std::path::Path) -> Option<BTreeSet<String>> {
     // Frames with a TCP or UDP header, not tunnelled, not fragments, not ICMP quotes.
@@ -33,11 +33,7 @@ fn tshark_ids(file: &std::path::Path) -> Option<BTreeSet<String>> {
 
 #[test]
 fn community_ids_match_wireshark() {
-    if Command::new("tshark").arg("--version").output().is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is missing in CI (scripts/install-deps.sh installs it)");
-        }
-        eprintln!("skipped: tshark is not installed");
+    if !require(tool("tshark")) {
         return;
     }
     let mut compared = 0;

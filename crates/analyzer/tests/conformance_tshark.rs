@@ -23,12 +23,16 @@
 //! * `CONFORMANCE_THREADS=n`: worker threads (default 2).
 //! * `CONFORMANCE_VERBOSE=1`: print every mismatch (default: first 20 per file).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+use common::{repo_root, require, tool};
 
 /// Captures where a comparison is not meaningful, keyed by their path
 /// relative to the repository root (`testdata/...`) or to the corpus
@@ -709,13 +713,6 @@ struct Input {
     path: PathBuf,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
-
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -933,22 +930,9 @@ fn compare(input: &Input) -> Outcome {
     }
 }
 
-fn tshark_available() -> bool {
-    Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn tcp_udp_conversations_match_tshark() {
-    if !tshark_available() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "tshark is not installed, and CI is set: the tshark conformance test cannot run"
-            );
-        }
-        eprintln!("SKIPPED: tshark is not installed (set CI to make this a failure)");
+    if !require(tool("tshark")) {
         return;
     }
     let inputs = inputs();

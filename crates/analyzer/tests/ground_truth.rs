@@ -13,9 +13,9 @@
 //! own computation from `tshark -T fields` (sequence numbers, lengths,
 //! timestamps: no tshark analysis flags), and the kernel's counters.
 //!
-//! Privileges: the captures need root and network namespaces. Without them
-//! the tests print `skipped: <reason>` and pass, unless `CI` is set, where
-//! they fail. `RETINA_GROUNDTRUTH_DIR=DIR` uses existing run.py output
+//! Privileges: the captures need root, network namespaces and tshark.
+//! Without them the tests print `SKIPPED: <reason>` and pass, unless `CI` is
+//! set, where they fail (`common::require`). `RETINA_GROUNDTRUTH_DIR=DIR` uses existing run.py output
 //! instead (no root needed), e.g. the committed samples in
 //! testdata/groundtruth.
 
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{analyze_json, repo_root};
+use common::{analyze_json, repo_root, require, root, tool};
 use serde_json::Value;
 
 const SCENARIOS: [&str; 4] = ["loss", "think", "states", "dns"];
@@ -74,13 +74,10 @@ fn run() -> Option<&'static Run> {
     match RUN.get_or_init(setup) {
         Setup::Ready(r) => Some(r),
         Setup::Skip(why) => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "ground-truth tests cannot run: {why}. CI is set: they must run there \
-                     (as root, with network namespaces; see scripts/groundtruth/README.md)"
-                );
-            }
-            eprintln!("skipped: {why}");
+            require(Err(format!(
+                "ground-truth tests cannot run: {why} (they need root and network \
+                 namespaces; see scripts/groundtruth/README.md)"
+            )));
             None
         }
         Setup::Failed(why) => panic!("ground-truth setup failed: {why}"),
@@ -93,16 +90,9 @@ fn scenario(name: &str) -> Option<&'static Scenario> {
     let r = run()?;
     let s = r.scenarios.get(name);
     if s.is_none() {
-        eprintln!("skipped: no {name}.truth.json in {}", r.dir.display());
+        require(Err(format!("no {name}.truth.json in {}", r.dir.display())));
     }
     s
-}
-
-/// Effective uid from /proc/self/status (no libc needed); `None` off Linux.
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 fn script() -> PathBuf {
@@ -110,6 +100,10 @@ fn script() -> PathBuf {
 }
 
 fn setup() -> Setup {
+    // tshark gives this file's own view of every capture, saved or fresh.
+    if let Err(why) = tool("tshark") {
+        return Setup::Skip(format!("{why} (scripts/install-deps.sh)"));
+    }
     if let Some(dir) = std::env::var_os("RETINA_GROUNDTRUTH_DIR") {
         let dir = PathBuf::from(dir);
         let dir = if dir.is_absolute() {
@@ -119,13 +113,8 @@ fn setup() -> Setup {
         };
         return load(&dir, false);
     }
-    match effective_uid() {
-        Some(0) => {}
-        Some(uid) => return Setup::Skip(format!("not root (uid {uid})")),
-        None => return Setup::Skip("no /proc/self/status (not Linux)".into()),
-    }
-    if Command::new("tshark").arg("-v").output().is_err() {
-        return Setup::Skip("tshark is not installed (scripts/install-deps.sh)".into());
+    if let Err(why) = root() {
+        return Setup::Skip(why);
     }
     match Command::new("python3")
         .arg(script())
@@ -1089,7 +1078,10 @@ fn loss_mechanism_totals_match_netstat() {
 fn loss_receiver_side_hole_fills_are_retransmissions() {
     let Some(s) = scenario("loss") else { return };
     let Some(rx) = &s.receiver else {
-        eprintln!("skipped: no loss.receiver.pcap (output of an older run.py)");
+        require(Err(
+            "no loss.receiver.pcap (RETINA_GROUNDTRUTH_DIR holds the output of an older run.py)"
+                .into(),
+        ));
         return;
     };
     let mut c = Checks::new("loss receiver side");

@@ -361,8 +361,8 @@ fn hubble_only_reports_render() {
 }
 
 /// Hubble `DROPPED` records become findings by drop reason, naming both
-/// workloads and the service; the flow-log drop metrics gate. (The flow-log
-/// roll-ups these findings read are computed with polars.)
+/// workloads and the service; the flow-log drop metrics gate. Flow-log
+/// findings come from the roll-ups, which need the `polars` feature.
 #[cfg(feature = "polars")]
 #[test]
 fn hubble_drops_are_findings_and_gate() {
@@ -408,7 +408,7 @@ fn hubble_drops_are_findings_and_gate() {
 /// Retina's RETRANSMISSION verdicts are judged like captured
 /// retransmissions: a workload whose records retransmit more than
 /// --retrans-threshold of its packets is a finding.
-#[cfg(feature = "polars")]
+#[cfg(feature = "polars")] // flow-log findings come from the roll-ups
 #[test]
 fn hubble_retransmission_verdicts_are_judged_like_captured_ones() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bin, testdata};
+use common::{bin, first_tool, require, testdata};
 
 fn report(files: &[&Path], dir: &Path, extra: &[&str]) -> std::process::Output {
     bin()
@@ -219,29 +219,16 @@ fn existing_reports_are_not_overwritten_without_force() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/proc/no-such-dir"));
 }
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 /// Opens report.html in headless Chromium: it must load with no console
 /// error and no request (the page's CSP turns any request into a logged
 /// violation), and the screenshot is kept for a look.
 #[test]
 fn report_opens_in_headless_chromium_without_errors_or_requests() {
-    let Some(browser) = chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium is missing in CI (scripts/install-deps.sh installs it)");
-        }
-        eprintln!("skipped: no headless Chromium installed");
+    let browser = first_tool(&["chromium", "chromium-browser", "google-chrome"]);
+    if !require(browser.clone().map(drop)) {
         return;
-    };
+    }
+    let browser = browser.expect("checked by require");
     let dir = tempfile::tempdir().unwrap();
     let out = report(
         &[

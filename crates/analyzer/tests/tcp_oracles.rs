@@ -73,11 +73,14 @@
 //! * `TCP_ORACLES_ONLY=substring`: only the captures whose path contains it.
 //! * `TCP_ORACLES_VERBOSE=1`: print every comparison, not only differences.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{repo_root, require, tool};
 use serde_json::Value;
 
 /// Captures, relative to the corpus (`corpus/...`) or to the repository.
@@ -443,23 +446,8 @@ const EXCLUDED: &[Exclusion] = &[
 // ---------------------------------------------------------------------------
 // Small helpers
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
-
 fn corpus_dir() -> PathBuf {
     repo_root().join("../shared/corpus")
-}
-
-fn have(tool: &str, arg: &str) -> bool {
-    Command::new(tool)
-        .arg(arg)
-        .output()
-        .map(|o| o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty())
-        .unwrap_or(false)
 }
 
 /// "1078895630.194466000" (seconds) -> nanoseconds.
@@ -1269,18 +1257,7 @@ fn compare_flow(
 
 #[test]
 fn tcp_metrics_agree_with_tshark_and_tcptrace() {
-    let ci = std::env::var_os("CI").is_some();
-    let missing: Vec<&str> = [("tshark", "-v"), ("tcptrace", "-v")]
-        .iter()
-        .filter(|(t, a)| !have(t, a))
-        .map(|(t, _)| *t)
-        .collect();
-    if !missing.is_empty() {
-        let msg = format!("{} not installed", missing.join(" and "));
-        if ci {
-            panic!("{msg}, and CI is set: the TCP oracle test cannot run");
-        }
-        eprintln!("SKIPPED tcp_oracles: {msg} (set CI to make this a failure)");
+    if !require(tool("tshark")) || !require(tool("tcptrace")) {
         return;
     }
     let root = repo_root();

@@ -64,7 +64,7 @@ fn bad_arguments_name_the_option() {
 /// nobody through setpriv): the error says what is missing, status 1.
 #[test]
 fn runtime_errors_say_what_is_missing() {
-    if !privileged("runtime_errors_say_what_is_missing") {
+    if !privileged("runtime_errors_say_what_is_missing") || !require(tool("setpriv")) {
         return;
     }
     let (code, err) = run(&["-i", "nosuchdev0", "--duration", "1", "--output", "/tmp"]);

@@ -45,7 +45,7 @@ fn bundle_once(p: &Pair, target: &Path) {
 
 #[test]
 fn bundle_onto_a_symlink_a_fifo_and_a_device() {
-    if !privileged("bundle_onto_a_symlink_a_fifo_and_a_device") {
+    if !privileged("bundle_onto_a_symlink_a_fifo_and_a_device") || !require(tool("unshare")) {
         return;
     }
     let p = Pair::new();

@@ -4,11 +4,18 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-/// What an archive held.
-#[derive(Debug, Clone, Default, Serialize)]
+/// A capture-agent bundle (`retina-capture --bundle`) or a Retina Capture
+/// tarball (`<name>-<node>-<YYYYMMDDhhmmss>UTC.tar.gz`), recognized by
+/// content (a tar archive, gzip or not). Its captures are analyzed with the
+/// other inputs and appear in `capture.files` as `ARCHIVE:MEMBER`; its
+/// `drops.parquet` feeds [drops](#drops). Members whose path would leave the
+/// archive (`../`, absolute) are skipped and listed.
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ArchiveRecord {
+    /// The archive as given.
     pub path: PathBuf,
-    /// `retina-capture bundle`, `Retina Capture` or `tar`.
+    /// `retina-capture bundle` (has `retina-bundle.json`), `Retina Capture`
+    /// (named like Retina's tarballs), or `tar`.
     pub kind: &'static str,
     /// Node the archive was taken on (manifest, or the Retina file name).
     pub node: Option<String>,
@@ -24,8 +31,11 @@ pub struct ArchiveRecord {
     pub retrans: Vec<String>,
     /// Other members (host metadata), listed for the reader of the report.
     pub metadata: Vec<String>,
-    /// Lost events the agent counted, from the bundle manifest.
+    /// Events the agent could not deliver (ring buffer full), from the
+    /// bundle manifest.
     pub lost_events: Option<u64>,
-    /// Set when the archive could not be read to its end.
+    /// What stopped the reading (a truncated archive keeps every member
+    /// before the damage), or that the archive holds no capture. The exit
+    /// status is then 3.
     pub error: Option<String>,
 }

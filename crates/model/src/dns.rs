@@ -5,19 +5,26 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::stats::ShortSummary;
+use crate::stats::{LogHistogram, ShortSummary};
 
-/// DNS of one flow, as serialized in `flows[].dns`.
-#[derive(Debug, Clone, Serialize)]
+/// DNS transactions of one flow; the meanings are those of [dns](#dns).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DnsFlowRecord {
+    /// Query messages.
     pub queries: u64,
+    /// Response messages.
     pub responses: u64,
+    /// Queries without a response at least 5 s after they were sent.
     pub unanswered: u64,
-    /// Queries younger than the timeout when the capture ended, without response.
+    /// Queries younger than 5 s when the capture ended, without response.
     pub pending_at_end: u64,
+    /// Queries sent again with the same id and question before a response.
     pub retries: u64,
+    /// Responses that match no query of the flow.
     pub unmatched_responses: u64,
+    /// Responses by RCODE name.
     pub rcodes: BTreeMap<String, u64>,
+    /// Query to response.
     pub latency_ms: Option<ShortSummary>,
     /// Queries by name (for the capture-wide top names).
     #[serde(skip)]
@@ -29,38 +36,70 @@ pub struct DnsFlowRecord {
     pub unanswered_at: Vec<i64>,
 }
 
-/// Capture-wide DNS summary (`dns` in the JSON document).
-#[derive(Debug, Clone, Default, Serialize)]
+/// Capture-wide DNS. DNS is recognized on UDP and TCP port 53 (and 5353),
+/// and on any UDP port when the payload is unmistakably a DNS message (one
+/// question, a standard query, counts that fit). Over TCP, segments carrying
+/// one whole message are read. Queries are matched to responses within a
+/// flow by transaction id and question.
+///
+/// DNS names are bytes from the wire and untrusted: they are rendered once,
+/// when parsed, to ASCII where letters, digits, `-`, `_` and `*` stand as
+/// they are and every other byte is written `\DDD` (decimal, the
+/// master-file escape dig uses; a dot inside a label is `\046`). No name
+/// can carry markup or control characters.
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct DnsSummary {
+    /// Query messages.
     pub queries: u64,
+    /// Response messages.
     pub responses: u64,
+    /// Queries without a response at least 5 s after they were sent
+    /// (glibc's default per-try timeout) — when the capture went on that
+    /// long.
     pub unanswered: u64,
+    /// Queries without a response that were younger than 5 s when the
+    /// capture ended: they may have been answered after it.
     pub pending_at_end: u64,
+    /// Queries sent again with the same id and question before a response
+    /// (latency counts from the first).
     pub retries: u64,
+    /// Responses by RCODE name (`NOERROR`, `NXDOMAIN`, `SERVFAIL`,
+    /// `REFUSED`, …).
     pub rcodes: BTreeMap<String, u64>,
+    /// Query to response.
     pub latency_ms: Option<ShortSummary>,
-    /// Most queried names.
+    /// The latency of every answered query in logarithmic buckets, like
+    /// `timeline.rtt_histogram` (for charts).
+    pub latency_histogram: LogHistogram,
+    /// Most queried names first (10).
     pub top_names: Vec<NameCount>,
     /// Per server (resolver): queries, unanswered, latency.
     pub servers: Vec<DnsServer>,
-    /// Unix seconds of unanswered queries (first 1000), for timelines.
+    /// When unanswered queries were sent, Unix seconds (the first 1000), for
+    /// timelines.
     pub unanswered_ts: Vec<f64>,
-    /// Latency samples (for charts; not serialized).
-    #[serde(skip)]
-    pub latency_values: Vec<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A name and how often it was asked for.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct NameCount {
+    /// The name asked for (escaped as said above).
     pub name: String,
+    /// Queries for it.
     pub queries: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One DNS server (resolver) and how it answered.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DnsServer {
+    /// Its address.
     pub ip: IpAddr,
+    /// Its port.
     pub port: u16,
+    /// Queries sent to it.
     pub queries: u64,
+    /// Of those, unanswered.
     pub unanswered: u64,
+    /// Query to response.
     pub latency_ms: Option<ShortSummary>,
 }

@@ -8,8 +8,10 @@ use serde::Serialize;
 
 use crate::net::Endpoint;
 
-/// What a kernel drop reason means for an incident, by family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// What a kernel drop reason means for an incident: its family.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DropFamily {
     /// A firewall rule, network policy or packet program dropped it
@@ -65,10 +67,11 @@ impl DropFamily {
 }
 
 /// Drops of one flow (or of the whole run): the count and the kernel's reasons.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DropCounts {
     /// Packets of the flow the kernel dropped (lost), normal-life drops excluded.
     pub count: u64,
+    /// Those drops by the kernel's reason (`NETFILTER_DROP`, …).
     pub by_reason: BTreeMap<String, u64>,
     /// Normal-life frees that are not loss (`QUEUE_PURGE` when a socket
     /// closes with data queued, …), by reason.
@@ -88,25 +91,31 @@ impl DropCounts {
 }
 
 /// A flow and how many of its packets the kernel dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FlowDrops {
+    /// Index into `flows`.
     pub flow: u64,
+    /// Packets dropped.
     pub count: u64,
 }
 
 /// A server (the responder of the flows hit) and its drops.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EndpointDrops {
+    /// The server.
     pub endpoint: Endpoint,
+    /// Packets dropped on its flows.
     pub count: u64,
 }
 
 /// Drops of one kernel reason: how many, where and which flows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DropReason {
     /// The kernel's reason, e.g. `NETFILTER_DROP`.
     pub reason: String,
+    /// What the reason means for an incident.
     pub family: DropFamily,
+    /// Drop events of this reason.
     pub count: u64,
     /// Drops joined to a flow of the capture.
     pub attributed: u64,
@@ -118,13 +127,19 @@ pub struct DropReason {
     pub flows: Vec<FlowDrops>,
     /// Servers of those flows with the most drops, most first (at most 10).
     pub servers: Vec<EndpointDrops>,
-    /// Time of the first and last drop (ns since the epoch), when known.
+    /// Time of the first drop (ns since the epoch), when known.
     pub first_ts_ns: Option<i64>,
+    /// Time of the last drop, when known.
     pub last_ts_ns: Option<i64>,
 }
 
-/// Run-wide drop summary (`drops` at the top of the JSON document).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Drop events from the capture agent (`drops.parquet`: the kernel's
+/// `skb/kfree_skb` tracepoint with its drop reason), given inside a bundle or
+/// as a file. Each drop is joined to the flow with the same 5-tuple (either
+/// direction; addresses only for ICMP) whose lifetime, widened by 10 s on
+/// each side, holds the drop's time; with several such flows (a reused
+/// 5-tuple), the nearest in time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DropsSummary {
     /// Every drop event read, normal-life frees included.
     pub count: u64,
@@ -132,13 +147,17 @@ pub struct DropsSummary {
     pub loss: u64,
     /// Normal-life frees (family `normal`): counted apart, never findings.
     pub normal: u64,
+    /// Drops by the kernel's reason name without its `SKB_DROP_REASON_`
+    /// prefix (`NETFILTER_DROP`, `NO_SOCKET`, …).
     pub by_reason: BTreeMap<String, u64>,
+    /// Drops by interface name (`if<N>` when only the index is known,
+    /// `(socket layer)` for drops of no interface).
     pub by_interface: BTreeMap<String, u64>,
-    /// Kernel code locations that dropped most (`symbol+0xoff`).
+    /// Drops by kernel code location (`symbol+0xoff`).
     pub by_location: BTreeMap<String, u64>,
     /// Drops that belong to no flow of the capture.
     pub unattributed: u64,
-    /// Flows with the most lost packets, most first.
+    /// Flows with the most lost packets, most first (at most 20).
     pub top_flows: Vec<FlowDrops>,
     /// Every reason with its details, most drops first.
     pub reasons: Vec<DropReason>,
@@ -150,13 +169,17 @@ pub struct DropsSummary {
 /// layer (after the packet left every device).
 pub const NO_INTERFACE: &str = "(socket layer)";
 
-/// Kernel retransmissions of the run (`kernel_retransmissions` in JSON).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// TCP retransmissions the kernel reported (the capture agent's
+/// `retrans.parquet`, in a bundle or as a file), joined to flows like
+/// [drops](#drops).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RetransSummary {
+    /// Retransmit events read.
     pub count: u64,
-    /// By the socket's TCP state when it retransmitted.
+    /// By the socket's TCP state when it retransmitted (`ESTABLISHED`, …).
     pub by_state: BTreeMap<String, u64>,
     /// Retransmissions of no captured flow.
     pub unattributed: u64,
+    /// The retransmission tables read.
     pub files: Vec<PathBuf>,
 }

@@ -3,12 +3,16 @@
 use serde::Serialize;
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
+    /// An outage, or a likely cause of the incident.
     High,
+    /// A problem worth a look.
     Medium,
+    /// Context: minor, or how far the numbers can be trusted.
     Low,
+    /// Information only (no current finding uses it).
     Info,
 }
 
@@ -24,11 +28,13 @@ impl Severity {
     }
 }
 
-/// One diagnosis.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One diagnosis: what is wrong, the numbers behind it, and the flows it
+/// concerns.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Finding {
+    /// How serious it is.
     pub severity: Severity,
-    /// Stable identifier of the kind of finding, e.g. `unanswered_syn`.
+    /// Stable identifier of the kind of finding: see the kinds below.
     pub kind: &'static str,
     /// One sentence a person can act on.
     pub summary: String,
@@ -39,7 +45,7 @@ pub struct Finding {
 }
 
 /// Limits above which a finding is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Thresholds {
     /// Retransmitted / data segments on a path. 1% already hurts TCP
     /// throughput noticeably (Mathis: rate ~ 1/sqrt(loss)).

@@ -2,8 +2,11 @@
 
 use serde::Serialize;
 
-/// What an address belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The Kubernetes object an address belongs to, from `--k8s` files
+/// (`kubectl get pods,services,nodes -A -o json`) or, failing those, from
+/// Hubble flows in the same run. A running pod wins over a finished one that
+/// had the same address; host-network pods leave the address to their node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct K8sRef {
     /// `pod`, `service` or `node`.
     pub kind: &'static str,
@@ -11,8 +14,9 @@ pub struct K8sRef {
     pub namespace: Option<String>,
     /// Pod, service or node name.
     pub name: String,
-    /// The pod's controller: a Deployment's name for ReplicaSet-owned pods
-    /// (template hash removed), else the owner's name (StatefulSet, DaemonSet, Job…).
+    /// The pod's controller: a ReplicaSet named
+    /// `<deployment>-<pod-template-hash>` is reported as its Deployment,
+    /// else the owner's name (StatefulSet, DaemonSet, Job…).
     pub workload: Option<String>,
     /// Kind of `workload`: `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `ReplicaSet`…
     pub workload_kind: Option<String>,

@@ -15,6 +15,7 @@ pub mod hubble;
 pub mod k8s;
 pub mod net;
 pub mod points;
+pub mod schema_doc;
 pub mod stats;
 pub mod tcp;
 pub mod trace;
@@ -46,40 +47,52 @@ pub use worst::{Ranked, WorstFlows};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The whole analysis of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
+    /// Layout version of this document (`SCHEMA_VERSION`, currently `1`).
     pub schema_version: u32,
+    /// The program that wrote it.
     pub tool: ToolInfo,
+    /// What was read.
     pub capture: CaptureInfo,
+    /// Per-protocol totals keyed by protocol name (`tcp`, `udp`, `icmp`,
+    /// `icmpv6`, …).
     pub protocols: BTreeMap<String, ProtoTotals>,
-    /// Kernel drops read from capture-agent bundles or drops.parquet inputs;
-    /// null when none were given.
+    /// Kernel packet drops from capture-agent bundles or drops.parquet
+    /// inputs; null when no drop table was given.
     pub drops: Option<DropsSummary>,
-    /// Kernel TCP retransmissions read from capture-agent bundles or
-    /// retrans.parquet inputs; null when none were given.
+    /// TCP retransmissions the kernel reported; null when no such table was
+    /// given.
     pub kernel_retransmissions: Option<RetransSummary>,
-    /// Capture-wide DNS summary; null when no DNS was seen.
+    /// Capture-wide DNS summary; null when no DNS message was seen.
     pub dns: Option<DnsSummary>,
-    /// The flows that suffer most, by measure (indexes into `flows`).
+    /// Rankings of the flows that suffer most.
     pub worst_flows: WorstFlows,
     /// Activity over time and the RTT distribution, for charts.
     pub timeline: Timeline,
     /// Diagnoses, most severe first.
     pub findings: Vec<Finding>,
-    /// The numbers `--fail-on` conditions test (docs/json-schema.md#metrics).
+    /// The numbers `--fail-on` tests, by name: see [metrics](#metrics).
     pub metrics: BTreeMap<String, f64>,
     /// Hubble flow logs read in this run; null when none were given.
     pub hubble: Option<HubbleReport>,
     /// Top talkers, per-subnet aggregates and quantiles over flows, computed
-    /// with polars; null when built without the `polars` feature or without flows.
+    /// with polars; null without flows, or when built without the `polars`
+    /// feature.
     pub rollups: Option<Rollups>,
+    /// One object per flow, ordered by first packet time.
     pub flows: Vec<FlowRecord>,
 }
 
-/// A small table of a roll-up: column names and rows of values.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// A small table of a roll-up (for pandas:
+/// `pd.DataFrame(t["rows"], columns=t["columns"])`). Floats are rounded to
+/// the microsecond (milliseconds with 3 decimals); `null` where nothing was
+/// measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RollupTable {
+    /// Column names.
     pub columns: Vec<String>,
+    /// Rows of values, in the order of `columns`.
     pub rows: Vec<Vec<serde_json::Value>>,
 }
 
@@ -93,53 +106,99 @@ impl RollupTable {
     }
 }
 
-/// `rollups` in the JSON document (docs/json-schema.md#rollups).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Aggregations over all flows, computed once per run with polars (crate
+/// `retina-rollups`) from the same rows as `flows.parquet`.
+///
+/// Grouped statistics (`by_proto`, `by_server`, `by_*_workload`): the key
+/// column(s), `flows`, `bytes`, then for each measure — `handshake_rtt_ms`
+/// (the flow's handshake RTT), `data_rtt_ms` (the flow's median data RTT,
+/// `tcp.rtt_ms.p50`) and `response_time_ms` (the flow's median server
+/// response time) — the number of flows that have it (`…_flows`) and its
+/// quantiles across those flows (`…_p50`, `…_p90`, `…_p99`; linear
+/// interpolation between flows, like numpy's default). These are quantiles
+/// *over flows* (each flow weighs the same), not over packets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Rollups {
+    /// The 10 addresses with the most bytes, largest first. Columns: `ip`,
+    /// `flows` (flows it takes part in), `bytes_sent`, `bytes_received`,
+    /// `bytes` (IP bytes, both directions of its flows), `retrans_sent` (TCP
+    /// retransmissions it sent).
     pub top_endpoints: RollupTable,
+    /// The 10 client → server address pairs with the most bytes. Columns:
+    /// `client_ip`, `server_ip`, `flows`, `bytes`, `retrans_segments` (both
+    /// directions).
     pub top_pairs: RollupTable,
+    /// The 10 subnets (/24 for IPv4, /64 for IPv6) with the most bytes.
+    /// Columns: `subnet` (CIDR), `endpoints` (addresses seen), `flows` (flow
+    /// ends in the subnet: a flow inside one subnet counts twice),
+    /// `bytes_sent`, `bytes_received`, `bytes`, `retrans_sent`.
     pub subnets: RollupTable,
+    /// One row per protocol, most flows first: grouped statistics keyed by
+    /// `proto`.
     pub by_proto: RollupTable,
+    /// The 10 server addresses with most flows: grouped statistics keyed by
+    /// `server_ip`.
     pub by_server: RollupTable,
-    /// The same statistics by the client's and the server's Kubernetes
-    /// namespace and workload (`--k8s`, Hubble names); null without names.
+    /// The 10 client Kubernetes workloads with most flows: grouped
+    /// statistics keyed by `client_namespace`, `client_workload` (a null
+    /// workload groups addresses that are not pods of a workload: services,
+    /// nodes, bare pods). Null when no flow end has a Kubernetes name
+    /// (`--k8s`, Hubble flows).
     pub by_client_workload: Option<RollupTable>,
+    /// The same by the server's workload (`server_namespace`,
+    /// `server_workload`).
     pub by_server_workload: Option<RollupTable>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The program that wrote the document.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ToolInfo {
+    /// `retina-analyze`.
     pub name: &'static str,
+    /// Its version, e.g. `0.1.0`.
     pub version: &'static str,
 }
 
 /// What was read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CaptureInfo {
+    /// One object per input file, in command-line order.
     pub files: Vec<FileRecord>,
-    /// Records read from all files.
+    /// Records read from all files (every frame, decoded or not).
     pub packets: u64,
-    /// Sum of the frames' lengths on the wire.
+    /// Sum of the frames' lengths on the wire (original length).
     pub bytes: u64,
-    /// Unix seconds of the first and last packet (null when there are none).
+    /// First decoded packet, Unix seconds (null when there is none).
     pub first_ts: Option<f64>,
+    /// Last decoded packet (null when there is none).
     pub last_ts: Option<f64>,
-    /// The same instants in integer nanoseconds (exact).
+    /// `first_ts` in integer nanoseconds (exact).
     pub first_ts_ns: Option<i64>,
+    /// `last_ts` in integer nanoseconds (exact).
     pub last_ts_ns: Option<i64>,
+    /// `last_ts - first_ts`.
     pub duration_s: f64,
-    /// Link types seen, by name, with packet counts.
+    /// Link types seen, with packet counts.
     pub link_types: Vec<LinkTypeCount>,
-    /// True when any input was damaged and analysis covers only what preceded the damage.
+    /// True when some input was damaged, unreadable, of an unsupported link
+    /// type, or the run was interrupted: the analysis covers only part of the
+    /// input. The exit status is then 3 (130 when interrupted).
     pub partial: bool,
-    /// Human-readable warnings: damaged files, skipped packets, unsupported link types.
+    /// Everything the reader of the report should know: damaged files (with
+    /// byte offsets), skipped packets and why, unusual file versions.
     pub warnings: Vec<String>,
-    /// Frames that produced no flow packet, by reason.
+    /// Frames that produced no flow packet, by reason: `not_ip` (ARP, LLDP,
+    /// … — normal), `unsupported_linktype_N`, `malformed`,
+    /// `truncated_ip_header`, `fragment_without_first`.
     pub skipped: BTreeMap<String, u64>,
-    /// Packets whose captured bytes ended before their headers did (snaplen).
+    /// Packets whose captured bytes end before the packet does (a snap
+    /// length: normal, and harmless to the analysis, since lengths come from
+    /// the IP header).
     pub truncated_packets: u64,
+    /// Number of flow records.
     pub flows: u64,
-    /// Archives (agent bundles, Retina Capture tarballs) the captures came from.
+    /// Archives (agent bundles, Retina Capture tarballs) the captures came
+    /// from.
     pub archives: Vec<ArchiveRecord>,
     /// The places that saw packets: each file, or each interface of a file
     /// that names several (pcapng, `tcpdump -i any`).
@@ -148,69 +207,105 @@ pub struct CaptureInfo {
     pub clock_offsets: Vec<ClockOffset>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One input file.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FileRecord {
+    /// The path as given (`ARCHIVE:MEMBER` for a capture inside an archive).
     pub path: String,
-    /// "pcap" or "pcapng"; null when the file could not be recognized.
+    /// `pcap` or `pcapng`; null when the file could not be recognized.
     pub format: Option<String>,
+    /// `gzip` when the file was gzip-compressed (detected by content, not
+    /// name).
     pub compression: Option<String>,
+    /// Size on disk.
     pub size_bytes: u64,
+    /// Records read from this file.
     pub packets: u64,
+    /// Their wire length.
     pub bytes: u64,
+    /// pcapng sections (0 for pcap).
     pub sections: u32,
+    /// One per interface (one for pcap).
     pub interfaces: Vec<InterfaceRecord>,
-    /// The file was damaged; packets before the damage were analyzed.
+    /// This file was damaged or unreadable.
     pub partial: bool,
-    /// The error that stopped reading this file, if any.
+    /// What stopped the reading. Every packet before it was analyzed.
     pub error: Option<FileError>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Why a file could not be read to its end.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FileError {
-    /// Byte offset of the damage (in the decompressed stream for gzip input).
+    /// Byte offset of the damage (of the decompressed stream for gzip
+    /// input); null when unknown.
     pub offset: Option<u64>,
+    /// What was wrong.
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A capture interface of a file.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InterfaceRecord {
+    /// Link type number (LINKTYPE_*).
     pub linktype: u16,
+    /// Its name, e.g. `Ethernet`.
     pub linktype_name: &'static str,
+    /// Interface name (pcapng), when the file gives it.
     pub name: Option<String>,
+    /// Snap length: bytes captured per packet at most.
     pub snaplen: u32,
+    /// Timestamp resolution in nanoseconds.
     pub ts_resolution_ns: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A link type and the packets seen with it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LinkTypeCount {
+    /// Link type number (LINKTYPE_*).
     pub linktype: u16,
+    /// Its name, e.g. `Ethernet`.
     pub name: &'static str,
+    /// Packets with it.
     pub packets: u64,
 }
 
-/// Activity in one time bin, for charts (`timeline` in the JSON document).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// Activity in one time bin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TimeBin {
     /// Packets of flows (ICMP errors excluded).
     pub packets: u64,
-    /// IP bytes sent by clients, and by servers.
+    /// IP bytes sent by clients.
     pub bytes_to_server: u64,
+    /// IP bytes sent by servers.
     pub bytes_to_client: u64,
+    /// TCP retransmissions.
     pub retransmissions: u64,
+    /// TCP segments the network reordered.
     pub out_of_order: u64,
+    /// RST segments.
     pub resets: u64,
+    /// Zero-window advertisements.
     pub zero_windows: u64,
+    /// Client SYNs beyond the first of a connection.
     pub syn_retries: u64,
+    /// DNS queries never answered, by the time the query was sent.
     pub dns_unanswered: u64,
     /// Packets the kernel dropped (lost; the capture agent's drop events).
     pub kernel_drops: u64,
-    /// Data RTT samples taken in the bin: count, sum and largest.
+    /// Data RTT samples taken in the bin.
     pub rtt_samples: u64,
+    /// Their sum, ms (the mean is `rtt_sum_ms / rtt_samples`).
     pub rtt_sum_ms: f64,
+    /// The largest, ms.
     pub rtt_max_ms: f64,
 }
 
 impl TimeBin {
+    /// Mean data RTT of the bin's samples; None without samples.
+    pub fn rtt_mean_ms(&self) -> Option<f64> {
+        (self.rtt_samples > 0).then(|| self.rtt_sum_ms / self.rtt_samples as f64)
+    }
+
     pub fn add(&mut self, o: &TimeBin) {
         self.packets += o.packets;
         self.bytes_to_server += o.bytes_to_server;
@@ -228,33 +323,44 @@ impl TimeBin {
     }
 }
 
-/// The capture cut into equal time bins (at most [`MAX_BINS`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Activity over time, for charts: the capture cut into at most 240 bins of
+/// a round width (100 ms to a day).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Timeline {
     /// Start of the first bin, Unix seconds.
     pub start_ts: f64,
+    /// Width of every bin, seconds.
     pub bin_s: f64,
+    /// The bins, in time order.
     pub bins: Vec<TimeBin>,
-    /// Data RTT samples of all flows, in logarithmic buckets (for the CDF).
+    /// Every data RTT sample of the capture in logarithmic buckets (for the
+    /// CDF).
     pub rtt_histogram: LogHistogram,
 }
 
 /// Most bins a timeline has: enough detail for a chart, small in JSON.
 pub const MAX_BINS: usize = 240;
 
-/// Per-protocol totals over flows.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Totals of one protocol.
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct ProtoTotals {
+    /// Flow records of the protocol.
     pub flows: u64,
+    /// Every decoded packet of that innermost protocol, ICMP errors
+    /// included.
     pub packets: u64,
+    /// Their IP bytes.
     pub ip_bytes: u64,
+    /// Their transport payload bytes.
     pub payload_bytes: u64,
 }
 
 /// A count per direction of a flow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PerDir {
+    /// Sent by the client.
     pub client: u64,
+    /// Sent by the server.
     pub server: u64,
 }
 
@@ -264,7 +370,6 @@ impl PerDir {
     }
 }
 
-/// How the originator (client) of a flow was decided.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,7 +418,8 @@ mod tests {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How the originator (client) of a flow was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleBasis {
     /// The client sent the first SYN.
@@ -329,7 +435,7 @@ pub enum RoleBasis {
 }
 
 /// Why a flow record was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// FIN from both sides.
@@ -344,54 +450,87 @@ pub enum EndReason {
     EndOfCapture,
 }
 
-/// ICMP errors that quote a flow's packets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// ICMP errors that quote a flow's packets. An error quoting a flow never
+/// seen otherwise gets a flow record with zero packets, so it is not lost.
+/// ICMP error packets are not counted in any flow's `packets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct IcmpErrorRecord {
+    /// ICMP type of the errors.
     #[serde(rename = "type")]
     pub icmp_type: u8,
+    /// ICMP code.
     pub code: u8,
-    /// Address of the host that sent the error.
+    /// Address of the host that sent the errors.
     pub reporter: IpAddr,
-    /// Errors quoting packets sent by the client ("client") or the server ("server").
+    /// Whose packets they quote: `client` or `server`.
     pub about: &'static str,
+    /// Errors of this type, code, reporter and direction.
     pub count: u64,
 }
 
-/// ICMP details of an ICMP flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The originator's message of an ICMP flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct IcmpInfo {
-    /// Type and code of the first message.
+    /// ICMP type.
     #[serde(rename = "type")]
     pub icmp_type: u8,
+    /// ICMP code.
     pub code: u8,
+    /// Echo identifier (echo request and reply only).
     pub echo_id: Option<u16>,
 }
 
-/// One bidirectional flow.
-#[derive(Debug, Clone, Serialize)]
+/// A bidirectional conversation: TCP or UDP 5-tuple, ICMP echo identifier
+/// between two hosts, or another IP protocol between two hosts. For VXLAN
+/// and Geneve traffic, flows are the *inner* conversations and `tunnel`
+/// names the overlay. How long a flow lasts: see [Flow
+/// lifetime](#flow-lifetime).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FlowRecord {
-    /// Position in the report's flow list (ordered by first packet time).
+    /// Index in this list.
     pub id: u64,
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, `gre`, `esp`, `sctp` or `ip-proto-N`.
     pub proto: String,
+    /// The client (originator): the sender of the SYN (or the receiver of a
+    /// SYN-ACK seen first), else the sender of the first packet unless the
+    /// other side uses a well-known server port (then it is the server). For
+    /// ICMP, `port` holds the type (client) and code (server) of the
+    /// originator's message, like Zeek.
     pub client: Endpoint,
+    /// The server (responder).
     pub server: Endpoint,
+    /// First packet, Unix seconds.
     pub first_ts: f64,
+    /// Last packet, Unix seconds.
     pub last_ts: f64,
+    /// `last_ts - first_ts`.
     pub duration_s: f64,
+    /// Packets (frames) of this flow; IP fragments each count.
     pub packets: PerDir,
-    /// Sum of the innermost IP packets' total lengths.
+    /// Sum of the innermost IP packets' total length (IPv4 total length,
+    /// IPv6 40 + payload length), taken from the headers, so snaplen cuts do
+    /// not matter.
     pub ip_bytes: PerDir,
-    /// Transport payload on the wire, retransmissions included.
+    /// Transport payload on the wire: TCP segment data or UDP datagram data
+    /// (for ICMP: after the 8-byte header), retransmissions included.
     pub payload_bytes: PerDir,
+    /// The overlay the flow was carried in; null when none.
     pub tunnel: Option<Tunnel>,
-    /// Community ID v1 (seed 0) of the flow: the same string Zeek, Suricata
-    /// and Arkime log for it, to join their records with ours.
+    /// [Community ID](https://github.com/corelight/community-id-spec) v1,
+    /// seed 0: the identifier Zeek, Suricata, Arkime and Wireshark compute
+    /// for the same flow, to join their records with ours (ICMP uses type and
+    /// code as the spec says; tested against the spec's vectors and
+    /// Wireshark).
     pub community_id: Option<String>,
+    /// How the client was decided.
     pub role_basis: RoleBasis,
+    /// Why the flow record ended.
     pub end_reason: EndReason,
     /// IP fragments counted in this flow (first fragments included).
     pub fragments: u64,
+    /// For ICMP flows: the originator's message.
     pub icmp: Option<IcmpInfo>,
+    /// ICMP errors that quote this flow's packets.
     pub icmp_errors: Vec<IcmpErrorRecord>,
     /// First packet time in integer nanoseconds (exact; `first_ts` is a float).
     pub first_ts_ns: i64,
@@ -404,18 +543,21 @@ pub struct FlowRecord {
     pub last_ts_ns: i64,
     /// TCP analysis (TCP flows only).
     pub tcp: Option<TcpRecord>,
-    /// DNS transactions seen in this flow.
+    /// DNS transactions seen in this flow; null when none.
     pub dns: Option<DnsFlowRecord>,
-    /// Kubernetes names of the client's and server's addresses (`--k8s`,
-    /// Hubble flows); null when unknown.
+    /// Kubernetes names of the client's address (`--k8s`, Hubble flows);
+    /// null when unknown.
     pub client_k8s: Option<K8sRef>,
+    /// Kubernetes names of the server's address; null when unknown.
     pub server_k8s: Option<K8sRef>,
-    /// Packets of this flow the kernel dropped, by reason (from the capture
-    /// agent's drop events); null when no drop belongs to it.
+    /// Packets of this flow the kernel dropped, by reason (see
+    /// [drops](#drops)); null when no drop belongs to it.
     pub drops: Option<DropCounts>,
-    /// The point whose view the flow's TCP and DNS figures come from (null
-    /// for a single point): the one that saw most of its packets, so RTT
-    /// and response times use one clock and one vantage.
+    /// Several capture points: the point whose clock times the flow (RTT,
+    /// handshake, response and DNS times): the one that saw the largest
+    /// share of its transmissions. Counts and the other TCP figures come
+    /// from the flow's distinct packets (docs/capture-points.md). Null for a
+    /// single point.
     pub primary_point: Option<u32>,
     /// The flow at each capture point (empty for a single point).
     pub points: Vec<FlowPoint>,
@@ -427,10 +569,13 @@ pub struct FlowRecord {
     pub point_delays: Vec<PointDelay>,
     /// Other tuples the flow was seen under (address translation).
     pub translations: Vec<Translation>,
-    /// Retransmit events of this flow from the kernel (the capture agent's
-    /// `tcp_retransmit_skb` rows: one per retransmitted skb, which may hold
-    /// several segments), to set beside the retransmissions the capture
-    /// shows; null without such events.
+    /// Retransmit events of this flow from the kernel
+    /// (`tcp/tcp_retransmit_skb`), to set beside `tcp.retransmissions` (what
+    /// the capture shows). The tracepoint fires once per retransmitted skb
+    /// and one skb can carry several segments, so this is at most the
+    /// kernel's `total_retrans` of the socket, and can be less than the
+    /// segments the capture sees retransmitted. Null without such events for
+    /// the flow.
     pub kernel_retransmissions: Option<u64>,
 }
 

@@ -2,10 +2,15 @@
 
 use std::net::IpAddr;
 
-/// One side of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+/// One side of a flow: an address and a port.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
 pub struct Endpoint {
+    /// IPv4 or IPv6 address.
     pub ip: IpAddr,
+    /// TCP/UDP port (0 for protocols without ports; for ICMP flows, see
+    /// `flows[].client`).
     pub port: u16,
 }
 
@@ -17,10 +22,14 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// Encapsulation a packet arrived in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelKind {
+    /// VXLAN (UDP port 4789).
     Vxlan,
+    /// Geneve (UDP port 6081).
     Geneve,
 }
 
@@ -33,10 +42,15 @@ impl std::fmt::Display for TunnelKind {
     }
 }
 
-/// The tunnel an inner packet was carried in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+/// The overlay an inner flow was carried in. Identical inner tuples in
+/// different VNIs are different flows.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
 pub struct Tunnel {
+    /// The encapsulation.
     #[serde(rename = "type")]
     pub kind: TunnelKind,
+    /// The virtual network identifier.
     pub vni: u32,
 }

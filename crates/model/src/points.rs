@@ -7,7 +7,7 @@ use crate::net::Endpoint;
 use crate::PerDir;
 
 /// One place that saw packets (`capture.points[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PointRecord {
     /// Index used by `flows[].points[].point` and the other point fields.
     pub id: u32,
@@ -30,10 +30,11 @@ pub struct PointRecord {
 /// The clock offset between two capture files, estimated from packets
 /// both saw in both directions (the minimum one-way delay each way,
 /// assumed equal, as NTP does).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ClockOffset {
-    /// Points (one of each file) it was measured between.
+    /// A point of the first file (`capture.points[].id`).
     pub from: u32,
+    /// A point of the second file.
     pub to: u32,
     /// What to subtract from `to`'s timestamps to read them on `from`'s clock.
     pub offset_ms: f64,
@@ -44,15 +45,18 @@ pub struct ClockOffset {
 }
 
 /// A flow at one capture point (`flows[].points[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FlowPoint {
+    /// The point (`capture.points[].id`).
     pub point: u32,
+    /// Packets of the flow that point saw, per direction.
     pub packets: PerDir,
+    /// Their IP bytes, per direction.
     pub ip_bytes: PerDir,
 }
 
 /// The points each direction of a flow passed, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FlowPath {
     /// Points the client's packets passed, first to last.
     pub client: Vec<u32>,
@@ -61,9 +65,11 @@ pub struct FlowPath {
 }
 
 /// Packets seen at one point and never at the next one downstream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LostBetween {
+    /// The upstream point that saw the packets (`capture.points[].id`).
     pub from: u32,
+    /// The next point downstream, which never saw them.
     pub to: u32,
     /// Whose packets: `client` (sent by the client) or `server`.
     pub direction: &'static str,
@@ -84,21 +90,29 @@ pub struct LostBetween {
 
 /// One-way delay between consecutive points of a direction (after clock
 /// correction).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PointDelay {
+    /// The upstream point.
     pub from: u32,
+    /// The next point downstream.
     pub to: u32,
+    /// Whose packets: `client` or `server`.
     pub direction: &'static str,
+    /// Packets both points saw.
     pub samples: u64,
+    /// Median one-way delay, ms.
     pub p50_ms: f64,
+    /// 99th percentile, ms.
     pub p99_ms: f64,
 }
 
 /// A tuple the flow was seen under at some points (address translation:
 /// a Service DNAT, a node SNAT).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Translation {
+    /// The client as seen there.
     pub client: Endpoint,
+    /// The server as seen there.
     pub server: Endpoint,
     /// Points that saw the flow under this tuple.
     pub points: Vec<u32>,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// One direction of one flow over time, sequence numbers relative to its start.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FlowTrace {
     pub flow: u64,
     /// Whose data is traced: "client" or "server" (the side that sent more).

@@ -206,6 +206,9 @@ pub fn summarize<'a>(
             *s.rcodes.entry(k.clone()).or_insert(0) += v;
         }
         latency.extend_values(&d.latency_samples);
+        for &ms in &d.latency_samples {
+            s.latency_histogram.add(ms);
+        }
         for (k, v) in &d.names {
             *names.entry(k.clone()).or_insert(0) += v;
         }
@@ -219,7 +222,6 @@ pub fn summarize<'a>(
         return None;
     }
     s.latency_ms = latency.short();
-    s.latency_values = latency.values().to_vec();
     let mut top: Vec<NameCount> = names
         .into_iter()
         .map(|(name, queries)| NameCount { name, queries })

@@ -3,31 +3,12 @@
 
 use std::fmt::Write as _;
 
+use super::escape::markdown;
 use super::text::{flow_line, human_bytes, human_duration, thousands, utc};
 use crate::report::{FlowRecord, Report};
 
 /// report.md never exceeds this; long lists are cut to fit.
 pub const MAX_BYTES: usize = 60 * 1024;
-
-/// Escapes text for Markdown: no markup, links, HTML or table breaks survive.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            // Inline text only (never at a line start): brackets, emphasis,
-            // code, tables and HTML are what could take effect.
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '|' | '~' | '>' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '<' => out.push_str("&lt;"),
-            '&' => out.push_str("&amp;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn ms(v: f64) -> String {
     human_duration(v / 1000.0)
@@ -35,7 +16,7 @@ fn ms(v: f64) -> String {
 
 /// "client → server" of a flow, escaped.
 pub fn flow_name(f: &FlowRecord) -> String {
-    escape(&flow_line(f))
+    markdown(&flow_line(f))
 }
 
 /// Renders report.md; `charts` are (file stem, title) of the charts written beside it.
@@ -77,9 +58,9 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
         let _ = writeln!(o, "Nothing above the thresholds.\n");
     }
     for f in report.findings.iter().take(20) {
-        let _ = writeln!(o, "- **{}** {}", f.severity.as_str(), escape(&f.summary));
+        let _ = writeln!(o, "- **{}** {}", f.severity.as_str(), markdown(&f.summary));
         for e in &f.evidence {
-            let _ = writeln!(o, "  - {}", escape(e));
+            let _ = writeln!(o, "  - {}", markdown(e));
         }
     }
     let _ = writeln!(o);
@@ -118,10 +99,10 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {} |",
-                escape(&r.reason),
+                markdown(&r.reason),
                 r.family.as_str(),
                 r.count,
-                super::largest_counts(&r.by_interface, 3, escape),
+                super::largest_counts(&r.by_interface, 3, markdown),
                 flows.join(", ")
             );
         }
@@ -132,7 +113,7 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
                     o,
                     "- #{} {}: {} dropped",
                     f.id,
-                    escape(&flow_name(f)),
+                    markdown(&flow_name(f)),
                     fd.count
                 );
             }
@@ -187,7 +168,7 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
                 .join("|")
         );
         for r in &v.rows {
-            let cells: Vec<String> = r.iter().map(|c| escape(c)).collect();
+            let cells: Vec<String> = r.iter().map(|c| markdown(c)).collect();
             let _ = writeln!(o, "| {} |", cells.join(" | "));
         }
         let _ = writeln!(o);
@@ -211,7 +192,7 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
             let rc: Vec<String> = d
                 .rcodes
                 .iter()
-                .map(|(k, v)| format!("{} {v}", escape(k)))
+                .map(|(k, v)| format!("{} {v}", markdown(k)))
                 .collect();
             let _ = writeln!(o, "Rcodes: {}.\n", rc.join(", "));
         }
@@ -219,7 +200,7 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
             let _ = writeln!(o, "| name | queries |\n|---|---|");
             for n in d.top_names.iter().take(10) {
                 let name: String = n.name.chars().take(120).collect();
-                let _ = writeln!(o, "| {} | {} |", escape(&name), n.queries);
+                let _ = writeln!(o, "| {} | {} |", markdown(&name), n.queries);
             }
             let _ = writeln!(o);
         }
@@ -248,12 +229,12 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
                     let reasons: Vec<String> = r
                         .drop_reasons
                         .iter()
-                        .map(|(k, v)| format!("{} {v}", escape(k)))
+                        .map(|(k, v)| format!("{} {v}", markdown(k)))
                         .collect();
                     let _ = writeln!(
                         o,
                         "| {} | {} | {} | {} | {} |",
-                        escape(&r.key),
+                        markdown(&r.key),
                         r.packets,
                         human_bytes(r.bytes),
                         r.dropped,
@@ -268,9 +249,9 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
                     let _ = writeln!(
                         o,
                         "| {} | {} | {} | {} |",
-                        escape(&d.source),
-                        escape(d.service.as_deref().unwrap_or(&d.destination)),
-                        escape(&d.reason),
+                        markdown(&d.source),
+                        markdown(d.service.as_deref().unwrap_or(&d.destination)),
+                        markdown(&d.reason),
                         d.packets
                     );
                 }
@@ -282,7 +263,7 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
     if !c.warnings.is_empty() {
         let _ = writeln!(o, "## Warnings\n");
         for wn in c.warnings.iter().take(20) {
-            let _ = writeln!(o, "- {}", escape(wn));
+            let _ = writeln!(o, "- {}", markdown(wn));
         }
         let _ = writeln!(o);
     }
@@ -292,7 +273,7 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
             let _ = writeln!(
                 o,
                 "- [{}](charts/{stem}.svg) ([PNG](charts/{stem}.png))",
-                escape(title)
+                markdown(title)
             );
         }
         let _ = writeln!(o);
@@ -319,7 +300,7 @@ mod tests {
 
     #[test]
     fn markdown_escapes_markup() {
-        let e = escape("<script>alert(1)</script> [x](http://a) | *b* `c`");
+        let e = markdown("<script>alert(1)</script> [x](http://a) | *b* `c`");
         assert!(!e.contains("<script"));
         // The link's brackets are escaped, so no link is made.
         assert!(e.contains("\\[x\\](http"));

@@ -1,4 +1,5 @@
 pub mod charts;
+pub mod escape;
 pub mod json;
 pub mod markdown;
 pub mod report;

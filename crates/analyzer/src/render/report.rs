@@ -4,14 +4,16 @@
 //!
 //! Every file is written under a temporary name and renamed into place, so
 //! nothing half-written looks complete. The HTML template escapes every
-//! value by default (minijinja auto-escaping); only the SVG charts, which
-//! this program generates with their text escaped, are inserted as markup.
+//! value by default (minijinja auto-escaping, after [`escape::html`] has
+//! replaced dangerous characters); only the SVG charts, which this program
+//! generates with their text escaped, are inserted as markup.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::charts::{self, Chart, Series};
+use super::escape;
 use super::markdown;
 use super::text::{flow_line, human_bytes, human_duration, thousands, utc};
 use crate::report::FlowTrace;
@@ -145,7 +147,7 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
                     name: "mean".into(),
                     points: rtt_bins
                         .iter()
-                        .map(|(i, b)| (x(*i), b.rtt_sum_ms / b.rtt_samples as f64))
+                        .filter_map(|(i, b)| Some((x(*i), b.rtt_mean_ms()?)))
                         .collect(),
                 },
                 Series {
@@ -166,7 +168,7 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
             x_label: "RTT (ms)".into(),
             series: vec![Series {
                 name: "all flows".into(),
-                points: expand(&t.rtt_histogram),
+                points: t.rtt_histogram.cdf(),
             }],
         },
     ));
@@ -217,11 +219,7 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
         ));
     }
     if let Some(d) = &report.dns {
-        let mut h = LogHistogram::default();
-        for v in &d.latency_values {
-            h.add(*v);
-        }
-        let (edges, counts) = trim(&h);
+        let (edges, counts) = trim(&d.latency_histogram);
         out.push((
             "dns-latency".to_string(),
             "DNS latency".to_string(),
@@ -251,20 +249,6 @@ pub fn charts(report: &Report, traces: &[FlowTrace]) -> Vec<(String, String, Cha
         ));
     }
     out
-}
-
-/// Bucket midpoints repeated by count (scaled down past 20,000 values).
-fn expand(h: &LogHistogram) -> Vec<(f64, f64)> {
-    let total = h.total();
-    let scale = (total as f64 / 20_000.0).max(1.0);
-    let mut v = Vec::new();
-    for (i, &n) in h.counts.iter().enumerate() {
-        let mid = (h.edges_ms[i] * h.edges_ms[i + 1]).sqrt();
-        for _ in 0..((n as f64 / scale).round() as u64) {
-            v.push((mid, 0.0));
-        }
-    }
-    v
 }
 
 /// The histogram without its empty ends.
@@ -414,6 +398,22 @@ pub fn write(
     })
 }
 
+/// The template environment of report.html: every string written goes
+/// through [`escape::html`] (the one definition of dangerous characters),
+/// then minijinja's HTML escaping; markup this program made (the SVG
+/// charts, marked safe) is written as it is.
+pub(crate) fn html_environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(s) if !value.is_safe() => {
+            minijinja::escape_formatter(out, state, &minijinja::Value::from(escape::html(s)))
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
+    env
+}
+
 fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> {
     // Drop charts lead, in the drops section ahead of the flow table.
     let (drop_charts, charts): (Vec<ChartView>, Vec<ChartView>) = charts
@@ -493,8 +493,7 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
             top_names => d.top_names,
         }
     });
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    let mut env = html_environment();
     env.add_template("report.html", include_str!("../../templates/report.html"))
         .map_err(|e| ReportError::Render {
             what: "report.html template".into(),

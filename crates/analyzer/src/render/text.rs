@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
+use super::escape::terminal;
 use crate::flow::Endpoint;
 use crate::report::Ranked;
 use crate::report::{FlowRecord, Report, Severity};
@@ -90,7 +91,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
                 String::new()
             }
         );
-        let path = escape(&f.path);
+        let path = terminal(&f.path);
         let plain_len = 2 + path.chars().count() + 2 + visible_len(&details);
         if plain_len <= 80 {
             writeln!(out, "  {path}  {details}")?;
@@ -101,9 +102,9 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         }
     }
     for a in &c.archives {
-        let mut line = format!("  {}  {}", escape(&a.path.display().to_string()), a.kind);
+        let mut line = format!("  {}  {}", terminal(&a.path.display().to_string()), a.kind);
         if let Some(n) = &a.node {
-            line.push_str(&format!(", node {}", escape(n)));
+            line.push_str(&format!(", node {}", terminal(n)));
         }
         line.push_str(&format!(
             ": {} capture(s), {} drop table(s), {} other file(s)",
@@ -122,7 +123,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         writeln!(out)?;
         writeln!(out, "{WARN}Warnings ({}){WARN:#}", c.warnings.len())?;
         for w in &c.warnings {
-            wrap(out, &escape(w), "  ! ", "    ")?;
+            wrap(out, &terminal(w), "  ! ", "    ")?;
         }
     }
     writeln!(out)?;
@@ -216,7 +217,7 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
                 notes.push(format!("{re} retransmitted"));
             }
         }
-        notes.extend(super::kernel_notes(f, escape));
+        notes.extend(super::kernel_notes(f, terminal));
         if f.points.len() > 1 {
             notes.push(format!("seen at {} points", f.points.len()));
         }
@@ -252,7 +253,7 @@ fn points(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
     writeln!(out)?;
     writeln!(out, "{BOLD}Capture points{BOLD:#} ({})", c.points.len())?;
     for p in &c.points {
-        let name = escape(&super::point_label(report, p.id));
+        let name = terminal(&super::point_label(report, p.id));
         writeln!(
             out,
             "  {:<60} {:>10} pkts",
@@ -265,9 +266,9 @@ fn points(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
             out,
             &format!(
                 "clock of {} is {:+.3} ms from {} (within {:.3} ms)",
-                escape(&super::point_label(report, o.to)),
+                terminal(&super::point_label(report, o.to)),
                 o.offset_ms,
-                escape(&super::point_label(report, o.from)),
+                terminal(&super::point_label(report, o.from)),
                 o.min_delay_ms
             ),
             "  ",
@@ -288,9 +289,9 @@ fn points(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
     });
     writeln!(out, "  {BOLD}lost between points{BOLD:#}")?;
     for f in lossy.iter().take(opts.top.max(1)) {
-        writeln!(out, "  #{} {} {}", f.id, f.proto, escape(&flow_line(f)))?;
+        writeln!(out, "  #{} {} {}", f.id, f.proto, terminal(&flow_line(f)))?;
         for client in [true, false] {
-            if let Some(line) = super::path_line(report, f, client, escape) {
+            if let Some(line) = super::path_line(report, f, client, terminal) {
                 let who = if client { "client's" } else { "server's" };
                 wrap(out, &format!("{who} packets: {line}"), "    ", "      ")?;
             }
@@ -306,7 +307,7 @@ fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<
         let states: Vec<String> = k
             .by_state
             .iter()
-            .map(|(s, n)| format!("{} {n}", escape(s)))
+            .map(|(s, n)| format!("{} {n}", terminal(s)))
             .collect();
         writeln!(
             out,
@@ -340,10 +341,10 @@ fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<
             out,
             &format!(
                 "{} {} ({}{normal}): {}",
-                escape(&r.reason),
+                terminal(&r.reason),
                 thousands(r.count),
                 r.family.as_str(),
-                super::largest_counts(&r.by_interface, 3, escape)
+                super::largest_counts(&r.by_interface, 3, terminal)
             ),
             "  ",
             "    ",
@@ -354,7 +355,7 @@ fn drops(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<
             out,
             &format!(
                 "where: {}",
-                super::largest_counts(&d.by_location, opts.top.max(1), escape)
+                super::largest_counts(&d.by_location, opts.top.max(1), terminal)
             ),
             "  ",
             "    ",
@@ -405,7 +406,7 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
     for f in &h.files {
         let mut line = format!(
             "  {}  {} lines, {} records",
-            escape(&f.path.display().to_string()),
+            terminal(&f.path.display().to_string()),
             thousands(f.lines),
             thousands(f.records)
         );
@@ -415,12 +416,12 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
                 line.push_str(&format!(
                     " (line {}: {})",
                     b.line,
-                    escape(&cut(&b.error, 60))
+                    terminal(&cut(&b.error, 60))
                 ));
             }
         }
         if let Some(e) = &f.error {
-            line.push_str(&format!(", {ERR}{}{ERR:#}", escape(e)));
+            line.push_str(&format!(", {ERR}{}{ERR:#}", terminal(e)));
         }
         wrap(out, &line, "", "      ")?;
     }
@@ -442,7 +443,7 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
                 let reasons: Vec<String> = r
                     .drop_reasons
                     .iter()
-                    .map(|(k, v)| format!("{} {v}", escape(k)))
+                    .map(|(k, v)| format!("{} {v}", terminal(k)))
                     .collect();
                 extra = format!(
                     "  {WARN}{} dropped{WARN:#} ({})",
@@ -459,7 +460,7 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
             writeln!(
                 out,
                 "    {:<40} {:>9} pkts {:>10}{extra}",
-                cut(&escape(&r.key), 40),
+                cut(&terminal(&r.key), 40),
                 thousands(r.packets),
                 human_bytes(r.bytes)
             )?;
@@ -477,9 +478,12 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
             writeln!(
                 out,
                 "    {} → {} {proto}  {ERR}{}{ERR:#} ×{}",
-                cut(&escape(&d.source), 30),
-                cut(&escape(d.service.as_deref().unwrap_or(&d.destination)), 34),
-                escape(&d.reason),
+                cut(&terminal(&d.source), 30),
+                cut(
+                    &terminal(d.service.as_deref().unwrap_or(&d.destination)),
+                    34
+                ),
+                terminal(&d.reason),
                 thousands(d.packets)
             )?;
         }
@@ -490,8 +494,8 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
             writeln!(
                 out,
                 "    {} → {}  {} pkts, {}",
-                cut(&escape(&t.source), 32),
-                cut(&escape(&t.destination), 32),
+                cut(&terminal(&t.source), 32),
+                cut(&terminal(&t.destination), 32),
                 thousands(t.packets),
                 human_bytes(t.bytes)
             )?;
@@ -508,7 +512,7 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
             writeln!(
                 out,
                 "    {:<40} {} of {} attempts unanswered, {} resets",
-                cut(&escape(&t.service), 40),
+                cut(&terminal(&t.service), 40),
                 thousands(t.unanswered),
                 thousands(t.connection_attempts),
                 thousands(t.resets)
@@ -527,8 +531,8 @@ fn hubble(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result
                 out,
                 "    {:>7}  {} {}",
                 thousands(d.records),
-                escape(d.rcode.as_deref().unwrap_or("")),
-                cut(&escape(&d.query), 60)
+                terminal(d.rcode.as_deref().unwrap_or("")),
+                cut(&terminal(&d.query), 60)
             )?;
         }
     }
@@ -550,12 +554,12 @@ fn findings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         };
         wrap(
             out,
-            &escape(&f.summary),
+            &terminal(&f.summary),
             &format!("  {style}{label}{style:#}  "),
             "        ",
         )?;
         for e in &f.evidence {
-            wrap(out, &escape(e), "        - ", "          ")?;
+            wrap(out, &terminal(e), "        - ", "          ")?;
         }
     }
     writeln!(out)
@@ -570,7 +574,7 @@ fn ms(v: f64) -> String {
 pub fn flow_line(f: &FlowRecord) -> String {
     let name = |k: &Option<crate::report::K8sRef>| {
         k.as_ref()
-            .map_or(String::new(), |k| format!(" ({})", escape(&k.label())))
+            .map_or(String::new(), |k| format!(" ({})", terminal(&k.label())))
     };
     let (c, s) = (name(&f.client_k8s), name(&f.server_k8s));
     if f.icmp.is_some() {
@@ -836,19 +840,6 @@ fn wrap(out: &mut dyn Write, text: &str, first: &str, rest: &str) -> io::Result<
     writeln!(out, "{line}")
 }
 
-/// Escapes control characters so capture-derived text cannot drive the terminal.
-pub fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
 /// 1234567 → "1,234,567".
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -922,6 +913,5 @@ mod tests {
         // Milliseconds are cut, not rounded; times before 1970 count back.
         assert_eq!(utc(999_999_999), "1970-01-01 00:00:00.999");
         assert_eq!(utc(-1), "1969-12-31 23:59:59.999");
-        assert_eq!(escape("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
     }
 }

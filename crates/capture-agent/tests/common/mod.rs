@@ -1,5 +1,5 @@
 //! Helpers for the agent's integration tests: privilege checks (skip, or
-//! fail under CI), network namespaces joined by veth, the agent and tcpdump
+//! fail under CI: `require`), network namespaces joined by veth, the agent and tcpdump
 //! as child processes, pcap/pcapng and Parquet readers.
 #![allow(dead_code)]
 
@@ -15,51 +15,39 @@ use std::time::{Duration, Instant};
 
 pub const AGENT: &str = env!("CARGO_BIN_EXE_retina-capture");
 
-/// Effective uid from /proc/self/status.
-pub fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
+// The one rule for tests that need what a machine may lack (skip with the
+// reason printed, fail in CI), shared with the analyzer's tests.
+#[path = "../../../analyzer/tests/common/require.rs"]
+mod require;
+pub use require::{require, root, tool};
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Whether the privileged tests can run here. Prints `skipped: <reason>` and
-/// returns false when they cannot, except under CI (env CI set), where
-/// that is a failure: CI runs as root on a kernel with BPF.
+/// Whether the privileged tests can run here: `SKIPPED: <reason>` and
+/// false when they cannot, except under CI (env CI set), where that is a
+/// failure: CI runs as root on a kernel with BPF.
 pub fn privileged(test: &str) -> bool {
-    let why = if !cfg!(retina_bpf) {
-        Some(format!(
+    let available = if cfg!(retina_bpf) {
+        root()
+            .map_err(|why| format!("{why} (the agent and network namespaces need root)"))
+            .and_then(|()| {
+                if Path::new("/sys/kernel/btf/vmlinux").exists() {
+                    Ok(())
+                } else {
+                    Err("no kernel BTF (/sys/kernel/btf/vmlinux)".to_string())
+                }
+            })
+            .and_then(|()| {
+                ["ip", "nft", "tcpdump", "python3", "ethtool"]
+                    .into_iter()
+                    .try_for_each(tool)
+                    .map_err(|why| format!("{why} (run scripts/install-deps.sh)"))
+            })
+    } else {
+        Err(format!(
             "retina-capture was built without its BPF programs: {}",
             option_env!("RETINA_NO_BPF_REASON").unwrap_or("unknown reason")
         ))
-    } else if effective_uid() != Some(0) {
-        Some("not root (the agent and network namespaces need root)".to_string())
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        Some("no kernel BTF (/sys/kernel/btf/vmlinux)".to_string())
-    } else {
-        ["ip", "nft", "tcpdump", "python3", "ethtool"]
-            .iter()
-            .find(|t| !have(t))
-            .map(|t| format!("{t} not installed (run scripts/install-deps.sh)"))
     };
-    match why {
-        None => true,
-        Some(why) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("{test}: cannot run: {why}. CI is set: this test must run there (as root, with BPF)");
-            }
-            eprintln!("skipped: {test}: {why}");
-            false
-        }
-    }
+    require(available.map_err(|why| format!("{test}: {why}")))
 }
 
 pub fn sh(cmd: &[&str]) -> String {

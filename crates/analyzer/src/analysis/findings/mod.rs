@@ -15,6 +15,73 @@ mod transport;
 
 use crate::report::{Finding, Report, Thresholds};
 
+/// Every kind of finding the code emits: (kind, severity rule, when it
+/// appears). The one list docs/json-schema.md prints; a test checks that
+/// every `kind:` written in this folder is in it.
+pub const FINDING_KINDS: &[(&str, &str, &str)] = &[
+    (
+        "unanswered_syn",
+        "HIGH",
+        "a server left connection attempts unanswered (flows in state S0), per server, with the SYN retries and the clients",
+    ),
+    (
+        "refused",
+        "MEDIUM",
+        "a server refused connections with a reset (REJ)",
+    ),
+    (
+        "server_resets",
+        "HIGH if a reset cut a request short before any response, else MEDIUM",
+        "a server reset established connections (RSTR)",
+    ),
+    (
+        "retransmissions",
+        "HIGH above 5× the threshold, else MEDIUM",
+        "a path (client, server, port) with at least 20 data segments retransmits more than `--retrans-threshold` (default 0.01), shown beside the paths that do not",
+    ),
+    (
+        "zero_window",
+        "MEDIUM",
+        "a host advertised zero receive windows: its application reads too slowly",
+    ),
+    (
+        "slow_server",
+        "MEDIUM",
+        "median response time above `--slow-response-ms` (default 200) and 10× the handshake RTT: the server, not the network",
+    ),
+    (
+        "capture_loss",
+        "LOW if at most `--capture-loss-threshold` (default 0.001) of segments were missed, else MEDIUM",
+        "the capture missed segments: how far the numbers can be trusted",
+    ),
+    (
+        "dns_unanswered",
+        "HIGH",
+        "DNS queries without an answer, by server",
+    ),
+    ("dns_servfail", "MEDIUM", "SERVFAIL responses"),
+    (
+        "dns_nxdomain",
+        "LOW",
+        "NXDOMAIN share of responses above `--nxdomain-threshold` (default 0.2)",
+    ),
+    (
+        "kernel_drops",
+        "HIGH for policy drops when at least `--kernel-drops-high` (default 10) or when a connection they hit was never answered, and for congestion, routing or MTU drops when at least that many; MEDIUM for other policy, no-listener, congestion, routing and MTU drops and for many bad-header drops; else LOW",
+        "the kernel dropped packets (capture-agent drop events): one finding per reason that lost packets, in the plain language of its family, with the flows, servers, interfaces and code locations it hit; normal-life frees never make one",
+    ),
+    (
+        "flow_log_drops",
+        "HIGH for a policy drop reason with at least `--flow-log-drops-high` (default 10) packets; MEDIUM for a policy reason or many packets; else LOW",
+        "Hubble flow logs show DROPPED records: one finding per drop reason, with the pairs of workloads it hit",
+    ),
+    (
+        "flow_log_retransmissions",
+        "HIGH above 5× `--retrans-threshold`, else MEDIUM",
+        "Retina's RETRANSMISSION verdicts of one source workload exceed `--retrans-threshold` of its packets (at least 20 packets), the rule of captured retransmissions",
+    ),
+];
+
 /// Most flows listed per finding.
 pub(super) const MAX_FLOWS: usize = 20;
 
@@ -44,4 +111,32 @@ pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     points::lost_between(report, t, &mut out);
     out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(b.kind)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FINDING_KINDS;
+
+    /// Every `kind: "..."` written in this folder is in [`FINDING_KINDS`],
+    /// and every entry there is emitted somewhere.
+    #[test]
+    fn finding_kinds_list_every_kind_the_code_emits() {
+        let sources = [
+            include_str!("connections.rs"),
+            include_str!("transport.rs"),
+            include_str!("dns.rs"),
+            include_str!("drops.rs"),
+            include_str!("flow_logs.rs"),
+        ];
+        let mut emitted: Vec<&str> = sources
+            .iter()
+            .flat_map(|s| s.split("kind: \"").skip(1))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        emitted.sort_unstable();
+        emitted.dedup();
+        let mut listed: Vec<&str> = FINDING_KINDS.iter().map(|k| k.0).collect();
+        listed.sort_unstable();
+        assert_eq!(emitted, listed);
+    }
 }
