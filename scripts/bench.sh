@@ -43,7 +43,7 @@ make_workload() {
     local kind=$1 out=$2
     [ -s "$out" ] && return 0
     case "$kind" in
-        bulk) python3 scripts/bench/workloads.py bulk "$out" --flows 24 --mb 45 ;;
+        bulk) python3 scripts/bench/workloads.py bulk "$out" --flows 24 --mb 55 ;;
         short) python3 scripts/bench/workloads.py short "$out" --flows $((200000 * SCALE)) ;;
         flood) python3 scripts/bench/workloads.py flood "$out" --tuples $((2000000 * SCALE)) ;;
     esac

@@ -27,6 +27,24 @@ pub struct PointRecord {
     pub packets: u64,
 }
 
+impl PointRecord {
+    /// How the point is named in a sentence: its node or file name, and
+    /// its interface when the file has several.
+    pub fn name(&self) -> String {
+        let place = self.node.clone().unwrap_or_else(|| {
+            std::path::Path::new(&self.file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| self.file.clone())
+        });
+        if self.interface == "-" {
+            place
+        } else {
+            format!("{place} ({})", self.interface)
+        }
+    }
+}
+
 /// The clock offset between two capture files, estimated from packets
 /// both saw in both directions (the minimum one-way delay each way,
 /// assumed equal, as NTP does).

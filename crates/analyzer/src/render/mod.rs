@@ -33,7 +33,7 @@ pub fn kernel_notes(f: &FlowRecord, esc: fn(&str) -> String) -> Vec<String> {
 /// A point's name in reports: `#id file (interface)` or `#id node (interface)`.
 pub fn point_label(report: &Report, id: u32) -> String {
     match report.capture.points.get(id as usize) {
-        Some(p) => format!("#{id} {}", crate::analysis::findings::points::point_name(p)),
+        Some(p) => format!("#{id} {}", p.name()),
         None => format!("#{id}"),
     }
 }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use super::escape::terminal;
-use crate::flow::Endpoint;
+use crate::report::Endpoint;
 use crate::report::Ranked;
 use crate::report::{FlowRecord, Report, Severity};
 

@@ -9,19 +9,9 @@ use crate::report::{Finding, PointRecord, Report, Severity, Thresholds};
 /// Flows named per finding.
 const SHOWN: usize = 3;
 
-/// How a point is named in a sentence: its node or file, and its interface.
+/// How a point is named in a sentence.
 pub fn point_name(p: &PointRecord) -> String {
-    let place = p.node.clone().unwrap_or_else(|| {
-        std::path::Path::new(&p.file)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| p.file.clone())
-    });
-    if p.interface == "-" {
-        place
-    } else {
-        format!("{place} ({})", p.interface)
-    }
+    p.name()
 }
 
 /// Where loss between two points happened, in words.
