@@ -77,6 +77,53 @@ pub fn render(report: &Report, charts: &[(String, String)]) -> String {
             ids.push(r.flow);
         }
     }
+    // Where packets were lost between capture points, flow by flow.
+    let mut lossy: Vec<&FlowRecord> = report
+        .flows
+        .iter()
+        .filter(|f| !f.lost_between.is_empty())
+        .collect();
+    lossy.sort_by(|a, b| {
+        let n = |f: &FlowRecord| f.lost_between.iter().map(|l| l.segments).sum::<u64>();
+        n(b).cmp(&n(a)).then(a.id.cmp(&b.id))
+    });
+    if report.capture.points.len() > 1 {
+        let _ = writeln!(
+            o,
+            "## Capture points
+"
+        );
+        let _ = writeln!(o, "| point | packets |\n|---|---|");
+        for p in &report.capture.points {
+            let _ = writeln!(
+                o,
+                "| {} | {} |",
+                markdown(&super::point_label(report, p.id)),
+                p.packets
+            );
+        }
+        let _ = writeln!(o);
+        for c in &report.capture.clock_offsets {
+            let _ = writeln!(
+                o,
+                "- clock of {} is {:+.3} ms from {} (within {:.3} ms)",
+                markdown(&super::point_label(report, c.to)),
+                c.offset_ms,
+                markdown(&super::point_label(report, c.from)),
+                c.min_delay_ms
+            );
+        }
+        for f in lossy.iter().take(10) {
+            let _ = writeln!(o, "\n**#{} {}**\n", f.id, flow_name(f));
+            for client in [true, false] {
+                if let Some(line) = super::path_line(report, f, client, markdown) {
+                    let who = if client { "client's" } else { "server's" };
+                    let _ = writeln!(o, "- {who} packets: {line}");
+                }
+            }
+        }
+        let _ = writeln!(o);
+    }
     // Drops lead: they are what the node engineer came for.
     if let Some(d) = &report.drops {
         let _ = writeln!(o, "## Kernel drops\n");

@@ -414,6 +414,86 @@ pub(crate) fn html_environment() -> minijinja::Environment<'static> {
     env
 }
 
+/// One hop of a flow's path in the report: a point, the packets it saw,
+/// and what was lost on the way to it.
+#[derive(Serialize)]
+struct HopView {
+    label: String,
+    packets: u64,
+    lost: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct PathView {
+    flow: u64,
+    name: String,
+    directions: Vec<(String, Vec<HopView>)>,
+}
+
+/// Path diagrams of the flows that lost packets between points (or, when
+/// none did, of the largest flows seen at several points).
+fn path_views(report: &Report) -> Vec<PathView> {
+    let lost = |f: &FlowRecord| f.lost_between.iter().map(|l| l.segments).sum::<u64>();
+    // Chatter (a few neighbour-discovery packets) makes no useful diagram.
+    let mut flows: Vec<&FlowRecord> = report
+        .flows
+        .iter()
+        .filter(|f| f.path.is_some() && (lost(f) > 0 || f.packets.total() >= 10))
+        .collect();
+    flows.sort_by(|a, b| {
+        lost(b)
+            .cmp(&lost(a))
+            .then(b.ip_bytes.total().cmp(&a.ip_bytes.total()))
+            .then(a.id.cmp(&b.id))
+    });
+    flows
+        .iter()
+        .take(5)
+        .filter_map(|f| {
+            let path = f.path.as_ref()?;
+            let mut directions = Vec::new();
+            for (who, dir, order) in [
+                ("client", true, &path.client),
+                ("server", false, &path.server),
+            ] {
+                if order.len() < 2 {
+                    continue;
+                }
+                let hops = order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| HopView {
+                        label: super::escape::html(&super::point_label(report, *p)),
+                        packets: f.points.iter().find(|x| x.point == *p).map_or(0, |x| {
+                            if dir {
+                                x.packets.client
+                            } else {
+                                x.packets.server
+                            }
+                        }),
+                        lost: (i > 0)
+                            .then(|| {
+                                f.lost_between
+                                    .iter()
+                                    .find(|l| {
+                                        l.direction == who && l.from == order[i - 1] && l.to == *p
+                                    })
+                                    .map(|l| l.segments)
+                            })
+                            .flatten(),
+                    })
+                    .collect();
+                directions.push((format!("{who}'s packets"), hops));
+            }
+            (!directions.is_empty()).then(|| PathView {
+                flow: f.id,
+                name: super::escape::html(&flow_line(f)),
+                directions,
+            })
+        })
+        .collect()
+}
+
 fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> {
     // Drop charts lead, in the drops section ahead of the flow table.
     let (drop_charts, charts): (Vec<ChartView>, Vec<ChartView>) = charts
@@ -519,6 +599,18 @@ fn html(report: &Report, charts: Vec<ChartView>) -> Result<String, ReportError> 
         },
         dns => dns,
         drops => report.drops,
+        points => c.points.iter().map(|p| minijinja::context! {
+            label => super::escape::html(&super::point_label(report, p.id)),
+            packets => p.packets,
+        }).collect::<Vec<_>>(),
+        clock_offsets => c.clock_offsets.iter().map(|o| format!(
+            "clock of {} is {:+.3} ms from {} (within {:.3} ms)",
+            super::escape::html(&super::point_label(report, o.to)),
+            o.offset_ms,
+            super::escape::html(&super::point_label(report, o.from)),
+            o.min_delay_ms
+        )).collect::<Vec<_>>(),
+        paths => path_views(report),
         drop_charts => drop_charts,
         hubble => report.hubble,
         rollups => super::rollup_views(report, 20),
