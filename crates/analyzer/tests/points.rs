@@ -380,3 +380,40 @@ fn fresh_namespace_captures_count_once_and_locate_loss() {
     );
     check_all(&dir);
 }
+
+/// The reports show the points, and where on the path packets were lost.
+#[test]
+fn reports_draw_the_path_and_the_loss() {
+    let dir = repo_root().join("testdata/points");
+    let files = ["client", "router", "server"].map(|p| file(&dir, "router", p));
+    let out = tempfile::tempdir().unwrap();
+    let rep = out.path().join("report");
+    let o = common::bin()
+        .args(&files)
+        .args(["-q", "-o", "/dev/null", "--report"])
+        .arg(&rep)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let truth = load_truth(&dir, "router");
+    let lost = truth["router_forward_drops"]["packets"].as_u64().unwrap();
+    let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    assert!(md.contains("## Capture points"), "{md}");
+    assert!(md.contains(&format!("✗{lost}→")), "{md}");
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Capture points</h2>"));
+    assert!(
+        html.contains(&format!("✗ {lost} lost →")),
+        "no lost hop in the HTML"
+    );
+    // And the terminal.
+    let o = common::bin().args(&files).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Capture points (4)"), "{text}");
+    assert!(text.contains(&format!("✗{lost}→")), "{text}");
+}
