@@ -300,7 +300,9 @@ fn real_main(cli: &Cli) -> Result<u8> {
     for m in &outcome.messages {
         eprintln!("retina-analyze: {}", terminal(m));
     }
+    let mut phases = pipeline::Phases::from_env();
     write_output(cli, &outcome)?;
+    phases.done("output");
     if let Some(t) = &outcome.tables {
         let written = t
             .as_ref()
@@ -367,12 +369,28 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
             // failed run never leaves a half-written file that looks
             // complete; a device, FIFO or inherited descriptor is written in
             // place (never renamed over).
-            let mut buf = Vec::new();
-            render(&mut buf).context("rendering the report")?;
-            let plain: Vec<u8> = anstream::adapter::strip_bytes(&buf).into_vec();
+            // Streamed: the report is never held in memory as text.
             let mut out = retina_outfile::OutFile::create(path)?;
-            out.write_all(&plain)
-                .with_context(|| format!("writing {}", path.display()))?;
+            {
+                let written = match cli.format {
+                    // JSON has no terminal styles to strip.
+                    Format::Json => {
+                        let mut w = io::BufWriter::with_capacity(1 << 20, &mut out);
+                        render(&mut w).and_then(|()| w.flush())
+                    }
+                    _ => {
+                        let mut w = io::BufWriter::with_capacity(
+                            1 << 20,
+                            Plain {
+                                out: &mut out,
+                                strip: anstream::adapter::StripBytes::new(),
+                            },
+                        );
+                        render(&mut w).and_then(|()| w.flush())
+                    }
+                };
+                written.with_context(|| format!("writing {}", path.display()))?;
+            }
             out.commit()?;
         }
         None => {
@@ -383,6 +401,26 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes what it is given without terminal styles (escape sequences may
+/// span writes).
+struct Plain<W: Write> {
+    out: W,
+    strip: anstream::adapter::StripBytes,
+}
+
+impl<W: Write> Write for Plain<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for part in self.strip.strip_next(buf) {
+            self.out.write_all(part)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Flows whose time-sequence graphs the report shows.

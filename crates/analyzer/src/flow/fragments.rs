@@ -4,7 +4,9 @@
 //! are joined to it by (source, destination, protocol, identification). This
 //! runs before packets are routed to shards, since the route needs the ports.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::net::IpAddr;
 
 use crate::decode::Packet;

@@ -21,7 +21,9 @@
 //! files, the clock offset between them (as NTP does: the minimum delay in
 //! each direction, assumed equal).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 

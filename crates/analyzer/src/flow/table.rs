@@ -1,6 +1,8 @@
 //! The flow table of one shard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::analysis::dns::DnsFlow;
 use crate::analysis::tcp::SeqSpace;

@@ -125,8 +125,41 @@ pub enum RunError {
     NothingRead { messages: Vec<String> },
 }
 
+/// Prints how long each step of a run took on standard error when
+/// `RETINA_ANALYZE_TIMINGS` is set (for profiling; see docs/performance.md).
+pub struct Phases {
+    on: bool,
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    pub fn from_env() -> Phases {
+        let now = std::time::Instant::now();
+        Phases {
+            on: std::env::var_os("RETINA_ANALYZE_TIMINGS").is_some(),
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Ends the step `name`.
+    pub fn done(&mut self, name: &str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            eprintln!(
+                "retina-analyze: timing: {name:<16} {:>8.3} s (at {:.3} s)",
+                (now - self.last).as_secs_f64(),
+                (now - self.start).as_secs_f64()
+            );
+            self.last = now;
+        }
+    }
+}
+
 /// Runs the whole analysis.
 pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
+    let mut phases = Phases::from_env();
     // Outputs that can fail are prepared before any work: a bad --parquet
     // directory fails at once.
     let mut tables = match &config.parquet {
@@ -167,6 +200,7 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         progress,
         tables.as_mut().map(|t| t as &mut dyn crate::record::Sink),
     );
+    phases.done("read");
     let interrupted = progress.stop.load(Ordering::SeqCst);
     let (capture, errors) = finish::capture(&mut merged, &inputs, interrupted);
     for e in &errors {
@@ -198,11 +232,13 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         flows,
     };
 
+    phases.done("names");
     // 5. Kernel joins.
     let joins = finish::kernel_joins(&mut report, &inputs);
     messages.extend(joins.messages);
     partial |= joins.partial;
 
+    phases.done("kernel joins");
     // 6. Per-flow summaries.
     let s = finish::summaries(
         &report.flows,
@@ -246,8 +282,10 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         hubble_table = Some(batch);
     }
 
+    phases.done("summaries");
     // 7. Findings and metrics.
     finish::findings_and_metrics(&mut report, &config.thresholds);
+    phases.done("findings");
 
     // 8. Roll-ups over the flows: once per run, never per packet.
     #[cfg(feature = "polars")]
@@ -256,6 +294,7 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         Err(e) => report.capture.warnings.push(e),
     }
 
+    phases.done("roll-ups");
     let hubble_read = report
         .hubble
         .as_ref()
@@ -278,6 +317,7 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         // (their metadata say retina.interrupted=true).
         t.finish(&report, interrupted, hubble_table.as_ref())
     });
+    phases.done("traces, tables");
     Ok(Outcome {
         report,
         traces,

@@ -4,7 +4,9 @@
 //! DNAT, a node SNAT) are recognized by content and given their flow's
 //! tuple, so one connection is one flow whatever the translation.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 use std::net::IpAddr;
 
 use crate::decode::{Packet, Transport};

@@ -14,7 +14,9 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
         unanswered: u64,
         retries: u64,
         ids: Vec<(u64, f64)>,
+        /// The first clients (in flow order) and how many there were.
         clients: Vec<IpAddr>,
+        all_clients: std::collections::HashSet<IpAddr>,
         /// Kernel drops of these flows' packets, by reason (agent bundles).
         drops: BTreeMap<String, u64>,
     }
@@ -29,7 +31,7 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             e.unanswered += 1;
             e.retries += t.syn_retransmissions;
             e.ids.push((f.id, t.syn_retransmissions as f64));
-            if !e.clients.contains(&f.client.ip) {
+            if e.all_clients.insert(f.client.ip) && e.clients.len() < 6 {
                 e.clients.push(f.client.ip);
             }
             for (r, n) in f.drops.iter().flat_map(|d| &d.by_reason) {
@@ -44,6 +46,7 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             retries,
             ids,
             clients,
+            all_clients,
             drops,
         } = a;
         if unanswered == 0 {
@@ -55,7 +58,7 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             format!(
                 "clients: {}{}",
                 clients_s.join(", "),
-                if clients.len() > 5 { " …" } else { "" }
+                if all_clients.len() > 5 { " …" } else { "" }
             ),
         ];
         if !drops.is_empty() {
