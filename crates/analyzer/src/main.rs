@@ -97,8 +97,20 @@ struct Cli {
     udp_idle_timeout: f64,
 
     /// Flow-table shards (the output does not depend on it).
-    #[arg(long, default_value_t = 1, value_name = "N", hide = true)]
+    #[arg(long, default_value_t = pipeline::DEFAULT_SHARDS, value_name = "N", hide = true)]
     shards: usize,
+
+    /// Worker threads (default: one per core). The output is the same for
+    /// any number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
+    /// Most flows tracked at once. Beyond it the longest-idle flows end
+    /// early (end_reason "evicted"), counted in the report and warned
+    /// about: memory stays bounded on a scan or a SYN flood.
+    #[arg(long, default_value_t = pipeline::DEFAULT_MAX_FLOWS as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_flows: u64,
 
     /// Also write report.html, report.md and charts/ (SVG and PNG) into DIR,
     /// for an incident ticket.
@@ -168,6 +180,9 @@ enum Format {
     Text,
     /// One JSON document (schema in docs/json-schema.md).
     Json,
+    /// JSON lines: one flow object per line, then one line with the rest of
+    /// the document (its `flows` empty), for millions of flows piped to jq.
+    Jsonl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -215,6 +230,8 @@ fn config(cli: &Cli) -> Result<Config> {
             closed_linger_ns: defaults.closed_linger_ns,
         },
         shards: cli.shards.max(1),
+        threads: cli.threads.map_or(0, usize::from),
+        max_flows: usize::try_from(cli.max_flows).unwrap_or(usize::MAX),
         thresholds: Thresholds {
             retrans_rate: cli.retrans_threshold,
             slow_response_ms: cli.slow_response_ms,
@@ -286,7 +303,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
         bar.finish_and_clear();
         let _ = handle.join();
     }
-    let outcome = match result {
+    let mut outcome = match result {
         Ok(o) => o,
         Err(RunError::NothingRead { messages }) => {
             // The inputs' own errors were the reason; say them first.
@@ -301,7 +318,7 @@ fn real_main(cli: &Cli) -> Result<u8> {
         eprintln!("retina-analyze: {}", terminal(m));
     }
     let mut phases = pipeline::Phases::from_env();
-    write_output(cli, &outcome)?;
+    write_output(cli, &mut outcome)?;
     phases.done("output");
     if let Some(t) = &outcome.tables {
         let written = t
@@ -356,11 +373,17 @@ fn real_main(cli: &Cli) -> Result<u8> {
     })
 }
 
-fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
-    let render = |out: &mut dyn Write| -> io::Result<()> {
+fn write_output(cli: &Cli, outcome: &mut Outcome) -> Result<()> {
+    let pool = match cli.format {
+        Format::Text => None,
+        _ => pipeline::worker_pool(cli.threads.map_or(0, usize::from)),
+    };
+    let report = &mut outcome.report;
+    let mut render = |out: &mut dyn Write| -> io::Result<()> {
         match cli.format {
-            Format::Json => json::write(&outcome.report, out),
-            Format::Text => text::write(&outcome.report, text::TextOptions { top: cli.top }, out),
+            Format::Json => json::write_parallel(report, out, pool.as_ref(), json::FLOWS_PER_STEP),
+            Format::Jsonl => json::write_lines(report, out, pool.as_ref()),
+            Format::Text => text::write(report, text::TextOptions { top: cli.top }, out),
         }
     };
     match &cli.output {
@@ -374,7 +397,7 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
             {
                 let written = match cli.format {
                     // JSON has no terminal styles to strip.
-                    Format::Json => {
+                    Format::Json | Format::Jsonl => {
                         let mut w = io::BufWriter::with_capacity(1 << 20, &mut out);
                         render(&mut w).and_then(|()| w.flush())
                     }
@@ -392,6 +415,12 @@ fn write_output(cli: &Cli, outcome: &Outcome) -> Result<()> {
                 written.with_context(|| format!("writing {}", path.display()))?;
             }
             out.commit()?;
+        }
+        None if matches!(cli.format, Format::Json | Format::Jsonl) => {
+            // No terminal styles to filter: straight to the descriptor.
+            let mut lock = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
+            render(&mut lock).context("writing to standard output")?;
+            lock.flush().context("writing to standard output")?;
         }
         None => {
             let stdout = anstream::stdout();

@@ -26,14 +26,48 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_retina-analyze"))
 }
 
+/// Runs the analyzer on `files` with `args`, once with `--threads 1` and
+/// once with `--threads 2`, and requires the same exit status and
+/// byte-identical standard output (the output may not depend on the thread
+/// count); returns the second run. With `--threads` in `args`, runs once.
+pub fn run_both_thread_counts<S: AsRef<std::ffi::OsStr>>(files: &[&Path], args: &[S]) -> Output {
+    let run = |threads: Option<&str>| -> Output {
+        let mut c = bin();
+        c.args(files).args(args);
+        if let Some(n) = threads {
+            c.args(["--threads", n]);
+        }
+        c.output().expect("run retina-analyze")
+    };
+    if args.iter().any(|a| a.as_ref() == "--threads") {
+        return run(None);
+    }
+    let one = run(Some("1"));
+    let two = run(Some("2"));
+    assert_eq!(
+        one.status.code(),
+        two.status.code(),
+        "exit status differs between --threads 1 and 2 for {files:?} {:?}",
+        args.iter()
+            .map(|a| a.as_ref().to_owned())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        one.stdout == two.stdout,
+        "output differs between --threads 1 and --threads 2 for {files:?} {:?}",
+        args.iter()
+            .map(|a| a.as_ref().to_owned())
+            .collect::<Vec<_>>()
+    );
+    two
+}
+
 /// Runs the analyzer with `--format json` and returns (exit code, JSON, stderr).
+/// Runs it with one and with two threads and requires the same output.
 pub fn analyze_json(files: &[&Path], extra: &[&str]) -> (i32, serde_json::Value, String) {
-    let out: Output = bin()
-        .args(files)
-        .args(["--format", "json", "--quiet"])
-        .args(extra)
-        .output()
-        .expect("run retina-analyze");
+    let mut args = vec!["--format", "json", "--quiet"];
+    args.extend_from_slice(extra);
+    let out: Output = run_both_thread_counts(files, &args);
     let code = out.status.code().unwrap_or(-1);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let json = if out.stdout.is_empty() {

@@ -874,11 +874,8 @@ struct OurFlow {
 }
 
 fn run_ours(path: &Path) -> Result<Vec<OurFlow>, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_retina-analyze"))
-        .arg(path)
-        .args(["--format", "json", "--quiet"])
-        .output()
-        .map_err(|e| format!("retina-analyze: {e}"))?;
+    // Every thread count must give these numbers (checked byte for byte).
+    let out = common::run_both_thread_counts(&[path], &["--format", "json", "--quiet"]);
     let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
         format!(
             "retina-analyze output is not JSON ({e}): {}",

@@ -197,6 +197,9 @@ pub struct CaptureInfo {
     pub truncated_packets: u64,
     /// Number of flow records.
     pub flows: u64,
+    /// Flows ended early (`end_reason` "evicted") because more than
+    /// `--max-flows` were open at once: a scan, a flood, or a limit too low.
+    pub evicted_flows: u64,
     /// Archives (agent bundles, Retina Capture tarballs) the captures came
     /// from.
     pub archives: Vec<ArchiveRecord>,
@@ -448,6 +451,9 @@ pub enum EndReason {
     Reused,
     /// Still open when the capture ended.
     EndOfCapture,
+    /// Ended early, still open, to stay within `--max-flows` (the
+    /// longest-idle flows go first; counted in `capture.evicted_flows`).
+    Evicted,
 }
 
 /// ICMP errors that quote a flow's packets. An error quoting a flow never

@@ -31,7 +31,7 @@ table! {
         tunnel_vni: Option<U32>, "VNI of that tunnel.",
         community_id: Option<Str>, "Community ID v1 (seed 0), as Zeek, Suricata and Arkime log it.",
         role_basis: Str, "How the client was decided: `syn`, `syn_ack`, `echo_request`, `server_port`, `first_packet`.",
-        end_reason: Str, "`fin`, `rst`, `idle`, `reused` or `end_of_capture`.",
+        end_reason: Str, "`fin`, `rst`, `idle`, `reused`, `end_of_capture` or `evicted` (`--max-flows`).",
         fragments: U64, "IP fragments counted in this flow.",
         icmp_type: Option<U8>, "ICMP flows: type of the originator's message.",
         icmp_code: Option<U8>, "ICMP flows: code of that message.",

@@ -564,6 +564,11 @@ pub struct FlowTable {
     /// Clock offsets between points of different files seen by this
     /// table's flows: the best (smallest-delay) estimate per pair.
     pub clocks: BTreeMap<(PointId, PointId), ClockEstimate>,
+    /// Most flows held at once; a new flow beyond it evicts the
+    /// longest-idle ones first.
+    max_flows: usize,
+    /// Flows ended early to stay within `max_flows`.
+    pub evicted: u64,
 }
 
 /// What a flow table leaves when the input ends.
@@ -615,6 +620,39 @@ impl FlowTable {
             rec: None,
             multi: None,
             clocks: BTreeMap::new(),
+            max_flows: usize::MAX,
+            evicted: 0,
+        }
+    }
+
+    /// Holds at most `n` flows at once (at least 1).
+    pub fn with_max_flows(mut self, n: usize) -> FlowTable {
+        self.max_flows = n.max(1);
+        self
+    }
+
+    /// Ends the longest-idle eighth of the flows (at least one), as
+    /// [`EndReason::Evicted`]: a flood of new tuples costs amortized
+    /// constant time per flow, and ties break on the flow key, so the
+    /// choice does not depend on the hash map's order.
+    fn evict(&mut self, now: i64) {
+        let n = (self.flows.len() / 8).max(1);
+        let mut by_idle: Vec<(i64, i64, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, f)| (f.last_ns, f.first_ns, *k))
+            .collect();
+        if n < by_idle.len() {
+            by_idle.select_nth_unstable(n - 1);
+            by_idle.truncate(n);
+        }
+        by_idle.sort_unstable_by_key(|&(_, first, k)| (first, k));
+        for (_, _, k) in by_idle {
+            if let Some(f) = self.flows.remove(&k) {
+                let rec = self.finish_flow(f, EndReason::Evicted, now.max(self.now_ns));
+                self.finished.push(rec);
+                self.evicted += 1;
+            }
         }
     }
 
@@ -921,6 +959,9 @@ impl FlowTable {
         let uid = if self.flows.contains_key(&key) {
             0
         } else {
+            if self.flows.len() >= self.max_flows {
+                self.evict(pkt.ts_ns);
+            }
             self.new_uid()
         };
         let multi = self.multi.clone();

@@ -53,6 +53,12 @@ pub fn capture(
         })
         .collect();
     let mut warnings = merged.point_warnings.clone();
+    if merged.evicted_flows > 0 {
+        warnings.push(format!(
+            "{} flow(s) were ended early (end_reason \"evicted\", the longest-idle first) to keep at most {} open at once (--max-flows): a scan or a flood, or raise the limit; their later packets start new flows",
+            merged.evicted_flows, merged.max_flows
+        ));
+    }
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut link_types: BTreeMap<u16, u64> = BTreeMap::new();
     let mut truncated_packets = 0;
@@ -171,6 +177,7 @@ pub fn capture(
         skipped,
         truncated_packets,
         flows: merged.flows.len() as u64,
+        evicted_flows: merged.evicted_flows,
         archives: inputs.archives.clone(),
         points,
         clock_offsets,

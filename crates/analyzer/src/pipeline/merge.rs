@@ -33,6 +33,78 @@ const BATCH: usize = 1024;
 const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
 /// Batches in flight per file: bounds memory while decoding runs ahead.
 const BATCHES_IN_FLIGHT: usize = 8;
+/// Packets routed to the shards before the workers process them: large
+/// enough to amortize a parallel step, small enough to stay in cache.
+const WORK_BATCH: usize = 8192;
+
+/// What a flow-table shard does next, in capture order.
+// Nearly every item is a packet: boxing it would allocate per packet.
+#[allow(clippy::large_enum_variant)]
+enum Work {
+    /// A packet, and the addresses it was seen with before a translation.
+    Packet(Packet, Option<(Endpoint, Endpoint)>),
+    /// Expire idle flows at this capture time (every shard, same time).
+    Sweep(i64),
+}
+
+/// Runs every shard's queued work: in parallel on `pool`, each shard on
+/// one worker and in capture order, then hands the rows to `sink` shard
+/// by shard (one order for any thread count).
+fn run_work<'s>(
+    pool: Option<&rayon::ThreadPool>,
+    tables: &mut [FlowTable],
+    queues: &mut [Vec<Work>],
+    sink: Option<&mut (dyn Sink + 's)>,
+) {
+    let work = |(t, q): (&mut FlowTable, &mut Vec<Work>)| {
+        for w in q.drain(..) {
+            match w {
+                Work::Packet(p, seen_as) => {
+                    t.process(&p);
+                    if let Some((src, dst)) = seen_as {
+                        t.note_translation(&p, src, dst);
+                    }
+                }
+                Work::Sweep(now) => t.sweep(now),
+            }
+        }
+    };
+    match pool {
+        Some(pool) => {
+            use rayon::prelude::*;
+            pool.install(|| {
+                tables
+                    .par_iter_mut()
+                    .zip(queues.par_iter_mut())
+                    .for_each(work)
+            });
+        }
+        None => tables.iter_mut().zip(queues.iter_mut()).for_each(work),
+    }
+    if let Some(s) = sink {
+        for t in tables.iter_mut() {
+            t.drain_records(s);
+        }
+    }
+}
+
+/// A pool of `threads` workers (0: one per core); `None` for one thread,
+/// which then runs everything on the calling thread.
+pub fn pool(threads: usize) -> Option<rayon::ThreadPool> {
+    let n = if threads == 0 {
+        thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    if n <= 1 {
+        return None;
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("retina-worker-{i}"))
+        .build()
+        .ok()
+}
 
 /// Everything reading the captures produced, for the later steps.
 pub struct Merged {
@@ -53,6 +125,9 @@ pub struct Merged {
     pub packets: u64,
     /// Most flows held in memory at once.
     pub peak_active_flows: usize,
+    /// Flows ended early to stay within the flow limit, and the limit.
+    pub evicted_flows: u64,
+    pub max_flows: usize,
     /// The capture points, by id.
     pub points: Vec<Point>,
     /// Clock offsets between points of different files (best estimate).
@@ -217,6 +292,8 @@ pub fn read(
     files: &[PathBuf],
     timeouts: Timeouts,
     shards: usize,
+    pool: Option<&rayon::ThreadPool>,
+    max_flows: usize,
     points: &PointsConfig,
     progress: &Progress,
     mut sink: Option<&mut dyn Sink>,
@@ -247,7 +324,10 @@ pub fn read(
     let mut stage = Stage::new(multi, points.window_ns);
     let mut tables: Vec<FlowTable> = (0..shards)
         .map(|i| {
-            let mut t = FlowTable::new(timeouts).with_uids(i as u64, shards as u64);
+            // The limit is shared evenly: flows spread evenly over shards.
+            let mut t = FlowTable::new(timeouts)
+                .with_uids(i as u64, shards as u64)
+                .with_max_flows(max_flows.div_ceil(shards));
             if multi {
                 t = t.with_points(MultiConfig {
                     spans: stage.spans.clone(),
@@ -275,6 +355,8 @@ pub fn read(
         }
     }
     let mut ready = Vec::with_capacity(8);
+    let mut queues: Vec<Vec<Work>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut queued = 0usize;
     let mut merged = 0u64;
     let mut next_sweep = i64::MIN;
     // Files with no packet left (a later file may continue their points).
@@ -300,11 +382,8 @@ pub fn read(
         // Every shard expires flows on the same capture clock, so results
         // do not depend on how flows are spread over shards.
         if now >= next_sweep {
-            for t in &mut tables {
-                t.sweep(now);
-                if let Some(s) = sink.as_deref_mut() {
-                    t.drain_records(s);
-                }
+            for q in &mut queues {
+                q.push(Work::Sweep(now));
             }
             next_sweep = now.saturating_add(SWEEP_INTERVAL_NS);
         }
@@ -319,15 +398,15 @@ pub fn read(
         for mut p in ready.drain(..) {
             let seen_as = stage.translate(&mut p);
             let shard = (route_hash(&p) % shards as u64) as usize;
-            tables[shard].process(&p);
-            if let Some((src, dst)) = seen_as {
-                tables[shard].note_translation(&p, src, dst);
-            }
-            if let Some(s) = sink.as_deref_mut() {
-                tables[shard].drain_records(s);
-            }
+            queues[shard].push(Work::Packet(p, seen_as));
+            queued += 1;
+        }
+        if queued >= WORK_BATCH {
+            run_work(pool, &mut tables, &mut queues, sink.as_deref_mut());
+            queued = 0;
         }
     }
+    run_work(pool, &mut tables, &mut queues, sink.as_deref_mut());
     progress.packets.store(merged, Ordering::Relaxed);
     frags.finish();
     drop(streams);
@@ -356,13 +435,25 @@ pub fn read(
         .collect();
 
     let peak_active_flows = tables.iter().map(|t| t.peak_active).sum();
+    let evicted_flows = tables.iter().map(|t| t.evicted).sum();
     let mut per_tick: BTreeMap<i64, TimeBin> = BTreeMap::new();
     let mut rtt_histogram = LogHistogram::default();
     let end_ns = last_ns.unwrap_or(0);
     let mut flows = Vec::new();
     let mut clocks: BTreeMap<(PointId, PointId), ClockEstimate> = BTreeMap::new();
-    for t in tables {
-        let end = t.finish_all(end_ns);
+    let ends: Vec<crate::flow::TableEnd> = match pool {
+        Some(pool) => {
+            use rayon::prelude::*;
+            pool.install(|| {
+                tables
+                    .into_par_iter()
+                    .map(|t| t.finish_all(end_ns))
+                    .collect()
+            })
+        }
+        None => tables.into_iter().map(|t| t.finish_all(end_ns)).collect(),
+    };
+    for end in ends {
         flows.extend(end.flows);
         // After the flows ended: with several points, a flow's activity
         // joins the timeline when its primary point is known.
@@ -390,7 +481,7 @@ pub fn read(
         }
     }
     // One order for any shard count: by first packet, then by key fields.
-    flows.sort_by(|a, b| {
+    let order = |a: &FlowRecord, b: &FlowRecord| {
         (
             a.first_ts_ns,
             a.proto.as_str(),
@@ -405,7 +496,14 @@ pub fn read(
                 b.server,
                 b.tunnel,
             ))
-    });
+    };
+    match pool {
+        Some(pool) => {
+            use rayon::prelude::*;
+            pool.install(|| flows.par_sort_by(order));
+        }
+        None => flows.sort_by(order),
+    }
     for (i, f) in flows.iter_mut().enumerate() {
         f.id = i as u64;
         if multi {
@@ -439,6 +537,8 @@ pub fn read(
         fragments_unattributed: frags.unattributed,
         packets: merged,
         peak_active_flows,
+        evicted_flows,
+        max_flows,
         points: stage.points().to_vec(),
         clocks,
         point_warnings,

@@ -32,7 +32,16 @@ use crate::context::K8sIndex;
 use crate::flow::Timeouts;
 use crate::parquet_out::{ParquetError, ParquetOut, Written};
 use crate::report::{FlowRecord, FlowTrace, Report, Thresholds, ToolInfo, SCHEMA_VERSION};
+pub use merge::pool as worker_pool;
 pub use merge::PointsConfig;
+
+/// Flow-table shards: fixed, so that every thread count sees the same
+/// shards (and writes rows in the same order); more than any core count
+/// this tool is run with keeps every worker busy.
+pub const DEFAULT_SHARDS: usize = 16;
+
+/// Flows tracked at once by default: ~2-4 KB each while active.
+pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
 
 /// Validated settings of one analysis run.
 #[derive(Debug, Clone)]
@@ -44,6 +53,12 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Flow-table shards (1 or more). Output does not depend on it.
     pub shards: usize,
+    /// Worker threads for the flow tables and the steps after reading
+    /// (0: one per core). Output does not depend on it.
+    pub threads: usize,
+    /// Most flows tracked at once; beyond it the longest-idle flows end
+    /// early (`end_reason` "evicted", counted in the report).
+    pub max_flows: usize,
     /// Limits for findings.
     pub thresholds: Thresholds,
     /// Parquet tables to write (`--parquet`).
@@ -61,7 +76,9 @@ impl Config {
             inputs,
             k8s: Vec::new(),
             timeouts: Timeouts::default(),
-            shards: 1,
+            shards: DEFAULT_SHARDS,
+            threads: 0,
+            max_flows: DEFAULT_MAX_FLOWS,
             thresholds: Thresholds::default(),
             parquet: None,
             traces: 0,
@@ -192,10 +209,13 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         .then(|| crate::hubble::load(&inputs.flow_logs, &mut names, &progress.stop));
 
     // 3. Read and decode the captures into flows.
+    let pool = merge::pool(config.threads);
     let mut merged = merge::read(
         &inputs.captures,
         config.timeouts,
         config.shards,
+        pool.as_ref(),
+        config.max_flows,
         &config.points,
         progress,
         tables.as_mut().map(|t| t as &mut dyn crate::record::Sink),
@@ -289,7 +309,7 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
 
     // 8. Roll-ups over the flows: once per run, never per packet.
     #[cfg(feature = "polars")]
-    match crate::rollups::compute(&report) {
+    match crate::rollups::compute(&report, pool.as_ref()) {
         Ok(r) => report.rollups = r,
         Err(e) => report.capture.warnings.push(e),
     }
