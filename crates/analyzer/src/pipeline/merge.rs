@@ -286,18 +286,29 @@ impl Stream {
     }
 }
 
+/// How flows are kept: timeouts, shards, and the most open at once.
+#[derive(Debug, Clone, Copy)]
+pub struct TablesConfig {
+    pub timeouts: Timeouts,
+    pub shards: usize,
+    pub max_flows: usize,
+}
+
 /// Reads `files` into flows. Event, DNS and packet rows stream to `sink`
 /// while packets are read (see [`crate::record`]).
 pub fn read(
     files: &[PathBuf],
-    timeouts: Timeouts,
-    shards: usize,
+    tables: &TablesConfig,
     pool: Option<&rayon::ThreadPool>,
-    max_flows: usize,
     points: &PointsConfig,
     progress: &Progress,
     mut sink: Option<&mut dyn Sink>,
 ) -> Merged {
+    let TablesConfig {
+        timeouts,
+        shards,
+        max_flows,
+    } = *tables;
     let shards = shards.max(1);
     let packets_on = sink.as_ref().is_some_and(|s| s.wants_packets());
     let mut streams = Vec::new();

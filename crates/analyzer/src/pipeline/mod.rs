@@ -212,10 +212,12 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
     let pool = merge::pool(config.threads);
     let mut merged = merge::read(
         &inputs.captures,
-        config.timeouts,
-        config.shards,
+        &merge::TablesConfig {
+            timeouts: config.timeouts,
+            shards: config.shards,
+            max_flows: config.max_flows,
+        },
         pool.as_ref(),
-        config.max_flows,
         &config.points,
         progress,
         tables.as_mut().map(|t| t as &mut dyn crate::record::Sink),
