@@ -6,14 +6,15 @@
 # agent (crates/capture-agent) needs clang-19 to compile its BPF programs,
 # libbpf-dev for bpf_helpers.h and linux-libc-dev for the kernel UAPI
 # headers; bpftool helps inspect loaded programs and iperf3 measures the
-# agent's overhead (scripts/agent-overhead.sh). Does nothing for packages
+# agent's overhead (scripts/agent-overhead.sh); time (/usr/bin/time) measures
+# peak memory in scripts/bench.sh. Does nothing for packages
 # that are already present. Then the Python venv of the notebook tests
 # (scripts/install-notebook-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(tshark tcptrace tcpdump iproute2 nftables ethtool iputils-ping python3 chromium fonts-dejavu-core
-          clang-19 libbpf-dev linux-libc-dev bpftool iperf3)
+          clang-19 libbpf-dev linux-libc-dev bpftool iperf3 time)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

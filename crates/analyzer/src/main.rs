@@ -474,7 +474,7 @@ fn progress_bar(cli: &Cli, progress: &Progress) -> Option<Bar> {
     );
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {bytes}/{total_bytes} {wide_bar} {msg} ({eta})",
+            "{spinner} {percent:>3}% read {bytes}/{total_bytes} {wide_bar} {msg} ({eta})",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
@@ -483,9 +483,27 @@ fn progress_bar(cli: &Cli, progress: &Progress) -> Option<Bar> {
     let handle = std::thread::spawn(move || {
         // Start drawing only if the run lasts: short runs stay quiet.
         std::thread::sleep(Duration::from_millis(500));
+        let mut last = (std::time::Instant::now(), p.packets.load(Ordering::Relaxed));
+        let mut rate = 0.0f64;
         while !b.is_finished() {
+            let now = std::time::Instant::now();
+            let packets = p.packets.load(Ordering::Relaxed);
+            let dt = (now - last.0).as_secs_f64();
+            if dt >= 1.0 {
+                // Packets per second over the last second or so.
+                rate = packets.saturating_sub(last.1) as f64 / dt;
+                last = (now, packets);
+            }
             b.set_position(p.bytes_read.load(Ordering::Relaxed));
-            b.set_message(format!("{} packets", p.packets.load(Ordering::Relaxed)));
+            b.set_message(if rate >= 1.0 {
+                format!(
+                    "{} packets, {}/s",
+                    text::thousands(packets),
+                    text::thousands(rate as u64)
+                )
+            } else {
+                format!("{} packets", text::thousands(packets))
+            });
             std::thread::sleep(Duration::from_millis(250));
         }
     });

@@ -412,6 +412,13 @@ fn broken_archives_and_drop_tables_are_clear_errors() {
     let (code, j, err) = analyze_json(&[&cut], &[]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("cut.tar.gz"), "{err}");
+    // Errors name the member as ARCHIVE:MEMBER, never the scratch directory.
+    let text = j.to_string();
+    assert!(text.contains("cut.tar.gz:"), "{text}");
+    assert!(
+        !text.contains("retina-analyze-"),
+        "scratch path in the report: {text}"
+    );
     assert!(j["capture"]["packets"].as_u64().unwrap() > 0);
     // A Parquet file that is neither a drop nor a retransmission table.
     let other = dir.path().join("other");

@@ -83,7 +83,7 @@ pub fn capture(
             }
             *skipped.entry(skip_key(skip)).or_insert(0) += n;
         }
-        warnings.extend(r.info.warnings.iter().cloned());
+        warnings.extend(r.info.warnings.iter().map(|w| inputs.relabel(w)));
         let error = r.error.as_ref().map(|e| FileError {
             offset: match e {
                 SourceError::Damaged { offset, .. } | SourceError::Io { offset, .. } => {
@@ -91,18 +91,18 @@ pub fn capture(
                 }
                 _ => None,
             },
-            message: e.to_string(),
+            message: inputs.relabel(&e.to_string()),
         });
         let file_partial = r.error.is_some();
         if let Some(e) = &r.error {
             partial = true;
             if r.info.packets > 0 || e.is_damage() {
-                warnings.push(format!(
+                warnings.push(inputs.relabel(&format!(
                     "{e}; analyzed the {} packet(s) before it (partial)",
                     r.info.packets
-                ));
+                )));
             } else {
-                warnings.push(e.to_string());
+                warnings.push(inputs.relabel(&e.to_string()));
             }
         }
         files.push(FileRecord {

@@ -36,6 +36,19 @@ impl Inputs {
             .cloned()
             .unwrap_or_else(|| path.to_string())
     }
+
+    /// `message` with every extracted member's path replaced by its
+    /// `ARCHIVE:MEMBER` name (the scratch directory's name changes from run
+    /// to run and means nothing to the reader).
+    pub fn relabel(&self, message: &str) -> String {
+        let mut m = message.to_string();
+        for (path, shown) in &self.shown {
+            if m.contains(path.as_str()) {
+                m = m.replace(path.as_str(), shown);
+            }
+        }
+        m
+    }
 }
 
 /// Sorts `files` by kind, extracting archives. Unreadable files go to the

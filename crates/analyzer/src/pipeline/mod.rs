@@ -226,7 +226,7 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
     let interrupted = progress.stop.load(Ordering::SeqCst);
     let (capture, errors) = finish::capture(&mut merged, &inputs, interrupted);
     for e in &errors {
-        messages.push(relabel(&e.to_string(), &inputs));
+        messages.push(inputs.relabel(&e.to_string()));
     }
     partial |= capture.partial;
     let mut flows = std::mem::take(&mut merged.flows);
@@ -349,15 +349,6 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         tables,
         peak_active_flows: merged.peak_active_flows,
     })
-}
-
-/// Names an extracted archive member by its archive in a message.
-fn relabel(message: &str, inputs: &inputs::Inputs) -> String {
-    let mut m = message.to_string();
-    for (path, shown) in &inputs.shown {
-        m = m.replace(path.as_str(), shown);
-    }
-    m
 }
 
 /// The worst TCP flows, whose time-sequence graphs a report shows: by
