@@ -34,6 +34,8 @@ while [ $# -gt 0 ]; do
 done
 DIR=${BENCH_DIR:-/var/tmp/retina-bench}
 mkdir -p "$DIR"
+TIMES=$(mktemp)
+trap 'rm -f "$TIMES"' EXIT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/retina-analyze/target}
 cargo build --release -p retina-analyzer >&2
 BIN="$CARGO_TARGET_DIR/release/retina-analyze"
@@ -53,7 +55,8 @@ make_workload() {
 measure() {
     local walls=() rss=0 out
     for _ in $(seq "$RUNS"); do
-        out=$( { /usr/bin/time -v "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -30 )
+        /usr/bin/time -v -o "$TIMES" "$@" >/dev/null 2>/dev/null || true
+        out=$(cat "$TIMES")
         local wall kib
         wall=$(echo "$out" | awk -F': ' '/Elapsed \(wall clock\)/ {print $2}')
         kib=$(echo "$out" | awk -F': ' '/Maximum resident set size/ {print $2}')
@@ -89,8 +92,8 @@ for kind in bulk short flood; do
         cmd=${c#*|}
         # shellcheck disable=SC2086
         read -r wall rss < <(measure $cmd)
-        pps=$(awk -v p="$packets" -v w="$wall" 'BEGIN {printf "%.0f", w > 0 ? p / w : 0}')
-        mbs=$(awk -v m="$mb" -v w="$wall" 'BEGIN {printf "%.1f", w > 0 ? m / w : 0}')
+        pps=$(awk -v p="$packets" -v w="$wall" 'BEGIN {printf "%.0f", (w > 0 ? p / w : 0)}')
+        mbs=$(awk -v m="$mb" -v w="$wall" 'BEGIN {printf "%.1f", (w > 0 ? m / w : 0)}')
         printf '%-7s %-34s %9.2f %12s %9s %10.0f\n' "$kind" "$name" "$wall" "$pps" "$mbs" "$((rss / 1024))"
     done
     echo "        ($packets packets, $mb MB)"
