@@ -618,7 +618,7 @@ pub struct FlowTable {
     flows: HashMap<FlowKey, Flow>,
     timeouts: Timeouts,
     now_ns: i64,
-    finished: Vec<FlowRecord>,
+    finished: Finished,
     /// Most flows held at once: the memory high-water mark.
     pub peak_active: usize,
     /// Activity per tick ([`TIMELINE_TICK_NS`]) of capture time.
@@ -640,10 +640,59 @@ pub struct FlowTable {
     pub evicted: u64,
 }
 
+/// Finished flow records, kept in chunks allocated once at their full
+/// size: records are never copied as they accumulate (a growing vector of
+/// 1.6 KB records copies them at every doubling and leaves the old blocks
+/// behind, twice the memory of the records themselves).
+#[derive(Debug, Default)]
+pub struct Finished {
+    chunks: Vec<Vec<FlowRecord>>,
+    len: usize,
+}
+
+/// Records per chunk of [`Finished`] (about 3 MB).
+const FINISHED_CHUNK: usize = 2048;
+
+impl Finished {
+    fn push(&mut self, r: FlowRecord) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < c.capacity() => c.push(r),
+            _ => {
+                let mut c = Vec::with_capacity(FINISHED_CHUNK);
+                c.push(r);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The records in order, as chunks (each freed once moved out).
+    pub fn into_chunks(self) -> Vec<Vec<FlowRecord>> {
+        self.chunks
+    }
+
+    /// The records in order.
+    pub fn into_vec(self) -> Vec<FlowRecord> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in self.chunks {
+            v.extend(c);
+        }
+        v
+    }
+}
+
 /// What a flow table leaves when the input ends.
 #[derive(Debug)]
 pub struct TableEnd {
-    pub flows: Vec<FlowRecord>,
+    pub flows: Finished,
     /// Rows not yet handed to a sink.
     pub rec: Option<Buffers>,
     pub clocks: BTreeMap<(PointId, PointId), ClockEstimate>,
@@ -680,7 +729,7 @@ impl FlowTable {
             flows: HashMap::new(),
             timeouts,
             now_ns: i64::MIN,
-            finished: Vec::new(),
+            finished: Finished::default(),
             peak_active: 0,
             timeline: BTreeMap::new(),
             rtt_histogram: LogHistogram::default(),
@@ -958,12 +1007,12 @@ impl FlowTable {
 
     /// Takes the flows finished so far.
     pub fn drain_finished(&mut self) -> Vec<FlowRecord> {
-        std::mem::take(&mut self.finished)
+        std::mem::take(&mut self.finished).into_vec()
     }
 
     /// Ends every flow (end of input) and returns all finished flows.
     pub fn finish(self, end_ns: i64) -> Vec<FlowRecord> {
-        self.finish_with_records(end_ns).0
+        self.finish_with_records(end_ns).0.into_vec()
     }
 
     /// [`FlowTable::finish`], also returning the rows not yet handed to a
@@ -980,11 +1029,11 @@ impl FlowTable {
     }
 
     /// [`FlowTable::finish`], also returning the rows not yet handed to a sink.
-    pub fn finish_with_records(mut self, end_ns: i64) -> (Vec<FlowRecord>, Option<Buffers>) {
+    pub fn finish_with_records(mut self, end_ns: i64) -> (Finished, Option<Buffers>) {
         self.finish_flows(end_ns)
     }
 
-    fn finish_flows(&mut self, end_ns: i64) -> (Vec<FlowRecord>, Option<Buffers>) {
+    fn finish_flows(&mut self, end_ns: i64) -> (Finished, Option<Buffers>) {
         let mut rest: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
         rest.sort_by_key(|f| (f.first_ns, f.key));
         for f in rest {
@@ -1033,7 +1082,7 @@ impl FlowTable {
             }
             self.new_uid()
         };
-        let multi = self.multi.clone();
+        let multi = &self.multi;
         let flow = self.flows.entry(key).or_insert_with(|| {
             let (client, role) = originator(pkt, sender);
             let mut flow = Flow::new(uid, key, client, role, pkt.ts_ns);
@@ -1202,7 +1251,7 @@ impl FlowTable {
         } else {
             self.new_uid()
         };
-        let multi = self.multi.clone();
+        let multi = &self.multi;
         let flow = self.flows.entry(key).or_insert_with(|| {
             let (client, role) = by_ports(q.sport, q.dport, sender);
             let mut f = Flow::new(uid, key, client, role, pkt.ts_ns);

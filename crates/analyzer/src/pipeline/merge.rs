@@ -464,8 +464,13 @@ pub fn read(
         }
         None => tables.into_iter().map(|t| t.finish_all(end_ns)).collect(),
     };
-    for end in ends {
-        flows.extend(end.flows);
+    // Sized once; each shard's chunks of records move in and are freed
+    // one by one: the records exist about once, not twice.
+    flows.reserve_exact(ends.iter().map(|e| e.flows.len()).sum());
+    for mut end in ends {
+        for chunk in std::mem::take(&mut end.flows).into_chunks() {
+            flows.extend(chunk);
+        }
         // After the flows ended: with several points, a flow's activity
         // joins the timeline when its primary point is known.
         for (sec, bin) in &end.timeline {

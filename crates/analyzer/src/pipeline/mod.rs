@@ -164,10 +164,22 @@ impl Phases {
     pub fn done(&mut self, name: &str) {
         if self.on {
             let now = std::time::Instant::now();
+            // Resident memory now and at its peak (Linux), in MiB.
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let kib = |key: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                    .map_or(0, |k| k / 1024)
+            };
             eprintln!(
-                "retina-analyze: timing: {name:<16} {:>8.3} s (at {:.3} s)",
+                "retina-analyze: timing: {name:<16} {:>8.3} s (at {:.3} s), RSS {} MiB (anonymous {}, peak {} MiB)",
                 (now - self.last).as_secs_f64(),
-                (now - self.start).as_secs_f64()
+                (now - self.start).as_secs_f64(),
+                kib("VmRSS:"),
+                kib("RssAnon:"),
+                kib("VmHWM:")
             );
             self.last = now;
         }
