@@ -439,3 +439,28 @@ fn broken_archives_and_drop_tables_are_clear_errors() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// The committed agent bundle (real namespace traffic, scripts/make-bundle.sh):
+/// every lost packet is on a captured flow or counted as outside them, and
+/// normal-life frees are in neither count.
+#[test]
+fn committed_bundle_drops_add_up() {
+    let (code, j, err) = analyze_json(&[&testdata("bundle/node-b.tar.gz")], &[]);
+    assert_eq!(code, 0, "{err}");
+    let d = &j["drops"];
+    let loss = d["loss"].as_u64().unwrap();
+    let normal = d["normal"].as_u64().unwrap();
+    assert!(loss > 0 && normal > 0, "{d}");
+    assert_eq!(d["count"].as_u64().unwrap(), loss + normal);
+    let on_flows: u64 = j["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["drops"]["count"].as_u64())
+        .sum();
+    assert_eq!(
+        on_flows + d["unattributed"].as_u64().unwrap(),
+        loss,
+        "lost packets on flows + outside flows = all lost packets: {d}"
+    );
+}

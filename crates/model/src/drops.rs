@@ -155,7 +155,8 @@ pub struct DropsSummary {
     pub by_interface: BTreeMap<String, u64>,
     /// Drops by kernel code location (`symbol+0xoff`).
     pub by_location: BTreeMap<String, u64>,
-    /// Drops that belong to no flow of the capture.
+    /// Lost packets (`loss`, not normal-life frees) that belong to no flow
+    /// of the capture.
     pub unattributed: u64,
     /// Flows with the most lost packets, most first (at most 20).
     pub top_flows: Vec<FlowDrops>,

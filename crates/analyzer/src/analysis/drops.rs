@@ -193,7 +193,9 @@ pub fn attribute(
                 *r.flows.entry(i).or_default() += 1;
                 *r.servers.entry(flows[i].server).or_default() += 1;
             }
-            None => sum.unattributed += 1,
+            // Lost packets of no captured flow (normal-life frees are not loss).
+            None if loss => sum.unattributed += 1,
+            None => {}
         }
     }
     let mut top: Vec<FlowDrops> = per_flow
