@@ -126,13 +126,35 @@ fn check_scenario(dir: &Path, scenario: &str) {
             assert_eq!(f["ip_bytes"], alone["ip_bytes"], "{}", ctx(what));
             assert_eq!(f["payload_bytes"], alone["payload_bytes"], "{}", ctx(what));
             // The sender's retransmissions: the client capture's, which
-            // equal the kernel's count (tail probes aside, none here).
-            assert_eq!(
-                f["tcp"]["retransmissions"]["client"]["segments"],
-                *sender_retrans,
-                "{}",
-                ctx(what)
-            );
+            // equal the kernel's count (tail probes aside, none here) ...
+            let got = f["tcp"]["retransmissions"]["client"]["segments"]
+                .as_u64()
+                .unwrap();
+            let sent = sender_retrans.as_u64().unwrap();
+            let reordered = f["tcp"]["out_of_order"]["client"].as_u64().unwrap();
+            let client_reordered = alone["tcp"]["out_of_order"]["client"].as_u64().unwrap();
+            if what == "router alone" && reordered > client_reordered {
+                // ... unless the router itself received the client's data
+                // out of order (veth delivers through per-CPU backlogs: a
+                // sender moving between CPUs reorders a burst). The router
+                // then sees holes filled after the receiver's duplicate
+                // ACKs, which every capture-side analysis (ours, tcptrace,
+                // Wireshark) takes for fast retransmissions: at most the
+                // reordered bursts more, never fewer (a known limit, see
+                // the closing notes of issue 12).
+                eprintln!(
+                    "{}: the router saw {reordered} client segments out of order: \
+                     retransmissions {got} (sender {sent})",
+                    ctx(what)
+                );
+                assert!(
+                    got >= sent && got - sent <= reordered,
+                    "{}: {got} retransmissions, sender {sent}, {reordered} reordered",
+                    ctx(what)
+                );
+            } else {
+                assert_eq!(got, sent, "{}", ctx(what));
+            }
         } else {
             // The router saw merged packets: the same bytes, once.
             assert_eq!(
