@@ -148,11 +148,18 @@ fn ipv6_extension_headers() {
     ];
     let mut diffs = Vec::new();
     let mut ext_frames = 0;
-    for path in [
-        "testdata/ipv6.pcapng",
-        "corpus:zeek/testing/btest/Traces/ipv6-http-atomic-frag.pcap",
+    // Frames with an extension header in each capture that is present
+    // (the shared corpus may be absent: then its file is skipped).
+    let mut expected = 0;
+    for (path, with_ext) in [
+        ("testdata/ipv6.pcapng", 15),
+        (
+            "corpus:zeek/testing/btest/Traces/ipv6-http-atomic-frag.pcap",
+            18,
+        ),
     ] {
         let Some(file) = locate(path) else { continue };
+        expected += with_ext;
         let frames = load(&file);
         // The oracle above knows one 8-byte extension header only.
         for v in frames.iter().filter_map(|d| d.view.as_ref()) {
@@ -171,7 +178,7 @@ fn ipv6_extension_headers() {
         return;
     }
     assert_eq!(
-        ext_frames, 33,
+        ext_frames, expected,
         "15 fragments in ipv6.pcapng, 18 in the corpus capture"
     );
 
