@@ -11,6 +11,7 @@ pub mod context;
 pub mod decode;
 pub mod flow;
 pub mod hubble;
+pub mod par;
 pub mod parquet_out;
 pub mod pipeline;
 pub mod record;

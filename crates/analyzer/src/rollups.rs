@@ -86,13 +86,7 @@ fn narrow_batch(
     flows: &[FlowRecord],
     pool: Option<&rayon::ThreadPool>,
 ) -> Result<RecordBatch, String> {
-    let chunks: Vec<RecordBatch> = match pool {
-        Some(pool) => {
-            use rayon::prelude::*;
-            pool.install(|| flows.par_chunks(CHUNK).map(chunk_batch).collect())
-        }
-        None => flows.chunks(CHUNK).map(chunk_batch).collect(),
-    };
+    let chunks = crate::par::map_chunks(pool, flows, CHUNK, chunk_batch);
     let Some(first) = chunks.first() else {
         return Err("no flows".into());
     };

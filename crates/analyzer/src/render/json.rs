@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::par::{chunk_for, map_chunks};
 use crate::report::{FlowRecord, Report};
 
 /// Writes the report as pretty-printed JSON followed by a newline.
@@ -27,10 +28,7 @@ pub fn write_parallel(
     if report.flows.is_empty() {
         return write(report, out);
     }
-    let flows = std::mem::take(&mut report.flows);
-    let head = serde_json::to_vec_pretty(&*report).map_err(io::Error::other);
-    report.flows = flows;
-    let head = head?;
+    let head = without_flows(report, serde_json::to_vec_pretty).map_err(io::Error::other)?;
     // `flows` is the model's last field: the document ends with it.
     const EMPTY: &[u8] = b",\n  \"flows\": []\n}";
     if !head.ends_with(EMPTY) {
@@ -39,19 +37,9 @@ pub fn write_parallel(
     out.write_all(&head[..head.len() - EMPTY.len()])?;
     out.write_all(b",\n  \"flows\": [\n")?;
     for (i, step) in report.flows.chunks(per_step.max(1)).enumerate() {
-        let parts: Vec<io::Result<Vec<u8>>> = match pool {
-            Some(pool) => {
-                use rayon::prelude::*;
-                pool.install(|| {
-                    step.par_chunks(step.len().div_ceil(pool.current_num_threads() * 4).max(1))
-                        .map(indented_flows)
-                        .collect()
-                })
-            }
-            // Into a buffer even on one thread: serde_json's many small
-            // writes cost more through a `dyn Write` than into a Vec.
-            None => vec![indented_flows(step)],
-        };
+        // Into buffers even on one thread: serde_json's many small writes
+        // cost more through a `dyn Write` than into a Vec.
+        let parts = map_chunks(pool, step, chunk_for(pool, step.len()), indented_flows);
         for (j, part) in parts.into_iter().enumerate() {
             if j > 0 || i > 0 {
                 out.write_all(b",\n")?;
@@ -101,26 +89,21 @@ pub fn write_lines(
         Ok(buf)
     };
     for step in report.flows.chunks(FLOWS_PER_STEP) {
-        let parts: Vec<io::Result<Vec<u8>>> = match pool {
-            Some(pool) => {
-                use rayon::prelude::*;
-                pool.install(|| {
-                    step.par_chunks(step.len().div_ceil(pool.current_num_threads() * 4).max(1))
-                        .map(lines)
-                        .collect()
-                })
-            }
-            None => vec![lines(step)],
-        };
-        for part in parts {
+        for part in map_chunks(pool, step, chunk_for(pool, step.len()), lines) {
             out.write_all(&part?)?;
         }
     }
-    let flows = std::mem::take(&mut report.flows);
-    let summary = serde_json::to_writer(&mut *out, &*report).map_err(io::Error::other);
-    report.flows = flows;
-    summary?;
+    without_flows(report, |r| serde_json::to_writer(&mut *out, r)).map_err(io::Error::other)?;
     out.write_all(b"\n")
+}
+
+/// `f` of the report with its flows taken out (then put back): the rest of
+/// the document, whose flows are written apart.
+fn without_flows<R>(report: &mut Report, f: impl FnOnce(&Report) -> R) -> R {
+    let flows = std::mem::take(&mut report.flows);
+    let r = f(report);
+    report.flows = flows;
+    r
 }
 
 #[cfg(test)]
