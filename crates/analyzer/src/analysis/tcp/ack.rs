@@ -137,8 +137,9 @@ impl TcpAnalyzer {
         }
         acker.last_ack_sent = Some(t.ack);
         acker.last_win_sent = Some(t.window);
-        for _ in 0..lost.segments {
-            self.history.repeating(1 - d, Repeating::Gap);
+        if lost.segments > 0 {
+            self.history
+                .repeating_n(1 - d, Repeating::Gap, lost.segments);
         }
         self.last_rtt_ms = rtt_sample;
         self.last_loss = lost;

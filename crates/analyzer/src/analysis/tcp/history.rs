@@ -92,17 +92,26 @@ impl History {
 
     /// Records a repeating event (retransmission, gap, zero window).
     pub fn repeating(&mut self, dir: usize, kind: Repeating) {
+        self.repeating_n(dir, kind, 1);
+    }
+
+    /// Records `n` repeating events at once (the segments a gap spans):
+    /// the letter repeats at the 1st, 10th, 100th... event, as Zeek does,
+    /// in time independent of `n`.
+    pub fn repeating_n(&mut self, dir: usize, kind: Repeating, n: u64) {
         let (k, letter) = match kind {
             Repeating::Retransmission => (0, 'T'),
             Repeating::Gap => (1, 'G'),
             Repeating::ZeroWindow => (2, 'W'),
         };
-        self.counts[k][dir] += 1;
+        let count = &mut self.counts[k][dir];
+        *count = count.saturating_add(n);
         let threshold = &mut self.thresholds[k][dir];
         if *threshold == 0 {
             *threshold = 1;
         }
-        if self.counts[k][dir] >= *threshold {
+        // At most 20 thresholds fit in a u64: the loop is short.
+        while *count >= *threshold && *threshold != u64::MAX {
             self.letters.push(case(dir, letter));
             *threshold = threshold.saturating_mul(10);
         }
