@@ -86,14 +86,16 @@ fn narrow_batch(
     flows: &[FlowRecord],
     pool: Option<&rayon::ThreadPool>,
 ) -> Result<RecordBatch, String> {
-    let chunks = crate::par::map_chunks(pool, flows, CHUNK, chunk_batch);
+    let chunks = crate::par::map_chunks(pool, flows, CHUNK, chunk_batch)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let Some(first) = chunks.first() else {
         return Err("no flows".into());
     };
     arrow_select::concat::concat_batches(&first.schema(), &chunks).map_err(|e| e.to_string())
 }
 
-fn chunk_batch(flows: &[FlowRecord]) -> RecordBatch {
+fn chunk_batch(flows: &[FlowRecord]) -> Result<RecordBatch, String> {
     let c = FlowTableRow::COLUMNS;
     let strs = || StringBuilder::with_capacity(flows.len(), flows.len() * 12);
     let (mut proto, mut client_ip, mut server_ip) = (strs(), strs(), strs());
@@ -137,5 +139,7 @@ fn chunk_batch(flows: &[FlowRecord]) -> RecordBatch {
         (c.rtt_ms_p50, Arc::new(rtt.finish())),
         (c.response_time_ms_p50, Arc::new(resp.finish())),
     ];
-    RecordBatch::try_from_iter(columns).expect("columns of equal length")
+    // One value per flow in every column: Arrow refuses only a bug here.
+    RecordBatch::try_from_iter(columns)
+        .map_err(|e| format!("building the flows batch for the roll-ups: {e}"))
 }

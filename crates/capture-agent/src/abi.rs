@@ -3,6 +3,8 @@
 //! ring buffers are decoded from bytes (host order fields as native integers,
 //! addresses in network order).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::cli::{MAX_NETS, MAX_PORTS, MAX_PROTOS};
@@ -61,8 +63,10 @@ const _: () = assert!(std::mem::size_of::<Config>() == CONFIG_SIZE);
 const _: () = assert!(std::mem::size_of::<NetC>() == 20);
 
 #[cfg(all(target_os = "linux", retina_bpf))]
-// SAFETY: plain old data, repr(C), no padding (size checked above), every
-// bit pattern valid.
+// SAFETY: `Config` is `#[repr(C)]`, `Copy`, and made of integers and arrays
+// of integers only (`NetC` likewise), so every bit pattern is a valid value;
+// it has no padding bytes, since its size, asserted above, is the sum of its
+// fields' sizes; aya copies it byte for byte into the BPF programs' config map.
 unsafe impl aya::Pod for Config {}
 
 impl Default for Config {
@@ -135,10 +139,14 @@ fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_ne_bytes([b[o], b[o + 1]])
 }
 fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+    u32::from_ne_bytes(b[o..o + 4].try_into().expect("a 4-byte range is a [u8; 4]"))
 }
 fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_ne_bytes(b[o..o + 8].try_into().expect("8 bytes"))
+    u64::from_ne_bytes(
+        b[o..o + 8]
+            .try_into()
+            .expect("an 8-byte range is a [u8; 8]"),
+    )
 }
 
 /// `struct retina_pkt` and the frame that follows it.
@@ -172,7 +180,7 @@ fn addr(family: u8, a: &[u8]) -> Option<IpAddr> {
     match family {
         AF_INET => Some(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
         AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(
-            <[u8; 16]>::try_from(&a[..16]).expect("16 bytes"),
+            <[u8; 16]>::try_from(&a[..16]).expect("a 16-byte range is a [u8; 16]"),
         ))),
         _ => None,
     }

@@ -140,7 +140,9 @@ pub fn write_bundle(
         let mut tar = tar::Builder::new(gz);
         tar.follow_symlinks(false);
         for p in pcapng.iter().chain(tables) {
-            let n = p.file_name().expect("output files have names");
+            let n = p.file_name().ok_or_else(|| {
+                std::io::Error::other(format!("{}: not a file name", p.display()))
+            })?;
             tar.append_path_with_name(p, n)?;
         }
         tar.append_path_with_name(dir.join(MANIFEST), MANIFEST)?;

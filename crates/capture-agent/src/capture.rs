@@ -2,8 +2,10 @@
 //! checks, loading and attaching the programs, the ring-buffer loop, limits,
 //! clean stop and the outputs.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::RawFd;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use aya::Btf;
 use retina_tables::agent::{DropTableRow, RetransTableRow};
 use retina_tables::bundle::{self as manifest, Manifest, MetadataFile};
 use retina_tables::TableWriter;
+use rustix::event::{PollFd, PollFlags};
 
 use crate::abi::{self, Config, Event};
 use crate::bundle;
@@ -26,22 +29,42 @@ use crate::tracefmt;
 static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
+/// The longest the loop waits for the ring buffers before it looks at the
+/// clock, the limits and [`STOP`] again (below one second).
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
 extern "C" fn on_signal(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::SeqCst);
     STOP.store(true, Ordering::SeqCst);
 }
 
-fn install_signal_handlers() {
+/// SIGINT and SIGTERM stop the capture cleanly (the loop sees [`STOP`]).
+fn install_signal_handlers() -> Result<()> {
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction with a handler that only touches atomics;
-        // no SA_RESTART, so poll() returns EINTR and the loop sees STOP.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        // SAFETY: `libc::sigaction` is plain C data for which all zeroes is
+        // a valid value (no handler, empty flags, empty mask).
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        // An `sa_handler`-style handler (no SA_SIGINFO): `on_signal` has the
+        // `extern "C" fn(c_int)` signature the kernel calls it with.
+        sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // No SA_RESTART: poll() returns EINTR and the loop sees STOP at once
+        // (poll is never restarted anyway).
+        sa.sa_flags = 0;
+        // SAFETY: `sa.sa_mask` is a valid, writable sigset_t of `sa`.
+        let rc = unsafe { libc::sigemptyset(&mut sa.sa_mask) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error()).context("sigemptyset");
+        }
+        // SAFETY: `sa` is a fully initialised sigaction that lives across
+        // the call, the old action is not asked for (null is allowed), and
+        // the handler is async-signal-safe: it only stores to atomics.
+        let rc = unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("installing the handler of signal {sig} (sigaction)"));
         }
     }
+    Ok(())
 }
 
 /// Why the capture ended.
@@ -80,9 +103,13 @@ fn sysfs_net(name: &str, attr: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// The index of interface `name` in this network namespace; `None` when
+/// there is no such interface (if_nametoindex returns 0, errno ENODEV) or
+/// the name cannot be one (it holds a NUL byte).
 fn ifindex_of(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: valid NUL-terminated string.
+    // SAFETY: `c` is a NUL-terminated string that outlives the call, which
+    // only reads it (and copies at most IFNAMSIZ bytes of it).
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
     (i != 0).then_some(i)
 }
@@ -165,8 +192,7 @@ fn preflight() -> Result<()> {
         missing.push("CAP_PERFMON");
     }
     if !missing.is_empty() {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
+        let euid = rustix::process::geteuid().as_raw();
         bail!(
             "not enough privileges (uid {euid}, missing {}): run retina-capture as root, or grant \
              CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN",
@@ -179,13 +205,35 @@ fn preflight() -> Result<()> {
              for the agent's CO-RE reads"
         );
     }
-    // Ring buffers count against RLIMIT_MEMLOCK on kernels before 5.11.
-    let rl = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
+    raise_memlock_limit()
+}
+
+/// Ring buffers and maps count against RLIMIT_MEMLOCK on kernels before
+/// 5.11 (later ones charge the memory cgroup instead): raise it to
+/// unlimited. A refusal matters only on those kernels.
+fn raise_memlock_limit() -> Result<()> {
+    use rustix::process::{setrlimit, Resource, Rlimit};
+    let unlimited = Rlimit {
+        current: None,
+        maximum: None,
     };
-    // SAFETY: valid pointer to an rlimit.
-    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rl) };
+    let Err(e) = setrlimit(Resource::Memlock, unlimited) else {
+        return Ok(());
+    };
+    let memcg_accounting = aya::util::KernelVersion::current()
+        .map(|v| v >= aya::util::KernelVersion::new(5, 11, 0))
+        .unwrap_or(false);
+    if memcg_accounting {
+        return Ok(());
+    }
+    // The limit may already be high enough (an administrator raised it to
+    // a finite value we may not exceed): say so and let loading tell.
+    eprintln!(
+        "retina-capture: warning: cannot raise RLIMIT_MEMLOCK to unlimited ({}); this \
+         kernel (older than 5.11 or of unknown version) counts the ring buffers against it, \
+         so loading may fail: run as root, grant CAP_SYS_RESOURCE, or `ulimit -l unlimited`",
+        std::io::Error::from(e)
+    );
     Ok(())
 }
 
@@ -195,26 +243,30 @@ fn field_off(f: &tracefmt::Format, tp: &str, name: &str) -> Result<u32> {
         .ok_or_else(|| anyhow!("tracepoint {tp}: no field {name:?} in its format file"))
 }
 
-fn realtime_offset_ns() -> i64 {
-    let now = |clk| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid pointer.
-        unsafe { libc::clock_gettime(clk, &mut ts) };
-        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+/// Nanoseconds to add to a CLOCK_MONOTONIC time (the BPF programs'
+/// `bpf_ktime_get_ns`) to get a CLOCK_REALTIME one: the tightest of five
+/// readings of the real-time clock between two of the monotonic one.
+fn realtime_offset_ns() -> Result<i64> {
+    use rustix::time::{clock_gettime_dynamic, ClockId, DynamicClockId};
+    let now = |clk: ClockId, name: &str| -> Result<i64> {
+        let ts = clock_gettime_dynamic(DynamicClockId::Known(clk))
+            .map_err(std::io::Error::from)
+            .with_context(|| format!("reading {name} (clock_gettime)"))?;
+        Ok(ts
+            .tv_sec
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec))
     };
     let mut best = (i64::MAX, 0i64);
     for _ in 0..5 {
-        let m1 = now(libc::CLOCK_MONOTONIC);
-        let r = now(libc::CLOCK_REALTIME);
-        let m2 = now(libc::CLOCK_MONOTONIC);
+        let m1 = now(ClockId::Monotonic, "CLOCK_MONOTONIC")?;
+        let r = now(ClockId::Realtime, "CLOCK_REALTIME")?;
+        let m2 = now(ClockId::Monotonic, "CLOCK_MONOTONIC")?;
         if m2 - m1 < best.0 {
             best = (m2 - m1, r - (m1 + (m2 - m1) / 2));
         }
     }
-    best.1
+    Ok(best.1)
 }
 
 fn realtime_now_ns() -> i64 {
@@ -353,14 +405,15 @@ pub fn run(args: &Args) -> Result<()> {
     let btf = Btf::from_sys_fs().map_err(|e| load_error("reading kernel BTF", e))?;
     let mut objects = programs::load_all(args, &btf, &cfg, &ifaces)?;
 
-    install_signal_handlers();
+    install_signal_handlers()?;
+    // Read just before attaching, so that a failure leaves nothing attached.
+    let mono_to_real = realtime_offset_ns()?;
     let mut attached = Attached::default();
     if let Err(e) = attached.attach_all(&mut objects, &ifaces) {
         attached.detach_all(&mut objects);
         return Err(e);
     }
 
-    let mono_to_real = realtime_offset_ns();
     let start_ns = realtime_now_ns();
     let started = Instant::now();
     eprintln!(
@@ -400,7 +453,7 @@ pub fn run(args: &Args) -> Result<()> {
         err: None,
     };
 
-    let tty = !args.quiet && unsafe { libc::isatty(2) } == 1;
+    let tty = !args.quiet && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
     loop {
@@ -417,15 +470,32 @@ pub fn run(args: &Args) -> Result<()> {
             break;
         }
         let timeout = deadline
-            .map(|d| {
-                d.saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .min(100) as i32
-            })
-            .unwrap_or(100);
-        let mut fds: Vec<libc::pollfd> = objects.iter().map(|o| pollfd(o.ring_fd())).collect();
-        // SAFETY: fds is a valid array of pollfd.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(POLL_TIMEOUT)
+            .min(POLL_TIMEOUT);
+        let timeout = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: timeout.subsec_nanos().into(),
+        };
+        let polled = {
+            let mut fds: Vec<PollFd> = objects
+                .iter()
+                .map(|o| PollFd::new(&o.ring, PollFlags::IN))
+                .collect();
+            rustix::event::poll(&mut fds, Some(&timeout))
+        };
+        match polled {
+            Ok(_) => {}
+            // A signal (SIGINT, SIGTERM: STOP is set) or another one: back
+            // to the top of the loop, which drains the rings anyway.
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                st.err = Some(
+                    anyhow!(std::io::Error::from(e)).context("waiting for the ring buffers (poll)"),
+                );
+                break;
+            }
+        }
         drain_all(&mut objects, &mut st);
         if tty && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
@@ -534,14 +604,6 @@ pub fn run(args: &Args) -> Result<()> {
         bail!("detaching: {}", detach_errors.join("; "));
     }
     Ok(())
-}
-
-fn pollfd(fd: RawFd) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    }
 }
 
 fn output_dir(args: &Args, host: &str) -> Result<(PathBuf, bool)> {

@@ -4,16 +4,16 @@
 // why; the decoding and writing code it would use stays compiled and tested.
 #![cfg_attr(not(all(target_os = "linux", retina_bpf)), allow(dead_code))]
 
-mod abi;
 mod bundle;
 #[cfg(all(target_os = "linux", retina_bpf))]
 mod capture;
-mod cli;
 mod kallsyms;
 mod pcapng;
 #[cfg(all(target_os = "linux", retina_bpf))]
 mod programs;
 mod tracefmt;
+
+use retina_capture::{abi, cli};
 
 use clap::Parser;
 

@@ -227,7 +227,12 @@ impl PcapngWriter {
         if self.would_rotate(data.len()) {
             self.open_next()?;
         }
-        let (out, _) = self.out.as_mut().expect("a file is open");
+        // No file when opening the next one failed: that error was returned.
+        let Some((out, _)) = self.out.as_mut() else {
+            return Err(std::io::Error::other(
+                "no packet file open (opening the next one failed)",
+            ));
+        };
         let n = write_packet_block(out, if_id, ts_ns, data, orig_len, dir)?;
         self.file_bytes += n;
         self.total_bytes += n;

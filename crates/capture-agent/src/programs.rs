@@ -3,8 +3,6 @@
 //! and what a failure says). One loop loads, one attaches, one detaches:
 //! a program is added by adding a row, not a code path.
 
-use std::os::fd::{AsRawFd, RawFd};
-
 use anyhow::{anyhow, Result};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::links::LinkOrder;
@@ -194,10 +192,6 @@ impl Object {
     pub fn stat(&self, idx: u32) -> u64 {
         self.stats.get(&idx, 0).map(|v| v.iter().sum()).unwrap_or(0)
     }
-
-    pub fn ring_fd(&self) -> RawFd {
-        self.ring.as_raw_fd()
-    }
 }
 
 /// A counter of object `obj`; 0 when this run did not load it.
@@ -297,6 +291,16 @@ fn program_mut<'a>(
         .program_mut(p.name)
 }
 
+/// Program `p` of a loaded object, or an error naming it (an object built
+/// without one of the programs the table lists).
+fn loaded_program<'a>(
+    objects: &'a mut [Object],
+    p: &ProgramSpec,
+) -> Result<&'a mut aya::programs::Program> {
+    program_mut(objects, p)
+        .ok_or_else(|| anyhow!("BPF program {}: not in its loaded object", p.name))
+}
+
 impl Attached {
     /// Attaches every loaded program: the tracepoints, then interface by
     /// interface (its clsact qdisc first, before TCX) the TC programs.
@@ -312,7 +316,7 @@ impl Attached {
             if !loaded(objects, p) {
                 continue;
             }
-            let prog: &mut TracePoint = program_mut(objects, p).expect("loaded").try_into()?;
+            let prog: &mut TracePoint = loaded_program(objects, p)?.try_into()?;
             let id = prog
                 .attach(category, name)
                 .map_err(|e| load_error(p.attach_fails, e))?;
@@ -322,9 +326,12 @@ impl Attached {
                 id: LinkId::TracePoint(id),
             });
         }
-        let tc: Vec<&'static ProgramSpec> = PROGRAMS
+        let tc: Vec<(&'static ProgramSpec, TcAttachType)> = PROGRAMS
             .iter()
-            .filter(|p| matches!(p.hook, Hook::Tc(_)) && loaded(objects, p))
+            .filter_map(|p| match p.hook {
+                Hook::Tc(kind) if loaded(objects, p) => Some((p, kind)),
+                _ => None,
+            })
             .collect();
         if tc.is_empty() {
             return Ok(());
@@ -342,12 +349,8 @@ impl Attached {
                     }
                 }
             }
-            for &p in &tc {
-                let Hook::Tc(kind) = p.hook else {
-                    unreachable!("filtered to TC programs")
-                };
-                let prog: &mut SchedClassifier =
-                    program_mut(objects, p).expect("loaded").try_into()?;
+            for &(p, kind) in &tc {
+                let prog: &mut SchedClassifier = loaded_program(objects, p)?.try_into()?;
                 // Ingress first in the chain (sees frames as they arrive), egress
                 // last (sees frames as they leave).
                 let id = if tcx {

@@ -117,19 +117,21 @@ pub fn tracefs() -> Result<PathBuf, String> {
 
 #[cfg(target_os = "linux")]
 fn mount_tracefs(target: &str) -> Result<(), String> {
-    use std::ffi::CString;
-    let t = CString::new(target).expect("no NUL");
-    let fs = CString::new("tracefs").expect("no NUL");
-    // SAFETY: valid NUL-terminated strings; null data is allowed.
-    let rc = unsafe { libc::mount(fs.as_ptr(), t.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
-    if rc != 0 {
-        return Err(format!(
+    use rustix::mount::{mount, MountFlags};
+    mount(
+        "tracefs",
+        target,
+        "tracefs",
+        MountFlags::empty(),
+        None::<&std::ffi::CStr>,
+    )
+    .map_err(|e| {
+        format!(
             "tracefs is not mounted and mounting it at {target} failed: {} \
              (mount it: mount -t tracefs nodev {target})",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+            std::io::Error::from(e)
+        )
+    })
 }
 
 #[cfg(not(target_os = "linux"))]

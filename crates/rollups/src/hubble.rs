@@ -76,18 +76,31 @@ pub struct HubbleTables {
     pub dns_queries: Table,
 }
 
-fn str_col(batch: &RecordBatch, name: &str) -> Result<StringArray> {
-    batch
+/// Column `name` of `batch` as an `A` (`expected` names its Arrow type).
+fn typed_col<A: Array + Clone + 'static>(
+    batch: &RecordBatch,
+    name: &str,
+    expected: &'static str,
+) -> Result<A> {
+    let a = batch
         .column_by_name(name)
-        .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned())
-        .ok_or_else(|| RollupError::Missing(name.to_string()))
+        .ok_or_else(|| RollupError::Missing(name.to_string()))?;
+    a.as_any()
+        .downcast_ref::<A>()
+        .cloned()
+        .ok_or_else(|| RollupError::WrongType {
+            name: name.to_string(),
+            ty: a.data_type().to_string(),
+            expected,
+        })
+}
+
+fn str_col(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    typed_col(batch, name, "Utf8")
 }
 
 fn port_col(batch: &RecordBatch, name: &str) -> Result<UInt16Array> {
-    batch
-        .column_by_name(name)
-        .and_then(|a| a.as_any().downcast_ref::<UInt16Array>().cloned())
-        .ok_or_else(|| RollupError::Missing(name.to_string()))
+    typed_col(batch, name, "UInt16")
 }
 
 /// Packets of records whose verdict is `v` (0 for the others).

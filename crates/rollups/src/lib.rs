@@ -14,6 +14,8 @@
 //! deprecated upstream in favour of the lazy API but are maintained; the
 //! `#[allow(deprecated)]` below is that trade-off, measured in the README.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use arrow_array::{Array, RecordBatch};
 use polars::prelude::*;
 use retina_tables::analyzer::{FlowTableColumns, FlowTableRow};
@@ -30,6 +32,16 @@ pub enum RollupError {
     Unsupported { name: String, ty: String },
     #[error("roll-ups: arrow export of column {name}: {message}")]
     Export { name: String, message: String },
+    #[error("roll-ups: polars import of column {name}: {message}")]
+    Import { name: String, message: String },
+    #[error("roll-ups: column {name} has type {ty}, expected {expected}")]
+    WrongType {
+        name: String,
+        ty: String,
+        expected: &'static str,
+    },
+    #[error("roll-ups: {0}")]
+    Shape(String),
     #[error("roll-ups: polars: {0}")]
     Polars(#[from] PolarsError),
 }
@@ -47,6 +59,12 @@ fn loadable(ty: &arrow_schema::DataType) -> bool {
 
 /// Moves one arrow-rs array into a polars [`Series`] through the Arrow C
 /// Data Interface.
+///
+/// polars and polars-arrow 0.55 offer no conversion from arrow-rs arrays
+/// (no `arrow_rs` feature), and the two crates' C Data Interface structs
+/// are distinct Rust types, so the export of one is handed to the import of
+/// the other by [`c_array_for_polars`] and [`c_schema_for_polars`]. Any
+/// failure on the way is an error naming the column.
 pub fn series_from_arrow(name: &str, array: &dyn Array) -> Result<Series> {
     if !loadable(array.data_type()) {
         return Err(RollupError::Unsupported {
@@ -59,21 +77,89 @@ pub fn series_from_arrow(name: &str, array: &dyn Array) -> Result<Series> {
             name: name.to_string(),
             message: e.to_string(),
         })?;
-    // SAFETY: both pairs of structs are the C Data Interface's `ArrowArray`
-    // and `ArrowSchema`, `#[repr(C)]` with the same fields (transmute also
-    // checks their sizes). Ownership moves with the struct: polars calls the
-    // array's release callback when it drops the imported array, and the
-    // schema is released by arrow-rs when `ffi_schema` drops after import.
-    let array = unsafe {
-        let c_array: polars_arrow::ffi::ArrowArray = std::mem::transmute(ffi_array);
-        let c_schema: &polars_arrow::ffi::ArrowSchema = &*(&ffi_schema
-            as *const arrow_schema::ffi::FFI_ArrowSchema
-            as *const polars_arrow::ffi::ArrowSchema);
-        let field = polars_arrow::ffi::import_field_from_c(c_schema)?;
-        polars_arrow::ffi::import_array_from_c(c_array, field.dtype().clone())?
+    let c_array = c_array_for_polars(ffi_array);
+    let c_schema = c_schema_for_polars(ffi_schema);
+    let import = |e: PolarsError| RollupError::Import {
+        name: name.to_string(),
+        message: e.to_string(),
     };
-    drop(ffi_schema);
-    Ok(Series::from_arrow(name.into(), array)?)
+    // SAFETY: `c_schema` was just exported by arrow-rs (`to_ffi`), so it is
+    // a valid, unreleased `ArrowSchema` as the C Data Interface specifies:
+    // its format, name and children strings and pointers live in its
+    // private data until its release callback runs, which happens only when
+    // `c_schema` drops, after this borrow. `import_field_from_c` reads it
+    // and copies what it needs into the returned `Field`.
+    let field = unsafe { polars_arrow::ffi::import_field_from_c(&c_schema) }.map_err(import)?;
+    // SAFETY: `c_array` was exported by arrow-rs together with `c_schema`
+    // and describes the data type `field` was read from: a valid,
+    // unreleased `ArrowArray` whose buffers and children stay alive (they
+    // are reference counts on `array`'s buffers, held by its private data)
+    // until its release callback runs. The import takes ownership of it and
+    // calls that callback when the imported polars array is dropped, or
+    // when the import fails and drops it.
+    let imported =
+        unsafe { polars_arrow::ffi::import_array_from_c(c_array, field.dtype().clone()) }
+            .map_err(import)?;
+    drop(c_schema);
+    Ok(Series::from_arrow(name.into(), imported)?)
+}
+
+// The two crates' structs for the same C structs: their sizes and
+// alignments must agree (checked when compiling), and their fields are the
+// same C fields in the same order (`#[repr(C)]` definitions copied from
+// the Arrow C Data Interface specification's `struct ArrowArray` and
+// `struct ArrowSchema` in both crates).
+const _: () = {
+    use std::mem::{align_of, size_of};
+    assert!(
+        size_of::<arrow_data::ffi::FFI_ArrowArray>() == size_of::<polars_arrow::ffi::ArrowArray>()
+    );
+    assert!(
+        align_of::<arrow_data::ffi::FFI_ArrowArray>()
+            == align_of::<polars_arrow::ffi::ArrowArray>()
+    );
+    assert!(
+        size_of::<arrow_schema::ffi::FFI_ArrowSchema>()
+            == size_of::<polars_arrow::ffi::ArrowSchema>()
+    );
+    assert!(
+        align_of::<arrow_schema::ffi::FFI_ArrowSchema>()
+            == align_of::<polars_arrow::ffi::ArrowSchema>()
+    );
+};
+
+/// The C `ArrowArray` exported by arrow-rs, as polars-arrow's type for it.
+/// Ownership moves with the value: whoever drops the result calls the
+/// release callback arrow-rs set, exactly once (the C Data Interface's
+/// "move" of a struct).
+fn c_array_for_polars(a: arrow_data::ffi::FFI_ArrowArray) -> polars_arrow::ffi::ArrowArray {
+    // SAFETY: both types are `#[repr(C)]` definitions of the Arrow C Data
+    // Interface's `struct ArrowArray` (length, null_count, offset,
+    // n_buffers, n_children: i64; buffers, children, dictionary: pointers;
+    // release: `Option<unsafe extern "C" fn(*mut Self)>`; private_data:
+    // pointer), so they have the same layout (`transmute` checks the sizes;
+    // the alignments are asserted above) and every value of one is a valid
+    // value of the other. The release callback keeps its meaning: it is
+    // called with a pointer to the struct, and a function taking
+    // `*mut FFI_ArrowArray` called through a pointer type taking
+    // `*mut ArrowArray` is ABI-compatible (thin raw pointers). `transmute`
+    // moves the value, so arrow-rs's `Drop` does not also release it.
+    unsafe {
+        std::mem::transmute::<arrow_data::ffi::FFI_ArrowArray, polars_arrow::ffi::ArrowArray>(a)
+    }
+}
+
+/// The C `ArrowSchema` exported by arrow-rs, as polars-arrow's type for it
+/// (ownership moves as in [`c_array_for_polars`]).
+fn c_schema_for_polars(s: arrow_schema::ffi::FFI_ArrowSchema) -> polars_arrow::ffi::ArrowSchema {
+    // SAFETY: as in `c_array_for_polars`, for the C Data Interface's
+    // `struct ArrowSchema` (format, name, metadata: C string pointers;
+    // flags, n_children: i64; children, dictionary: pointers; release;
+    // private_data), `#[repr(C)]` in both crates: same layout, every value
+    // valid in both, the release callback ABI-compatible, moved not copied.
+    unsafe {
+        std::mem::transmute::<arrow_schema::ffi::FFI_ArrowSchema, polars_arrow::ffi::ArrowSchema>(s)
+    }
 }
 
 /// A polars DataFrame of the named columns of `batch`.
@@ -323,7 +409,17 @@ pub fn group_stats(flows: &DataFrame, keys: &[&str]) -> Result<DataFrame> {
                 .clone()
                 .select([col])
                 .quantile(q, QuantileMethod::Linear)?;
-            let c = qd.columns()[k]
+            // The group keys, then the quantile.
+            let c = qd
+                .columns()
+                .get(k)
+                .ok_or_else(|| {
+                    RollupError::Shape(format!(
+                        "the quantile of {col} by {keys:?} has {} columns, expected {}",
+                        qd.width(),
+                        k + 1
+                    ))
+                })?
                 .clone()
                 .cast(&DataType::Float64)?
                 .with_name(format!("{name}_{label}").into());

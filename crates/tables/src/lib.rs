@@ -192,11 +192,18 @@ impl<R: Row<Owned = R>> BatchBuilder<R> {
         self.rows += 1;
     }
 
-    /// Takes the rows accumulated so far as one record batch.
-    pub fn finish(&mut self) -> RecordBatch {
+    /// Takes the rows accumulated so far as one record batch. The builders
+    /// follow the table's schema by construction (one per column, of its
+    /// type; a row appends to each once), so the error, which names what
+    /// Arrow refused, means a bug in [`table!`](crate::table) rather than in
+    /// the data.
+    pub fn finish(&mut self) -> Result<RecordBatch, TableError> {
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
         self.rows = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays).expect("builders follow the schema")
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| TableError::Schema {
+            table: R::table().name,
+            msg: format!("the rows do not make a batch of the table's schema: {e}"),
+        })
     }
 }
 
@@ -211,7 +218,7 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// or failed run never leaves a file that looks complete.
 pub struct TableWriter<R> {
     batch: BatchBuilder<R>,
-    writer: Option<ArrowWriter<OutFile>>,
+    writer: ArrowWriter<OutFile>,
     path: PathBuf,
     rows_written: u64,
     row_group_rows: usize,
@@ -260,7 +267,7 @@ impl<R: Row<Owned = R>> TableWriter<R> {
         })?;
         Ok(TableWriter {
             batch,
-            writer: Some(writer),
+            writer,
             path,
             rows_written: 0,
             row_group_rows: ROW_GROUP_ROWS,
@@ -291,8 +298,8 @@ impl<R: Row<Owned = R>> TableWriter<R> {
             return Ok(());
         }
         let rows = self.batch.len() as u64;
-        let batch = self.batch.finish();
-        let w = self.writer.as_mut().expect("writer open until finish");
+        let batch = self.batch.finish()?;
+        let w = &mut self.writer;
         w.write(&batch)
             .and_then(|_| w.flush())
             .map_err(|source| TableError::Parquet {
@@ -314,7 +321,7 @@ impl<R: Row<Owned = R>> TableWriter<R> {
             });
         }
         self.flush()?;
-        let w = self.writer.as_mut().expect("writer open until finish");
+        let w = &mut self.writer;
         w.write(batch)
             .and_then(|_| w.flush())
             .map_err(|source| TableError::Parquet {
@@ -344,17 +351,22 @@ impl<R: Row<Owned = R>> TableWriter<R> {
     /// together, after all of them are complete.
     pub fn finish_pending(mut self) -> Result<Pending, TableError> {
         self.flush()?;
-        let w = self.writer.take().expect("writer open until finish");
+        let TableWriter {
+            writer,
+            path,
+            rows_written,
+            ..
+        } = self;
         // On error the OutFile is dropped with the writer: its temporary
         // file goes with it.
-        let file = w.into_inner().map_err(|source| TableError::Parquet {
-            path: self.path.clone(),
-            source,
-        })?;
+        let file = match writer.into_inner() {
+            Ok(file) => file,
+            Err(source) => return Err(TableError::Parquet { path, source }),
+        };
         Ok(Pending {
-            file: Some(file),
-            path: self.path.clone(),
-            rows: self.rows_written,
+            file,
+            path,
+            rows: rows_written,
         })
     }
 }
@@ -363,7 +375,7 @@ impl<R: Row<Owned = R>> TableWriter<R> {
 /// removed when dropped without [`Pending::commit`].
 #[derive(Debug)]
 pub struct Pending {
-    file: Option<OutFile>,
+    file: OutFile,
     path: PathBuf,
     /// Rows in the file.
     pub rows: u64,
@@ -376,10 +388,9 @@ impl Pending {
     }
 
     /// Renames the file to its final name.
-    pub fn commit(mut self) -> Result<PathBuf, TableError> {
-        let file = self.file.take().expect("not committed yet");
-        file.commit()?;
-        Ok(self.path.clone())
+    pub fn commit(self) -> Result<PathBuf, TableError> {
+        self.file.commit()?;
+        Ok(self.path)
     }
 }
 
@@ -582,7 +593,7 @@ mod tests {
         let mut b = BatchBuilder::<TRow>::new();
         b.push(&t(1, 80, Some("web"), None));
         b.push(&t(2, 53, None, Some(0.25)));
-        let batch = b.finish();
+        let batch = b.finish().unwrap();
         let rows = Rows::<TRow>::new(&batch).unwrap();
         assert_eq!(rows.get(0), t(1, 80, Some("web"), None));
         assert_eq!(rows.to_owned_rows()[1], t(2, 53, None, Some(0.25)));
@@ -639,7 +650,7 @@ mod tests {
         let copy = {
             let mut b = BatchBuilder::<TRow>::new();
             b.push(&t(1, 2, None, Some(0.5)));
-            b.finish()
+            b.finish().unwrap()
         };
         w.write_batch(&copy).unwrap();
         assert_eq!(w.rows(), 2);

@@ -30,7 +30,7 @@
 ///
 /// let mut b = BatchBuilder::<PortRow>::new();
 /// b.push(&PortRow { port: 53, service: Some("dns".into()) });
-/// let batch = b.finish();
+/// let batch = b.finish().unwrap();
 /// let rows = Rows::<PortRow>::new(&batch).unwrap();
 /// assert_eq!(rows.get(0).service.as_deref(), Some("dns"));
 /// ```
@@ -104,7 +104,9 @@ macro_rules! table {
                 $(
                     $crate::row::Cell::append(
                         $col,
-                        builders.next().expect("one builder per column"),
+                        // BatchBuilder makes one builder per column, from the
+                        // same declaration.
+                        builders.next().expect("BatchBuilder has one builder per column"),
                     );
                 )+
             }
@@ -123,7 +125,9 @@ macro_rules! table {
                 $Row {
                     $(
                         $col: $crate::row::Cell::read(
-                            columns.next().expect("one column reference per column"),
+                            // Rows resolves one reference per column (Missing
+                            // for an absent one), from the same declaration.
+                            columns.next().expect("Rows has one column reference per column"),
                             i,
                         ),
                     )+

@@ -279,7 +279,7 @@ impl<'b, T: Scalar<'b>> Cell<'b> for Option<T> {
 ///
 /// let mut b = BatchBuilder::<DropTableRow>::new();
 /// b.push(&DropTableRow { reason: "NO_SOCKET".into(), ifindex: 3, ..Default::default() });
-/// let batch = b.finish();
+/// let batch = b.finish().unwrap();
 /// for r in Rows::<DropTableRow>::new(&batch).unwrap().iter() {
 ///     assert_eq!((&*r.reason, r.ifindex), ("NO_SOCKET", 3));
 /// }

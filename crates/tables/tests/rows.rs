@@ -202,7 +202,7 @@ macro_rules! check_table {
         for r in &rows {
             b.push(r);
         }
-        let written = b.finish();
+        let written = b.finish().unwrap();
         assert_eq!(written.schema().as_ref(), &def.arrow_schema());
         same_by_name(def, &source, &written);
         let again: Vec<$Row> = Rows::<$Row>::new(&written).unwrap().iter().collect();
@@ -277,7 +277,7 @@ fn client_and_server_columns_stay_apart() {
     };
     let mut b = BatchBuilder::<FlowTableRow<'static>>::new();
     b.push(&row);
-    let batch = b.finish();
+    let batch = b.finish().unwrap();
     let c = FlowTableRow::COLUMNS;
     let u64_at = |name: &str| {
         batch

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use retina_tables::arrow_array::RecordBatch;
 use retina_tables::hubble::HubbleTableRow;
-use retina_tables::{BatchBuilder, Rows};
+use retina_tables::{BatchBuilder, Rows, TableError};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -427,12 +427,13 @@ fn read_lines(
 
 /// Reads every flow-log file: the report, and the records as one table
 /// (`hubble.parquet`'s layout) for roll-ups and Parquet output. Names the
-/// records give to addresses are taught to `index`.
+/// records give to addresses are taught to `index`. Unreadable files and
+/// lines are in the report; the error is the table that could not be built.
 pub fn load(
     paths: &[PathBuf],
     index: &mut K8sIndex,
     stop: &std::sync::atomic::AtomicBool,
-) -> (HubbleReport, RecordBatch) {
+) -> Result<(HubbleReport, RecordBatch), TableError> {
     let mut table = HubbleBatch::new();
     let mut files = Vec::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
@@ -464,8 +465,8 @@ pub fn load(
         last_ts: (last != i64::MIN).then(|| crate::report::ns_to_s(last)),
         summary: None,
     };
-    let batch = fill_workloads(table.finish(), &workloads, index);
-    (report, batch)
+    let batch = fill_workloads(table.finish()?, &workloads, index)?;
+    Ok((report, batch))
 }
 
 /// The `hubble.parquet` table being built.
@@ -477,9 +478,13 @@ type Workloads = HashMap<(Option<String>, String), (String, Option<String>)>;
 /// Records name a pod's workload only sometimes (Retina's often not): give
 /// every record of a pod the workload another record, or kubectl, gave it,
 /// and rebuild the labels and services that depend on it.
-fn fill_workloads(batch: RecordBatch, known: &Workloads, index: &K8sIndex) -> RecordBatch {
+fn fill_workloads(
+    batch: RecordBatch,
+    known: &Workloads,
+    index: &K8sIndex,
+) -> Result<RecordBatch, TableError> {
     let Ok(rows) = Rows::<HubbleTableRow>::new(&batch) else {
-        return batch;
+        return Ok(batch);
     };
     let mut out = HubbleBatch::new();
     let mut changed = false;
@@ -491,7 +496,7 @@ fn fill_workloads(batch: RecordBatch, known: &Workloads, index: &K8sIndex) -> Re
     if changed {
         out.finish()
     } else {
-        batch
+        Ok(batch)
     }
 }
 

@@ -137,6 +137,9 @@ pub enum RunError {
     K8s(#[from] crate::context::K8sError),
     #[error("creating a directory to extract archives into: {0}")]
     Scratch(#[source] std::io::Error),
+    /// The flow logs' records could not be made into their table.
+    #[error("flow logs: {0}")]
+    FlowLogs(#[source] retina_tables::TableError),
     /// `messages` say why, input by input.
     #[error("no input could be read")]
     NothingRead { messages: Vec<String> },
@@ -218,7 +221,9 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         names.load_kubectl(path)?;
     }
     let hubble = (!inputs.flow_logs.is_empty())
-        .then(|| crate::hubble::load(&inputs.flow_logs, &mut names, &progress.stop));
+        .then(|| crate::hubble::load(&inputs.flow_logs, &mut names, &progress.stop))
+        .transpose()
+        .map_err(RunError::FlowLogs)?;
 
     // 3. Read and decode the captures into flows.
     let pool = merge::pool(config.threads);

@@ -26,13 +26,13 @@ pub(super) fn cdf<DB: DrawingBackend>(
     let Some((vmin, vmax)) = min_max(points().map(|p| p.0)) else {
         return no_data(&body, x_label, y_label);
     };
-    let pos = min_max(points().map(|p| p.0).filter(|v| *v > 0.0));
-    let log = matches!(pos, Some((a, b)) if b / a > 100.0);
-    let (x0, x1) = if log {
-        let (a, b) = pos.unwrap();
-        (a.log10().floor(), b.log10().ceil())
-    } else {
-        range(vmin, vmax, 0.0)
+    // Positive values over more than two decades: a log scale.
+    let log_span =
+        min_max(points().map(|p| p.0).filter(|v| *v > 0.0)).filter(|(a, b)| b / a > 100.0);
+    let log = log_span.is_some();
+    let (x0, x1) = match log_span {
+        Some((a, b)) => (a.log10().floor(), b.log10().ceil()),
+        None => range(vmin, vmax, 0.0),
     };
     let x_desc = if log {
         format!("{} (log scale)", chart_label(x_label, LABEL_MAX_CHARS))
