@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-pub use pcap::read_capture;
+pub use pcap::{read_capture, read_capture_from};
 
 /// One captured frame as the capture file describes it.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +113,21 @@ pub struct FileInfo {
     pub sections: u32,
     /// Non-fatal problems found in this file.
     pub warnings: Vec<String>,
+    /// Records stamped earlier than the record before them.
+    pub clock: ClockBack,
+}
+
+/// Records of a file whose timestamps went backwards.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClockBack {
+    /// How many records were stamped earlier than the latest time before them.
+    pub packets: u64,
+    /// The largest step back.
+    pub max_back_ns: i64,
+    /// Byte offset (of the decompressed stream) of the first such record.
+    pub first_offset: u64,
+    /// The latest timestamp delivered so far.
+    pub last_ts_ns: Option<i64>,
 }
 
 /// One capture interface.

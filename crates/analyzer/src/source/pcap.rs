@@ -39,7 +39,7 @@ pub fn read_capture(
     stop: &AtomicBool,
     on_record: &mut dyn FnMut(Record<'_>),
 ) -> (FileInfo, Option<SourceError>) {
-    let (mut input, mut info) = match open(path, progress) {
+    let (input, info) = match open(path, progress) {
         Ok(v) => v,
         Err(e) => {
             return (
@@ -51,6 +51,43 @@ pub fn read_capture(
             )
         }
     };
+    read_capture_from(input, info, stop, on_record)
+}
+
+/// Reads a capture from an open reader (already decompressed): the body of
+/// [`read_capture`], also used on bytes in memory (the fuzz targets).
+/// `info.path` names the input in errors; a path of `-` (standard input)
+/// is read to its end whatever `stop` says.
+pub fn read_capture_from(
+    input: Box<dyn Read + Send + '_>,
+    info: FileInfo,
+    stop: &AtomicBool,
+    on_record: &mut dyn FnMut(Record<'_>),
+) -> (FileInfo, Option<SourceError>) {
+    let (mut info, err) = read_records(input, info, stop, on_record);
+    let c = info.clock;
+    if c.packets > 0 {
+        info.warnings.push(format!(
+            "{}: {} packets are stamped earlier than the packet before them (the \
+             capture clock went back by up to {:.6} s, first at byte {}); they are \
+             analyzed as taken at the time of the packet before",
+            info.path.display(),
+            c.packets,
+            c.max_back_ns as f64 / 1e9,
+            c.first_offset,
+        ));
+    }
+    (info, err)
+}
+
+fn read_records(
+    mut input: Box<dyn Read + Send + '_>,
+    mut info: FileInfo,
+    stop: &AtomicBool,
+    on_record: &mut dyn FnMut(Record<'_>),
+) -> (FileInfo, Option<SourceError>) {
+    let path_buf = info.path.clone();
+    let path: &Path = &path_buf;
     // Peek the magic ourselves so a rejection can say what the file starts with.
     let mut head = [0u8; 8];
     let mut head_len = 0;
@@ -89,7 +126,16 @@ pub fn read_capture(
     let chained = FullReader {
         inner: Cursor::new(head.to_vec()).chain(input),
     };
-    let mut reader = match create_reader(INITIAL_BUFFER, chained) {
+    // A small file needs no more buffer than its size (it grows for a
+    // larger record): zeroing 1 MiB for a 4 KiB file dominates reading it.
+    let initial = if info.size > 0 && !info.gzip {
+        usize::try_from(info.size)
+            .unwrap_or(INITIAL_BUFFER)
+            .clamp(64 << 10, INITIAL_BUFFER)
+    } else {
+        INITIAL_BUFFER
+    };
+    let mut reader = match create_reader(initial, chained) {
         Ok(r) => r,
         Err(PcapError::HeaderNotRecognized) => {
             return (
@@ -127,7 +173,7 @@ pub fn read_capture(
     let mut legacy_nanos = false;
     let mut legacy_big_endian = false;
     let mut legacy_snaplen = 0u32;
-    let mut buffer_size = INITIAL_BUFFER;
+    let mut buffer_size = initial;
     let mut last_refill_consumed = u64::MAX;
     loop {
         if !from_stdin && stop.load(Ordering::Relaxed) {
@@ -179,6 +225,7 @@ pub fn read_capture(
                         let ts_ns = i64::from(b.ts_sec) * 1_000_000_000 + frac_ns;
                         deliver(
                             &mut info,
+                            offset,
                             on_record,
                             Record {
                                 ts_ns,
@@ -253,6 +300,7 @@ pub fn read_capture(
                         let first = (info.interfaces.len() - ifaces.len()) as u32;
                         deliver(
                             &mut info,
+                            offset,
                             on_record,
                             Record {
                                 ts_ns,
@@ -281,6 +329,7 @@ pub fn read_capture(
                         let first = (info.interfaces.len() - ifaces.len()) as u32;
                         deliver(
                             &mut info,
+                            offset,
                             on_record,
                             Record {
                                 // SPBs carry no timestamp; the section offset is the best we have.
@@ -367,7 +416,29 @@ enum ReadStall {
     BufferTooSmall,
 }
 
-fn deliver(info: &mut FileInfo, on_record: &mut dyn FnMut(Record<'_>), rec: Record<'_>) {
+/// Hands one record on. A record stamped earlier than the one before it in
+/// the file (a clock stepped back, per-CPU queues of `-i any` interleaving)
+/// is given the time of the one before, so that no interval of the analysis
+/// is negative; `info.clock` counts them for a warning.
+fn deliver(
+    info: &mut FileInfo,
+    offset: u64,
+    on_record: &mut dyn FnMut(Record<'_>),
+    mut rec: Record<'_>,
+) {
+    let c = &mut info.clock;
+    match c.last_ts_ns {
+        Some(last) if rec.ts_ns < last => {
+            let back = last - rec.ts_ns;
+            if c.packets == 0 {
+                c.first_offset = offset;
+            }
+            c.packets += 1;
+            c.max_back_ns = c.max_back_ns.max(back);
+            rec.ts_ns = last;
+        }
+        _ => c.last_ts_ns = Some(rec.ts_ns),
+    }
     info.packets += 1;
     info.bytes += u64::from(rec.orig_len);
     if !info.link_types.contains(&rec.linktype) {

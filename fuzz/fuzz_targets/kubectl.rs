@@ -1,0 +1,5 @@
+//! Fuzz target `kubectl`: see `retina_fuzz_harness::kubectl`.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| retina_fuzz_harness::kubectl(data));
