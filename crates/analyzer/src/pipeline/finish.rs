@@ -71,15 +71,17 @@ pub fn capture(
             *link_types.entry(*lt).or_insert(0) += n;
         }
         truncated_packets += r.truncated;
-        for (skip, n) in &r.skips {
+        for (skip, (n, first)) in &r.skips {
+            let said =
+                format!("{path}: {n} packet(s) skipped: {skip} (the first is frame {first})");
             match skip {
                 Skip::NotIp => {}
                 Skip::UnsupportedLinkType(_) => {
                     // Part of the input could not be analyzed at all.
                     partial = true;
-                    warnings.push(format!("{path}: {n} packet(s) skipped: {skip}"));
+                    warnings.push(said);
                 }
-                _ => warnings.push(format!("{path}: {n} packet(s) skipped: {skip}")),
+                _ => warnings.push(said),
             }
             *skipped.entry(skip_key(skip)).or_insert(0) += n;
         }

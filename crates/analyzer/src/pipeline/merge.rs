@@ -174,7 +174,9 @@ fn proto_number(name: &str) -> u8 {
 pub struct FileResult {
     pub info: FileInfo,
     pub error: Option<SourceError>,
-    pub skips: BTreeMap<Skip, u64>,
+    /// Frames skipped, by reason: how many, and the number of the first
+    /// (1-based, in the file's record order, as Wireshark numbers frames).
+    pub skips: BTreeMap<Skip, (u64, u64)>,
     pub truncated: u64,
     pub link_counts: BTreeMap<u16, u64>,
     /// The link type of each interface that captured packets (names points).
@@ -195,7 +197,8 @@ fn spawn_reader(
     let (tx, rx) = sync_channel::<Vec<Packet>>(BATCHES_IN_FLIGHT);
     let handle = thread::spawn(move || {
         let mut iface_links: BTreeMap<u32, u16> = BTreeMap::new();
-        let mut skips = BTreeMap::new();
+        let mut skips: BTreeMap<Skip, (u64, u64)> = BTreeMap::new();
+        let mut frame = 0u64;
         let mut truncated = 0u64;
         let mut link_counts = BTreeMap::new();
         let mut batch = Vec::with_capacity(BATCH);
@@ -207,6 +210,7 @@ fn spawn_reader(
             progress.bytes_read.clone(),
             &stop,
             &mut |rec: Record<'_>| {
+                frame += 1;
                 if receiver_gone {
                     return;
                 }
@@ -238,7 +242,7 @@ fn spawn_reader(
                             receiver_gone = tx.send(full).is_err();
                         }
                     }
-                    Err(skip) => *skips.entry(skip).or_insert(0) += 1,
+                    Err(skip) => skips.entry(skip).or_insert((0, frame)).0 += 1,
                 }
             },
         );
@@ -564,22 +568,23 @@ pub fn read(
 /// The shard of a packet: the hash of the flow it belongs to (for an ICMP
 /// error, the flow it quotes).
 fn route_hash(p: &Packet) -> u64 {
-    let (proto, a, b) = match &p.transport {
-        Transport::Icmp(i) if i.quoted.is_some() => {
-            let q = i.quoted.expect("checked");
-            (
-                q.proto,
-                Endpoint {
-                    ip: q.src,
-                    port: q.sport,
-                },
-                Endpoint {
-                    ip: q.dst,
-                    port: q.dport,
-                },
-            )
-        }
-        _ => {
+    let quoted = match &p.transport {
+        Transport::Icmp(i) => i.quoted,
+        _ => None,
+    };
+    let (proto, a, b) = match quoted {
+        Some(q) => (
+            q.proto,
+            Endpoint {
+                ip: q.src,
+                port: q.sport,
+            },
+            Endpoint {
+                ip: q.dst,
+                port: q.dport,
+            },
+        ),
+        None => {
             let (a, b) = endpoints(p);
             (p.proto, a, b)
         }
