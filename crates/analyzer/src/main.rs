@@ -290,9 +290,13 @@ fn real_main(cli: &Cli) -> Result<u8> {
     let progress = Progress::default();
     {
         let stop = progress.stop.clone();
-        // A second Ctrl-C while the report is written falls back to the default.
+        // Ctrl-C, SIGTERM or SIGHUP: stop reading and report what was read.
+        // A second one while the report is written exits at once, removing
+        // the temporary files of outputs not completed (the files the user
+        // named are then untouched or complete).
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
+                retina_outfile::remove_pending();
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         });

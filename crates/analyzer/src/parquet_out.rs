@@ -131,6 +131,7 @@ impl ParquetOut {
             path: dir.to_path_buf(),
             source,
         })?;
+        retina_outfile::scratch_dir_made(&spool);
         let mut out = ParquetOut {
             dir: dir.to_path_buf(),
             spool,
@@ -285,6 +286,7 @@ impl Drop for ParquetOut {
         self.dns.take();
         self.packets.take();
         let _ = std::fs::remove_dir_all(&self.spool);
+        retina_outfile::scratch_dir_removed(&self.spool);
     }
 }
 

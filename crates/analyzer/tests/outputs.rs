@@ -207,3 +207,130 @@ fn a_directory_as_output_is_refused_naming_it() {
     assert!(err.contains("is a directory"), "{err}");
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
 }
+
+/// A full disk (a 64 KiB tmpfs, nearly filled, in a private mount
+/// namespace): `-o`, `--report` and `--parquet` fail with an error naming
+/// the file and the cause, a file that was there keeps its old content,
+/// and nothing half-written or temporary is left.
+#[test]
+fn a_full_disk_leaves_nothing_half_written() {
+    if !require(root()) || !require(common::tool("unshare")) {
+        return;
+    }
+    let script = r#"
+set -e
+d="$1"; shift; bin="$1"; shift; cap="$1"
+mount -t tmpfs -o size=64k,mode=0755 retina-full "$d"
+echo old > "$d/out.json"
+dd if=/dev/zero of="$d/fill" bs=1k count=56 2>/dev/null || true
+set +e
+"$bin" "$cap" --quiet --format json -o "$d/out.json"; echo "exit-o=$?"
+"$bin" "$cap" --quiet --format json -o /dev/null --report "$d/report"; echo "exit-report=$?"
+"$bin" "$cap" --quiet --format json -o /dev/null --parquet "$d/tables" --parquet-packets; echo "exit-parquet=$?"
+set -e
+echo "old-content=$(cat "$d/out.json")"
+find "$d" -type f | sort | while read -r f; do
+  echo "file $(basename "$f") size=$(stat -c %s "$f") tail=$(tail -c 7 "$f" | tr -dc 'A-Za-z0-9</>')"
+done
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(dir.path())
+        .arg(env!("CARGO_BIN_EXE_retina-analyze"))
+        .arg(testdata("groundtruth/loss.pcap"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!("{stdout}\n{stderr}");
+    assert!(out.status.success(), "{all}");
+    for step in ["exit-o=1", "exit-report=1", "exit-parquet=1"] {
+        assert!(stdout.contains(step), "{step}: {all}");
+    }
+    assert!(stderr.contains("out.json"), "{all}");
+    assert!(stderr.contains("No space left on device"), "{all}");
+    assert!(
+        stdout.contains("old-content=old"),
+        "the old file was harmed: {all}"
+    );
+    for line in stdout.lines().filter(|l| l.starts_with("file ")) {
+        let name = line.split_whitespace().nth(1).unwrap();
+        assert!(!name.ends_with(".tmp"), "temporary file left: {all}");
+        match Path::new(name).extension().and_then(|e| e.to_str()) {
+            Some("parquet") => assert!(line.ends_with("PAR1"), "half a table: {line}"),
+            Some("html") => assert!(line.contains("</html>"), "half a report: {line}"),
+            Some("md") => assert!(!line.contains("size=0 "), "empty report: {line}"),
+            _ => assert!(name == "out.json" || name == "fill", "unexpected {line}"),
+        }
+    }
+}
+
+/// SIGTERM (what Kubernetes and systemd send) stops the run like Ctrl-C:
+/// the report of what was read is written, whole, to every output, marked
+/// interrupted, and no temporary file is left.
+#[test]
+fn sigterm_writes_complete_outputs_of_what_was_read() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(testdata("groundtruth/loss.pcap")).unwrap();
+    let mut child = bin()
+        .arg("-")
+        .args(["--quiet", "--format", "json", "-o"])
+        .arg(dir.path().join("out.json"))
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .arg("--parquet")
+        .arg(dir.path().join("tables"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&data[..data.len() / 2]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(json["capture"]["partial"], true, "{stderr}");
+    assert!(json["capture"]["warnings"]
+        .to_string()
+        .contains("interrupted"));
+    assert!(json["capture"]["packets"].as_u64().unwrap() > 0);
+    let html = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
+    assert!(html.trim_end().ends_with("</html>"));
+    let flows = std::fs::read(dir.path().join("tables/flows.parquet")).unwrap();
+    assert!(flows.starts_with(b"PAR1") && flows.ends_with(b"PAR1"));
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            assert!(
+                !p.to_string_lossy().ends_with(".tmp"),
+                "left {}",
+                p.display()
+            );
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+}

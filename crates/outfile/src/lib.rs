@@ -46,8 +46,10 @@ impl std::fmt::Display for OutError {
 }
 
 impl std::error::Error for OutError {
+    // The I/O error is part of the message already: reporting it again as
+    // the source would print it twice in an error chain.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
+        None
     }
 }
 
@@ -184,6 +186,60 @@ pub struct OutFile {
 
 static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
 
+/// Temporary files being written, for [`remove_pending`].
+static PENDING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while the lock was held leaves the list itself intact.
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn forget_pending(tmp: &Path) {
+    let mut p = pending();
+    if let Some(i) = p.iter().position(|x| x == tmp) {
+        p.swap_remove(i);
+    }
+}
+
+/// Scratch directories (a spool) that [`remove_pending`] removes whole.
+static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn scratch() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    SCRATCH.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lists a scratch directory the caller made (and removes itself when done)
+/// for [`remove_pending`] to remove should the process exit abruptly.
+pub fn scratch_dir_made(dir: &Path) {
+    scratch().push(dir.to_owned());
+}
+
+/// The caller removed its scratch directory: no longer listed.
+pub fn scratch_dir_removed(dir: &Path) {
+    let mut s = scratch();
+    if let Some(i) = s.iter().position(|x| x == dir) {
+        s.swap_remove(i);
+    }
+}
+
+/// Removes the temporary files of every [`OutFile`] not yet committed, and
+/// the listed scratch directories, for a process about to exit without
+/// unwinding (a second Ctrl-C, a fatal signal): what the user named is
+/// then either untouched or complete. Returns how many were removed.
+pub fn remove_pending() -> usize {
+    let mut p = pending();
+    let mut n = p.len();
+    for tmp in p.drain(..) {
+        let _ = std::fs::remove_file(tmp);
+    }
+    let mut s = scratch();
+    n += s.len();
+    for dir in s.drain(..) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    n
+}
+
 impl OutFile {
     /// Opens `path` for writing as its [`plan`] says.
     pub fn create(path: &Path) -> Result<OutFile, OutError> {
@@ -217,15 +273,21 @@ impl OutFile {
                     let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
                     let mut o = OpenOptions::new();
                     o.write(true).create_new(true);
+                    // Listed before it exists, so that no moment has it unlisted.
+                    pending().push(tmp.clone());
                     match o.open(&tmp) {
                         Ok(f) => break (tmp, f),
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                            forget_pending(&tmp);
+                            continue;
+                        }
                         Err(e) => {
+                            forget_pending(&tmp);
                             return Err(OutError::new(
                                 path,
                                 format!("cannot create a file in {}", dir.display()),
                                 Some(e),
-                            ))
+                            ));
                         }
                     }
                 };
@@ -265,6 +327,7 @@ impl OutFile {
                     drop(file);
                     std::fs::rename(&tmp, &target)
                 });
+                forget_pending(&tmp);
                 if let Err(e) = done {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(OutError::new(&self.shown, "cannot complete", Some(e)));
@@ -301,7 +364,8 @@ impl Drop for OutFile {
         // Not committed: a replaced file's target is left untouched.
         self.file.take();
         if let Some((tmp, _)) = self.replace.take() {
-            let _ = std::fs::remove_file(tmp);
+            let _ = std::fs::remove_file(&tmp);
+            forget_pending(&tmp);
         }
     }
 }
