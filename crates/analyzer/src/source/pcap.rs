@@ -13,6 +13,8 @@ use super::{hex_prefix, open, FileInfo, Format, FullReader, InterfaceInfo, Recor
 
 /// Initial reader buffer: large enough for any ordinary frame (snaplen 262144).
 const INITIAL_BUFFER: usize = 1 << 20;
+/// A step back of the capture clock this large (1 ms) is said in a warning.
+const CLOCK_BACK_WARN_NS: i64 = 1_000_000;
 /// Largest single record we accept. Real captures never come near it; a larger
 /// length field means the record header is corrupt.
 const MAX_RECORD: usize = 16 << 20;
@@ -66,7 +68,9 @@ pub fn read_capture_from(
 ) -> (FileInfo, Option<SourceError>) {
     let (mut info, err) = read_records(input, info, stop, on_record);
     let c = info.clock;
-    if c.packets > 0 {
+    // Steps back of microseconds are ordinary (`-i any` interleaves per-CPU
+    // queues; loopback captures too): they are smoothed without a word.
+    if c.packets > 0 && c.max_back_ns >= CLOCK_BACK_WARN_NS {
         info.warnings.push(format!(
             "{}: {} packets are stamped earlier than the packet before them (the \
              capture clock went back by up to {:.6} s, first at byte {}); they are \
