@@ -143,6 +143,11 @@ struct Cli {
     #[arg(long, default_value_t = Thresholds::default().slow_response_ms, value_name = "MS")]
     slow_response_ms: f64,
 
+    /// Connect time (ms, first SYN to the final ACK) above which a connection
+    /// is late even without a SYN retry (the slow_connect finding).
+    #[arg(long, default_value_t = Thresholds::default().slow_connect_ms, value_name = "MS")]
+    slow_connect_ms: f64,
+
     /// Share of segments the capture may miss before its numbers are flagged.
     #[arg(long, default_value_t = Thresholds::default().capture_loss_rate, value_name = "RATE")]
     capture_loss_threshold: f64,
@@ -215,6 +220,7 @@ fn config(cli: &Cli) -> Result<Config> {
         ("capture-loss-threshold", cli.capture_loss_threshold),
         ("nxdomain-threshold", cli.nxdomain_threshold),
         ("slow-response-ms", cli.slow_response_ms),
+        ("slow-connect-ms", cli.slow_connect_ms),
     ] {
         if !v.is_finite() || v < 0.0 {
             anyhow::bail!("--{name} must be a non-negative number, got {v}");
@@ -235,6 +241,7 @@ fn config(cli: &Cli) -> Result<Config> {
         thresholds: Thresholds {
             retrans_rate: cli.retrans_threshold,
             slow_response_ms: cli.slow_response_ms,
+            slow_connect_ms: cli.slow_connect_ms,
             capture_loss_rate: cli.capture_loss_threshold,
             nxdomain_rate: cli.nxdomain_threshold,
             kernel_drops_high: cli.kernel_drops_high,

@@ -419,6 +419,7 @@ pub fn flow_row(f: &FlowRecord) -> FlowTableRow<'_> {
         tcp_conn_state: tcp.map(|t| t.conn_state.into()),
         tcp_history: tcp.map(|t| t.history.as_str().into()),
         handshake_rtt_ms: tcp.and_then(|t| t.handshake_rtt_ms),
+        connect_ms: tcp.and_then(|t| t.connect_ms),
         handshake_syn_to_synack_ms: tcp.and_then(|t| t.handshake.map(|h| h.syn_to_synack_ms)),
         handshake_synack_to_ack_ms: tcp.and_then(|t| t.handshake.map(|h| h.synack_to_ack_ms)),
         rtt_ms_samples: rtt_all.map(|s| s.samples),

@@ -104,3 +104,75 @@ fn ground_truth_scenarios_raise_the_expected_findings() {
     let clean = kinds("nanosecond.pcap");
     assert!(clean.is_empty(), "{clean:?}");
 }
+
+/// Zeek's echo-connections trace (public corpus, when present): 500
+/// loopback connections to one server, 158 of which retried their SYN for
+/// about 3 s. The handshake RTT (last SYN) hides it; the connect time and
+/// the slow_connect finding show it, and the retried SYNs agree with
+/// tshark's count of retransmitted SYNs.
+#[test]
+fn syn_retries_make_a_slow_connect_finding_and_gate() {
+    let path = common::repo_root()
+        .join("../shared/corpus/zeek/testing/btest/Traces/echo-connections.pcap.gz");
+    if !path.exists() {
+        eprintln!(
+            "SKIPPED: {} is not here (the shared public corpus is optional)",
+            path.display()
+        );
+        return;
+    }
+    let (code, out, stderr) = analyze_json(
+        &[&path],
+        &[
+            "--fail-on",
+            "connect_p99_ms>1000",
+            "--fail-on",
+            "syn_retries>0",
+        ],
+    );
+    assert_eq!(code, 4, "{stderr}");
+    let slow: Vec<_> = out["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "slow_connect")
+        .collect();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    let f = slow[0];
+    assert_eq!(f["severity"], "HIGH");
+    let summary = f["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("127.0.0.1:7000: 158 of 500 connections"),
+        "{summary}"
+    );
+    // Every listed flow retried its SYN and waited over a second, though
+    // its handshake RTT is well under one.
+    for id in f["flows"].as_array().unwrap() {
+        let t = &out["flows"][id.as_u64().unwrap() as usize]["tcp"];
+        assert!(t["syn_retransmissions"].as_u64().unwrap() > 0, "{t}");
+        assert!(t["connect_ms"].as_f64().unwrap() > 1000.0, "{t}");
+        assert!(t["handshake_rtt_ms"].as_f64().unwrap() < 100.0, "{t}");
+    }
+    let retries = out["metrics"]["syn_retries"].as_f64().unwrap();
+    if common::tool("tshark").is_ok() {
+        let t = std::process::Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&path)
+            .args([
+                "-Y",
+                "tcp.analysis.retransmission && tcp.flags.syn == 1 && tcp.flags.ack == 0",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ])
+            .output()
+            .unwrap();
+        let tshark = String::from_utf8_lossy(&t.stdout).lines().count() as f64;
+        assert_eq!(
+            retries, tshark,
+            "retried SYNs: ours {retries}, tshark {tshark}"
+        );
+    }
+    assert!(out["metrics"]["connect_p99_ms"].as_f64().unwrap() > 3000.0);
+}

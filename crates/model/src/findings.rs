@@ -58,6 +58,11 @@ pub struct Thresholds {
     pub slow_response_ms: f64,
     /// Response time must also exceed the network RTT by this factor.
     pub response_vs_rtt: f64,
+    /// Connect time (first SYN to the final ACK, ms) above which a
+    /// connection is late even without a SYN retry. Linux sends its first
+    /// SYN retry after 1 s: a connect that long is a retry or a path that
+    /// slow.
+    pub slow_connect_ms: f64,
     /// Share of DNS responses that are NXDOMAIN above which it is reported.
     pub nxdomain_rate: f64,
     /// Drops of one reason that make a kernel-drop finding HIGH (policy,
@@ -76,6 +81,7 @@ impl Default for Thresholds {
             capture_loss_rate: 0.001,
             slow_response_ms: 200.0,
             response_vs_rtt: 10.0,
+            slow_connect_ms: 1000.0,
             nxdomain_rate: 0.2,
             kernel_drops_high: 10,
             flow_log_drops_high: 10,

@@ -89,6 +89,11 @@ pub struct TcpRecord {
     /// SYN to the handshake's final ACK at the capture point (the last SYN
     /// before the SYN-ACK when the SYN was retried).
     pub handshake_rtt_ms: Option<f64>,
+    /// First SYN to the handshake's final ACK at the capture point: what
+    /// the client's `connect()` waited, SYN retries included (a listen
+    /// backlog overflow or a SYN lost on the path shows here, not in the
+    /// handshake RTT). Null when the handshake was not seen complete.
+    pub connect_ms: Option<f64>,
     /// The handshake's two legs.
     pub handshake: Option<HandshakeLegs>,
     /// Data RTT samples of both directions: time from a data segment to the

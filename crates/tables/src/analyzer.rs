@@ -41,6 +41,7 @@ table! {
         tcp_conn_state: Option<Str>, "TCP: Zeek's conn_state (`SF`, `S0`, `REJ`, `RSTO`, …).",
         tcp_history: Option<Str>, "TCP: Zeek's history string.",
         handshake_rtt_ms: Option<F64>, "TCP: SYN to the handshake's final ACK, milliseconds.",
+        connect_ms: Option<F64>, "TCP: the client's first SYN to the handshake's final ACK (SYN retries included), milliseconds.",
         handshake_syn_to_synack_ms: Option<F64>, "TCP: SYN to SYN-ACK leg, milliseconds.",
         handshake_synack_to_ack_ms: Option<F64>, "TCP: SYN-ACK to ACK leg, milliseconds.",
         rtt_ms_samples: Option<U64>, "TCP data RTT (both directions; `flows[].tcp.rtt_ms`): number of samples.",

@@ -24,6 +24,14 @@ pub const METRICS: &[(&str, &str)] = &[
         "refused",
         "TCP connection attempts refused with a reset (state REJ)",
     ),
+    (
+        "syn_retries",
+        "client SYNs sent again (connection attempts retried), all TCP flows",
+    ),
+    (
+        "connect_p99_ms",
+        "p99 connect time (first SYN to the final ACK, SYN retries included) over all completed TCP handshakes",
+    ),
     ("resets", "RST segments sent, both directions, all flows"),
     (
         "capture_loss_rate",
@@ -78,8 +86,12 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
         .map(|(k, _)| (*k, 0.0))
         .collect();
     let (mut segs, mut re, mut lost) = (0u64, 0u64, 0u64);
+    let mut connects: Vec<f64> = Vec::new();
     for f in &r.flows {
         let Some(t) = &f.tcp else { continue };
+        if let Some(c) = t.connect_ms {
+            connects.push(c);
+        }
         segs += t.data_segments.client + t.data_segments.server;
         re += t.retransmissions.client.segments + t.retransmissions.server.segments;
         lost += t.capture_lost_segments.client + t.capture_lost_segments.server;
@@ -96,6 +108,7 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
         if t.conn_state == "REJ" {
             add(&mut m, "refused", 1.0);
         }
+        add(&mut m, "syn_retries", t.syn_retransmissions as f64);
         add(&mut m, "resets", (t.resets.client + t.resets.server) as f64);
         add(
             &mut m,
@@ -111,6 +124,15 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
         if let Some(s) = &t.response_time_ms {
             max(&mut m, "response_p99_ms", s.p99);
         }
+    }
+    if !connects.is_empty() {
+        // Nearest rank, as every other percentile of the report.
+        connects.sort_by(|a, b| a.total_cmp(b));
+        let rank = (0.99 * connects.len() as f64).ceil() as usize;
+        m.insert(
+            "connect_p99_ms",
+            connects[rank.clamp(1, connects.len()) - 1],
+        );
     }
     m.insert("retrans_segments", re as f64);
     m.insert(

@@ -209,6 +209,18 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         }
         if let Some(t) = &f.tcp {
             notes.push(t.conn_state.to_string());
+            if let (Some(c), true) = (t.connect_ms, t.syn_retransmissions > 0) {
+                notes.push(format!(
+                    "connect {} after {} SYN retr{}",
+                    ms(c),
+                    t.syn_retransmissions,
+                    if t.syn_retransmissions == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    }
+                ));
+            }
             if let Some(h) = t.handshake_rtt_ms {
                 notes.push(format!("handshake {}", ms(h)));
             }

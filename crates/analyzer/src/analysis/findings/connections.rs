@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::list;
-use crate::report::{Endpoint, Finding, FlowRecord, Severity};
+use crate::report::{Endpoint, Finding, FlowRecord, Severity, Thresholds};
 
 /// Connection attempts never answered: SYNs retried without a SYN-ACK, per server.
 pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
@@ -146,6 +146,137 @@ pub(super) fn server_resets(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             ),
             evidence,
             flows: list(ids),
+        });
+    }
+}
+
+/// Milliseconds with the precision their size deserves.
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else if v >= 1.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.3} ms")
+    }
+}
+
+/// Nearest-rank percentile of unsorted values.
+fn percentile(v: &mut [f64], p: f64) -> Option<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v.get(rank.clamp(1, v.len().max(1)) - 1).copied()
+}
+
+/// Connections that got through, but late: SYNs retried before the server
+/// answered (a full listen backlog drops them, so do a lossy path and some
+/// policies), or a connect slower than `--slow-connect-ms`. The handshake
+/// RTT, timed from the last SYN, does not show it; the connect time (first
+/// SYN to the final ACK) is what the client's `connect()` waited.
+pub(super) fn slow_connects(flows: &[FlowRecord], th: &Thresholds, out: &mut Vec<Finding>) {
+    #[derive(Default)]
+    struct Connects {
+        /// Connect times of every completed handshake.
+        times: Vec<f64>,
+        /// Handshake RTTs (last SYN) of those.
+        rtts: Vec<f64>,
+        /// Connect times of the late ones.
+        late: Vec<f64>,
+        retried: u64,
+        retries: u64,
+        ids: Vec<(u64, f64)>,
+        clients: Vec<IpAddr>,
+        all_clients: std::collections::HashSet<IpAddr>,
+        drops: BTreeMap<String, u64>,
+    }
+    let mut by_server: BTreeMap<(IpAddr, u16), Connects> = BTreeMap::new();
+    for f in flows {
+        let Some(t) = &f.tcp else { continue };
+        let Some(c) = t.connect_ms else { continue };
+        let e = by_server.entry((f.server.ip, f.server.port)).or_default();
+        e.times.push(c);
+        if let Some(h) = t.handshake_rtt_ms {
+            e.rtts.push(h);
+        }
+        if t.syn_retransmissions == 0 && c < th.slow_connect_ms {
+            continue;
+        }
+        e.late.push(c);
+        if t.syn_retransmissions > 0 {
+            e.retried += 1;
+            e.retries += t.syn_retransmissions;
+        }
+        e.ids.push((f.id, c));
+        if e.all_clients.insert(f.client.ip) && e.clients.len() < 6 {
+            e.clients.push(f.client.ip);
+        }
+        for (r, n) in f.drops.iter().flat_map(|d| &d.by_reason) {
+            *e.drops.entry(r.clone()).or_default() += n;
+        }
+    }
+    for ((ip, port), mut c) in by_server {
+        let late = c.late.len() as u64;
+        if late == 0 {
+            continue;
+        }
+        let done = c.times.len() as u64;
+        let p50 = percentile(&mut c.times, 50.0).unwrap_or(0.0);
+        let p99 = percentile(&mut c.times, 99.0).unwrap_or(0.0);
+        let late_p50 = percentile(&mut c.late, 50.0).unwrap_or(0.0);
+        let late_max = c.late.iter().copied().fold(0.0, f64::max);
+        let rtt = percentile(&mut c.rtts, 50.0);
+        let server = Endpoint { ip, port };
+        let why = if c.retried > 0 {
+            "SYNs were lost before the server answered: a full listen backlog (the application accepts too slowly), drops on the path, or a policy"
+        } else {
+            "the handshake itself is slow: the server host or the path"
+        };
+        let mut evidence = vec![
+            format!(
+                "connect time (first SYN to the final ACK) p50 {}, p99 {} over {done} completed connection(s){}",
+                ms(p50),
+                ms(p99),
+                rtt.map_or(String::new(), |r| format!("; handshake RTT p50 {} (the last SYN's round trip)", ms(r)))
+            ),
+            format!(
+                "{late} connection(s) took {} (median), up to {}; {} needed SYN retries ({} SYN(s) sent again)",
+                ms(late_p50),
+                ms(late_max),
+                c.retried,
+                c.retries
+            ),
+        ];
+        let clients: Vec<String> = c.clients.iter().take(5).map(|x| x.to_string()).collect();
+        evidence.push(format!(
+            "clients: {}{}",
+            clients.join(", "),
+            if c.all_clients.len() > 5 { " …" } else { "" }
+        ));
+        if !c.drops.is_empty() {
+            let r: Vec<String> = c.drops.iter().map(|(r, n)| format!("{r} ({n})")).collect();
+            evidence.push(format!(
+                "the kernel dropped packets of these connections: {}",
+                r.join(", ")
+            ));
+        }
+        // Impact: how many connections waited, and what share of the server's.
+        let severity = if late >= 2 && late * 10 >= done {
+            Severity::High
+        } else if late >= 2 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
+        out.push(Finding {
+            severity,
+            kind: "slow_connect",
+            summary: format!(
+                "{server}: {late} of {done} connections waited {} to connect (up to {}): {why}",
+                ms(late_p50),
+                ms(late_max)
+            ),
+            evidence,
+            flows: list(c.ids),
         });
     }
 }

@@ -25,6 +25,11 @@ pub const FINDING_KINDS: &[(&str, &str, &str)] = &[
         "a server left connection attempts unanswered (flows in state S0), per server, with the SYN retries and the clients",
     ),
     (
+        "slow_connect",
+        "HIGH when at least 2 connections and a tenth of the server's waited, MEDIUM for 2 or more, else LOW",
+        "connections that got through late: SYN retries before the server answered (a full listen backlog, drops on the path, a policy) or a connect time (first SYN to the final ACK) above `--slow-connect-ms` (default 1000), per server, with p50/p99 connect time beside the handshake RTT",
+    ),
+    (
         "refused",
         "MEDIUM",
         "a server refused connections with a reset (REJ)",
@@ -98,6 +103,7 @@ pub(super) fn pct(v: f64) -> String {
 pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     let mut out = Vec::new();
     connections::unanswered_syns(&report.flows, &mut out);
+    connections::slow_connects(&report.flows, t, &mut out);
     connections::refused(&report.flows, &mut out);
     connections::server_resets(&report.flows, &mut out);
     transport::retransmission_paths(&report.flows, t, &mut out);

@@ -39,6 +39,8 @@ mod tests;
 /// Round-trip legs of the three-way handshake at the capture point.
 #[derive(Debug, Clone, Copy, Default)]
 struct Handshake {
+    /// The client's first SYN (connect time starts here).
+    first_syn_ns: Option<i64>,
     syn_ns: Option<i64>,
     synack_ns: Option<i64>,
     ack_ns: Option<i64>,
@@ -254,6 +256,7 @@ impl TcpAnalyzer {
         if f.syn() && !f.ack() && d == 0 {
             let s = &mut self.streams[0];
             s.syns += 1;
+            hs.first_syn_ns.get_or_insert(ts);
             if hs.synack_ns.is_none() {
                 // With SYN retries, the last SYN is the one the SYN-ACK answers.
                 hs.syn_ns = Some(ts);
@@ -323,6 +326,10 @@ impl TcpAnalyzer {
             ),
             history: self.history.as_str().to_string(),
             handshake_rtt_ms: match (hs.syn_ns, handshake) {
+                (Some(a), Some(_)) => hs.ack_ns.map(|c| ms(c - a)),
+                _ => None,
+            },
+            connect_ms: match (hs.first_syn_ns, handshake) {
                 (Some(a), Some(_)) => hs.ack_ns.map(|c| ms(c - a)),
                 _ => None,
             },

@@ -561,3 +561,31 @@ fn no_rtt_sample_from_an_ack_behind_data_the_capture_missed() {
     let r = c.rec();
     assert!(r.rtt_ms_by_dir.client.is_none(), "{:?}", r.rtt_ms_by_dir);
 }
+
+/// A listen backlog overflow seen from the client: two SYNs dropped, the
+/// third answered. The handshake RTT times the last SYN (Karn-safe); the
+/// connect time runs from the first SYN, what `connect()` waited.
+#[test]
+fn connect_time_counts_syn_retries_and_handshake_rtt_does_not() {
+    let mut c = Conn::new(7, 8);
+    c.send(0, TcpFlags::SYN, 0, 0, None, 64000);
+    c.at(1000.0).send(0, TcpFlags::SYN, 0, 0, None, 64000);
+    c.at(2000.0).send(0, TcpFlags::SYN, 0, 0, None, 64000);
+    c.at(0.2).send(1, TcpFlags::SYN, 0, 0, Some(1), 64000);
+    c.at(0.1).send(0, 0, 1, 0, Some(1), 64000);
+    let r = c.rec();
+    assert_eq!(r.syn_retransmissions, 2);
+    assert_eq!(r.handshake_rtt_ms, Some(0.3));
+    assert_eq!(r.connect_ms, Some(3000.3));
+
+    // Without retries the two agree; without a final ACK there is no connect time.
+    let mut c = Conn::new(7, 8);
+    c.handshake();
+    let r = c.rec();
+    assert_eq!(r.connect_ms, r.handshake_rtt_ms);
+    assert!(r.connect_ms.is_some());
+    let mut c = Conn::new(7, 8);
+    c.send(0, TcpFlags::SYN, 0, 0, None, 64000);
+    c.at(0.2).send(1, TcpFlags::SYN, 0, 0, Some(1), 64000);
+    assert_eq!(c.rec().connect_ms, None);
+}
