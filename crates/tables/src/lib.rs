@@ -425,6 +425,54 @@ pub fn read_table(
     def: &'static TableDef,
     required: &[&str],
 ) -> Result<(Vec<RecordBatch>, KeyValues), TableError> {
+    // The parquet crate panics on some corrupt metadata (a negative column
+    // chunk offset, found by fuzzing): a damaged table is an error naming
+    // the file, not the end of the run.
+    guarded(|| read_table_unguarded(path, def, required)).unwrap_or_else(|message| {
+        Err(TableError::Parquet {
+            path: path.to_owned(),
+            source: parquet::errors::ParquetError::General(format!(
+                "corrupt file (the Parquet reader gave up: {message})"
+            )),
+        })
+    })
+}
+
+thread_local! {
+    /// Set while [`guarded`] runs on this thread: its panics are caught and
+    /// reported as errors, so the panic hook stays quiet for them.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic inside it (a dependency's, on damaged input)
+/// into `Err(message)` without the panic hook printing it.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(|g| g.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    r.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+fn read_table_unguarded(
+    path: &Path,
+    def: &'static TableDef,
+    required: &[&str],
+) -> Result<(Vec<RecordBatch>, KeyValues), TableError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let pq = |source| TableError::Parquet {
         path: path.to_owned(),

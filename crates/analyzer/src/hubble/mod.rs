@@ -326,12 +326,15 @@ pub fn parse_line(line: &str) -> Result<Option<HubbleFlow>, String> {
     }
     if let Some(e) = ext {
         let n = |k: &str| number(e.get(k)).filter(|x| *x >= 0.0).map(|x| x as u64);
-        f.packets += n("previously_observed_packets").unwrap_or(0);
+        // Counts come from the line: absurd ones saturate, never overflow.
+        f.packets = f
+            .packets
+            .saturating_add(n("previously_observed_packets").unwrap_or(0));
         let bytes = n("bytes");
         let prev = n("previously_observed_bytes");
         f.bytes = match (bytes, prev) {
             (None, None) => None,
-            (b, p) => Some(b.unwrap_or(0) + p.unwrap_or(0)),
+            (b, p) => Some(b.unwrap_or(0).saturating_add(p.unwrap_or(0))),
         };
     }
     Ok(Some(f))
