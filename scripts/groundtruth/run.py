@@ -4,11 +4,11 @@
     sudo python3 scripts/groundtruth/run.py OUTDIR [--scenario NAME ...]
     python3 scripts/groundtruth/run.py --check     # can this machine run it?
 
-For every scenario (loss, think, states, dns) this script creates two FRESH
-network namespaces joined by a veth pair (names carry this process's pid, so
-parallel runs cannot clash), turns every offload off, captures on the CLIENT
-(sender) side with tcpdump and runs real Linux traffic between the two
-namespaces. It then writes
+For every scenario (loss, think, states, dns, backlog) this script creates
+two FRESH network namespaces joined by a veth pair (names carry this
+process's pid, so parallel runs cannot clash), turns every offload off,
+captures on the CLIENT (sender) side with tcpdump and runs real Linux
+traffic between the two namespaces. It then writes
 
     OUTDIR/<scenario>.pcap         the capture (client veth, snaplen 256)
     OUTDIR/<scenario>.truth.json   what the KERNEL and the applications say
@@ -50,6 +50,7 @@ import os
 import platform
 import queue
 import re
+import select
 import shutil
 import signal
 import socket
@@ -60,7 +61,7 @@ import threading
 import time
 
 HERE = os.path.abspath(__file__)
-SCENARIOS = ("loss", "think", "states", "dns")
+SCENARIOS = ("loss", "think", "states", "dns", "backlog")
 SCHEMA = 1
 
 CLIENT_IP = "10.98.0.1"
@@ -163,6 +164,29 @@ DNS_ID0 = 0x4a00
 DNS_WAIT = 0.5
 DNS_GAP = 0.020
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+# Listen backlog overflow. The server listens with backlog BACKLOG and does
+# not accept() for BACKLOG_HOLD_S after the first connection is queued (the
+# listening socket turns readable). The accept queue holds backlog + 1 = 2
+# established connections; while it is full the kernel drops every SYN
+# (TcpExt.ListenOverflows and ListenDrops) and the client re-sends it after
+# 1 s (tcp_syn_linear_timeouts: the first 4 retries 1 s apart, then
+# doubling). Then the server catches up: listen(BACKLOG_RESUMED) on the same
+# socket and accept, echo BACKLOG_REQ bytes, close, for every connection.
+# (Raising the backlog keeps the retried SYNs, which the kernel's timers send
+# within ~0.1 ms of each other, from overflowing a backlog of 1 again, as
+# SYN cookies whose ACKs are dropped: clients "connected" whose first data
+# is then lost for seconds.) BACKLOG_CLIENTS threads, one socket and source
+# port each (41201..), are released at once and time their own connect()
+# with time.monotonic() right around the call (agent_backlog_client).
+BACKLOG_PORT = 5020
+BACKLOG = 1
+BACKLOG_HOLD_S = 3.5
+BACKLOG_RESUMED = 64
+BACKLOG_CLIENTS = 20
+BACKLOG_SPORT0 = 41201
+BACKLOG_REQ = 16
+BACKLOG_CONNECT_TIMEOUT = 20.0
 
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
               6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
@@ -915,11 +939,106 @@ def agent_dns_client(ag, args):
     ag.finish()
 
 
+# ---------------------------------------------------------------- backlog
+def agent_backlog_server(ag, args):
+    ls = listener(BACKLOG_PORT, backlog=BACKLOG)
+    ag.emit("ready")
+    # the first connection the kernel completed and queued: the listening
+    # socket turns readable (nothing is accepted yet)
+    while not ag.stop.is_set() and not select.select([ls], [], [], 0.2)[0]:
+        pass
+    t_first = time.monotonic()
+    ag.stop.wait(BACKLOG_HOLD_S)
+    # the application catches up: listen() again raises the backlog of the
+    # listening socket (nothing queued is lost), then accept everything
+    ls.listen(BACKLOG_RESUMED)
+    ag.emit("accepting", held_s=round(time.monotonic() - t_first, 6))
+
+    def echo(conn, peer):
+        accepted = time.monotonic() - t_first
+        with conn:
+            d = recv_exact(conn, BACKLOG_REQ)
+            conn.sendall(d)
+        ag.add({"peer_port": peer[1], "accepted_s": round(accepted, 6), "echoed": len(d)})
+
+    ag.serve(ls, echo)
+    ag.stop.wait(60)
+    time.sleep(0.2)
+    ag.finish()
+
+
+def agent_backlog_client(ag, args):
+    """BACKLOG_CLIENTS threads connect at once, each timing its own connect()
+    with time.monotonic() right around the call. They wait in select() on
+    one pipe, released by one write, so each only reads the clock and enters
+    connect(). The sockets are blocking (one syscall; Python's timeout mode
+    would poll and take the GIL in between; the kernel gives up after
+    tcp_syn_retries). Each thread runs SCHED_FIFO on ONE CPU: on a veth the
+    whole handshake happens inside the connect() syscall (softirq on the
+    sending CPU), so the kernel sees the SYNs strictly one after the other,
+    and a thread whose connect() returns at once goes on to read the clock
+    without waiting for the CPU or the GIL behind the others (with 20
+    ordinary threads on 2 CPUs that wait was up to 2 ms, counted as connect
+    time; see the README)."""
+    rfd, wfd = os.pipe()
+    waiting = threading.Semaphore(0)
+    cpu = min(os.sched_getaffinity(0))
+    sched = {}
+
+    def one(sport):
+        how = []
+        for what, fn in ((f"cpu {cpu}", lambda: os.sched_setaffinity(0, {cpu})),
+                         ("SCHED_FIFO 1", lambda: os.sched_setscheduler(
+                             0, os.SCHED_FIFO, os.sched_param(1)))):
+            try:
+                fn()
+                how.append(what)
+            except OSError as e:    # recorded: the timing is then less tight
+                how.append(f"not {what} ({e})")
+        sched[sport] = ", ".join(how)
+        s = new_tcp()
+        s.bind((CLIENT_IP, sport))
+        connect, addr, clock = s.connect, (SERVER_IP, BACKLOG_PORT), time.monotonic
+        waiting.release()
+        select.select([rfd], [], [])
+        t0 = clock()
+        connect(addr)
+        t1 = clock()
+        # connections that complete in the same softirq wake their threads
+        # together: let each one read its clock before any does its I/O
+        os.sched_yield()
+        s.settimeout(BACKLOG_CONNECT_TIMEOUT)
+        s.sendall(payload(BACKLOG_REQ, sport % 251))
+        got = recv_exact(s, BACKLOG_REQ)
+        rest = recv_until_eof(s)
+        ti = tcp_info(s)
+        s.close()
+        ag.add({"client_port": sport, "connect_s": round(t1 - t0, 6), "t0": t0,
+                "app_bytes_sent": BACKLOG_REQ, "app_bytes_received": len(got) + rest,
+                "scheduling": sched[sport], "tcp_info": ti})
+
+    threads = [ag.thread(one, BACKLOG_SPORT0 + i) for i in range(BACKLOG_CLIENTS)]
+    for _ in threads:
+        waiting.acquire(timeout=10)
+    time.sleep(0.05)          # every thread is inside select()
+    os.write(wfd, b"x")
+    for t in threads:
+        t.join(BACKLOG_CONNECT_TIMEOUT + 30)
+    os.close(rfd)
+    os.close(wfd)
+    with ag.lock:
+        t_first = min((r["t0"] for r in ag.records), default=0.0)
+        for r in ag.records:
+            r["started_s"] = round(r.pop("t0") - t_first, 6)
+    ag.finish()
+
+
 AGENTS = {
     "loss-server": agent_loss_server, "loss-client": agent_loss_client,
     "think-server": agent_think_server, "think-client": agent_think_client,
     "states-server": agent_states_server, "states-client": agent_states_client,
     "dns-server": agent_dns_server, "dns-client": agent_dns_client,
+    "backlog-server": agent_backlog_server, "backlog-client": agent_backlog_client,
 }
 
 
@@ -1477,7 +1596,9 @@ def wire_tcp(path, client_ip=CLIENT_IP):
         hs = None
         if c["syn_ts"] and c["synack_ts"] and c["hs_ack_ts"]:
             syn = max(t for t in c["syn_ts"] if t <= c["synack_ts"][0])
-            hs = {"syn_ts_ns": syn, "synack_ts_ns": c["synack_ts"][0], "ack_ts_ns": c["hs_ack_ts"],
+            hs = {"first_syn_ts_ns": c["syn_ts"][0],
+                  "syn_ts_ns": syn, "synack_ts_ns": c["synack_ts"][0], "ack_ts_ns": c["hs_ack_ts"],
+                  "connect_ms": (c["hs_ack_ts"] - c["syn_ts"][0]) / 1e6,
                   "rtt_ms": (c["hs_ack_ts"] - syn) / 1e6,
                   "syn_to_synack_ms": (c["synack_ts"][0] - syn) / 1e6,
                   "synack_to_ack_ms": (c["hs_ack_ts"] - c["synack_ts"][0]) / 1e6}
@@ -2307,7 +2428,76 @@ def sc_dns(ctx, pair, procs, dumps):
     return truth
 
 
-SCENARIO_FUNCS = {"loss": sc_loss, "think": sc_think, "states": sc_states, "dns": sc_dns}
+def sc_backlog(ctx, pair, procs, dumps):
+    srv = spawn(ctx, pair, "s", "backlog-server")
+    procs.append(srv)
+    srv.expect("ready", 10)
+    dump, pcap = start_capture(ctx, pair, "backlog", dumps)
+    snmp_c0, snmp_s0 = read_snmp(pair.ns_c), read_snmp(pair.ns_s)
+    ctx.trace.clear()
+    cli = spawn(ctx, pair, "c", "backlog-client")
+    procs.append(cli)
+    held = srv.expect("accepting", 15)
+    crec = collect(cli, BACKLOG_CONNECT_TIMEOUT + 20)
+    time.sleep(0.1)
+    srv.send("stop")
+    srec = collect(srv, 10)
+    snmp_c1, snmp_s1 = read_snmp(pair.ns_c), read_snmp(pair.ns_s)
+    st = finish_capture(dump)
+    tr = trace_summary(ctx.trace.read())
+    wire = wire_tcp(pcap)
+    truth = base_truth("backlog", pair, st)
+    nd = {"client": snmp_delta(snmp_c0, snmp_c1), "server": snmp_delta(snmp_s0, snmp_s1)}
+    truth["netstat_delta"] = nd
+    truth["listen_backlog"] = BACKLOG
+    truth["listen_backlog_resumed"] = BACKLOG_RESUMED
+    truth["server_tcp_syncookies"] = int(
+        pair.exec_s("sysctl", "-n", "net.ipv4.tcp_syncookies").stdout.strip())
+    truth["server_held_s"] = held["held_s"]
+    truth["trace_status"] = ctx.trace.status
+    if len(crec) != BACKLOG_CLIENTS:
+        raise Fail(f"backlog: {len(crec)} of {BACKLOG_CLIENTS} clients reported")
+    conns = []
+    for rec in sorted(crec, key=lambda r: r["client_port"]):
+        cp = rec["client_port"]
+        sr = next((x for x in srec if x["peer_port"] == cp), {})
+        w = next((x for x in wire if x["client"]["port"] == cp), None)
+        if w is None:
+            raise Fail(f"backlog: client port {cp} not in the capture")
+        tc = tr["connections"].get(f"{CLIENT_IP}:{cp}>{SERVER_IP}:{BACKLOG_PORT}")
+        traced = (tc["summary"]["syn"] if tc else 0) if ctx.trace.status == "ok" else None
+        conns.append({
+            "proto": "tcp", "client": {"ip": CLIENT_IP, "port": cp},
+            "server": {"ip": SERVER_IP, "port": BACKLOG_PORT}, "expected_conn_state": "SF",
+            "connect_s": rec["connect_s"], "started_s": rec["started_s"],
+            "client_scheduling": rec["scheduling"],
+            "server_accepted_s": sr.get("accepted_s"),
+            "app": {"client_sent": rec["app_bytes_sent"],
+                    "client_received": rec["app_bytes_received"],
+                    "server_echoed": sr.get("echoed")},
+            "wire_syns": w["syns"],
+            # this connection's SYN retransmissions by the kernel's own count
+            # (tcp_retransmit_skb in SYN_SENT), when the tracepoints work
+            "kernel_syn_retransmits_traced": traced,
+            "syns_sent": None if traced is None else 1 + traced,
+            "tcp_info_client": rec["tcp_info"], "wire": w,
+        })
+    truth["connections"] = conns
+    truth["totals"] = {
+        "connections": len(conns),
+        "retried": sum(c["wire_syns"] > 1 for c in conns),
+        "wire_syn_retransmits": sum(c["wire_syns"] - 1 for c in conns),
+        "kernel_syn_retransmits": nd["client"].get("TcpExt.TCPSynRetrans", 0),
+        "listen_overflows": nd["server"].get("TcpExt.ListenOverflows", 0),
+        "listen_drops": nd["server"].get("TcpExt.ListenDrops", 0),
+        "syncookies_sent": nd["server"].get("TcpExt.SyncookiesSent", 0),
+        "connect_s_sorted": sorted(c["connect_s"] for c in conns),
+    }
+    return truth
+
+
+SCENARIO_FUNCS = {"loss": sc_loss, "think": sc_think, "states": sc_states, "dns": sc_dns,
+                  "backlog": sc_backlog}
 
 
 # ================================================================ checks / main

@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 use common::{analyze_json, repo_root, require, root, tool};
 use serde_json::Value;
 
-const SCENARIOS: [&str; 4] = ["loss", "think", "states", "dns"];
+const SCENARIOS: [&str; 5] = ["loss", "think", "states", "dns", "backlog"];
 
 // ------------------------------------------------------------------ setup
 
@@ -291,6 +291,14 @@ impl WireConn {
         let syn = *self.syn_ts.iter().filter(|&&t| t <= synack).max()?;
         let ms = |d: i128| d as f64 / 1e6;
         Some((ms(ack - syn), ms(synack - syn), ms(ack - synack)))
+    }
+
+    /// The client's FIRST SYN -> the ACK completing the handshake in ms
+    /// (SYN retries included), for a full handshake.
+    fn connect_ms(&self) -> Option<f64> {
+        self.handshake_ms()?;
+        let first = *self.syn_ts.iter().min()?;
+        Some((self.ack_ts? - first) as f64 / 1e6)
     }
 }
 
@@ -648,6 +656,9 @@ fn harness_truth_is_consistent() {
     if let Some(s) = r.scenarios.get("dns") {
         harness_dns(&mut c, &s.truth);
     }
+    if let Some(s) = r.scenarios.get("backlog") {
+        harness_backlog(&mut c, s);
+    }
     c.finish();
 }
 
@@ -799,6 +810,45 @@ fn harness_dns(c: &mut Checks, dns: &Value) {
         "dns: queries == responses + unanswered",
         u(dns, "totals.queries"),
         Some(u(dns, "totals.responses").unwrap_or(0) + u(dns, "totals.unanswered").unwrap_or(0)),
+    );
+}
+
+/// backlog: the SYNs in the capture are the SYNs the kernel sent (per
+/// connection by the tracepoint, in all by TcpExt.TCPSynRetrans), and every
+/// re-sent SYN is one the server's listener dropped (TcpExt.ListenDrops
+/// counts them all, plus any ACK it dropped for a full accept queue).
+fn harness_backlog(c: &mut Checks, backlog: &Scenario) {
+    let t = &backlog.truth;
+    let mut wire_retx = 0;
+    for conn in conns(t) {
+        let key = (port(conn, "client"), port(conn, "server"));
+        let tag = format!("backlog {}", key.0);
+        let syns = backlog.wire.get(&key).map(|w| w.client.syns);
+        c.eq(
+            format!("{tag}: tshark-view SYNs == run.py's"),
+            syns,
+            u(conn, "wire_syns"),
+        );
+        if conn["syns_sent"].is_u64() {
+            c.eq(
+                format!("{tag}: SYNs in the capture == SYNs the kernel sent (traced)"),
+                syns,
+                u(conn, "syns_sent"),
+            );
+        }
+        wire_retx += syns.unwrap_or(1).saturating_sub(1);
+    }
+    c.eq(
+        "backlog: SYNs re-sent in the capture == TcpExt.TCPSynRetrans (client)",
+        Some(wire_retx),
+        u(t, "totals.kernel_syn_retransmits"),
+    );
+    c.ok(
+        format!(
+            "backlog: every re-sent SYN was dropped by the listener (ListenDrops {:?} >= {wire_retx})",
+            u(t, "totals.listen_drops")
+        ),
+        u(t, "totals.listen_drops").unwrap_or(0) >= wire_retx,
     );
 }
 
@@ -1216,7 +1266,8 @@ fn loss_receiver_side_hole_fills_are_retransmissions() {
 
 // ------------------------------------------------------------------ handshake
 
-/// Every flow with a full handshake: handshake_rtt_ms and its two legs equal
+/// Every flow with a full handshake: handshake_rtt_ms and its two legs, and
+/// connect_ms (the FIRST SYN -> the final ACK, SYN retries included), equal
 /// the capture's timestamps (tshark frame.time_epoch) within 0.001 ms; flows
 /// without one (REJ, S0) report null.
 #[test]
@@ -1257,11 +1308,21 @@ fn handshake_rtt_matches_capture_timestamps() {
                         leg2,
                         0.001,
                     );
+                    c.near(
+                        format!("{tag}: connect_ms (first SYN -> ACK)"),
+                        f(fl, "tcp.connect_ms"),
+                        w.connect_ms().unwrap_or(f64::NAN),
+                        0.001,
+                    );
                 }
                 None => {
                     c.ok(
-                        format!("{tag}: no handshake, handshake_rtt_ms must be null"),
-                        fl["tcp"].is_object() && fl["tcp"]["handshake_rtt_ms"].is_null(),
+                        format!(
+                            "{tag}: no handshake, handshake_rtt_ms and connect_ms must be null"
+                        ),
+                        fl["tcp"].is_object()
+                            && fl["tcp"]["handshake_rtt_ms"].is_null()
+                            && fl["tcp"]["connect_ms"].is_null(),
                     );
                 }
             }
@@ -1440,6 +1501,231 @@ fn dns_matches_what_the_server_did() {
         c.near("dns latency max vs capture", f(lat, "max"), max, 0.001);
         let (lo, hi) = percentile_bounds(&wire, 0.5);
         c.within("dns latency p50 vs capture", f(lat, "p50"), lo, hi);
+    }
+    c.finish();
+}
+
+// ------------------------------------------------------------------ backlog
+
+/// The client's own connect() time of a truth connection, in ms.
+fn client_connect_ms(conn: &Value) -> f64 {
+    f(conn, "connect_s").expect("connect_s") * 1000.0
+}
+
+/// A listen backlog overflow: the server (backlog 1) does not accept for
+/// 3.5 s while 20 clients connect at once. Per connection (matched by the
+/// client's source port): `tcp.connect_ms` is what the client's connect()
+/// waited by its own clock, within 5% (at least 2 ms: the client's clock
+/// reads are not the capture's timestamps), and syn_retransmissions are
+/// the SYNs it re-sent. Most connections needed SYN retries; for them the
+/// handshake RTT (timed from the last SYN) is far below the connect time,
+/// which is the point of the metric. And the kernel counted the overflow.
+#[test]
+fn backlog_connect_time_is_what_connect_waited() {
+    let Some(s) = scenario("backlog") else { return };
+    let t = &s.truth;
+    let mut c = Checks::new("backlog connect time");
+    let mut retried = 0;
+    let mut shown = Vec::new();
+    for conn in conns(t) {
+        let cp = port(conn, "client");
+        let sp = port(conn, "server");
+        let tag = format!("backlog {cp}");
+        let Some(fl) = flow(&s.out, "tcp", conn) else {
+            c.ok(format!("{tag}: flow missing"), false);
+            continue;
+        };
+        let tcp = &fl["tcp"];
+        let client = client_connect_ms(conn);
+        let got = f(tcp, "connect_ms");
+        c.near(
+            format!("{tag}: connect_ms vs the client's connect() time"),
+            got,
+            client,
+            (client * 0.05).max(2.0),
+        );
+        let w = &s.wire[&(cp, sp)];
+        let want_retx = w.client.syns.saturating_sub(1);
+        c.eq(
+            format!("{tag}: syn_retransmissions == SYNs in the capture - 1"),
+            u(tcp, "syn_retransmissions"),
+            Some(want_retx),
+        );
+        if let Some(traced) = u(conn, "kernel_syn_retransmits_traced") {
+            c.eq(
+                format!("{tag}: syn_retransmissions == the kernel's (traced)"),
+                u(tcp, "syn_retransmissions"),
+                Some(traced),
+            );
+        }
+        c.eq(
+            format!("{tag}: conn_state"),
+            tcp["conn_state"].as_str(),
+            conn["expected_conn_state"].as_str(),
+        );
+        let rtt = f(tcp, "handshake_rtt_ms");
+        if u(tcp, "syn_retransmissions").unwrap_or(0) > 0 {
+            retried += 1;
+            // the last SYN's round trip is sub-millisecond on a veth; the
+            // connect waited for the SYN retries (1 s each)
+            c.ok(
+                format!(
+                    "{tag}: handshake_rtt_ms {rtt:?} far below connect_ms {got:?} \
+                     (< 1/100 of it)"
+                ),
+                matches!((rtt, got), (Some(r), Some(g)) if r * 100.0 < g),
+            );
+        }
+        shown.push(format!(
+            "  {cp}: client {client:.3} ms, connect_ms {}, handshake_rtt_ms {}, SYN retries {}",
+            got.map_or("null".into(), |v| format!("{v:.3}")),
+            rtt.map_or("null".into(), |v| format!("{v:.3}")),
+            u(tcp, "syn_retransmissions").unwrap_or(0)
+        ));
+    }
+    c.ok(
+        format!("backlog: at least 10 of 20 connections needed SYN retries ({retried})"),
+        retried >= 10,
+    );
+    let overflows = u(t, "totals.listen_overflows").unwrap_or(0);
+    let drops = u(t, "totals.listen_drops").unwrap_or(0);
+    c.ok(
+        format!(
+            "backlog: the kernel counted the overflow (ListenOverflows {overflows}, \
+             ListenDrops {drops})"
+        ),
+        overflows + drops > 0,
+    );
+    eprintln!(
+        "backlog: {retried} of {} connections retried; ListenOverflows {overflows}, \
+         ListenDrops {drops}\n{}",
+        conns(t).len(),
+        shown.join("\n")
+    );
+    c.finish();
+}
+
+/// The late connections are one `slow_connect` finding for the server,
+/// HIGH (2 or more, and at least a tenth of its connections), naming the
+/// server's IP:port first and listing exactly the late flows: those whose
+/// client re-sent its SYN or waited at least 1 s (`--slow-connect-ms`).
+#[test]
+fn backlog_overflow_is_a_high_slow_connect_finding() {
+    let Some(s) = scenario("backlog") else { return };
+    let t = &s.truth;
+    let mut c = Checks::new("backlog finding");
+    let mut late = std::collections::BTreeSet::new();
+    let mut server = None;
+    for conn in conns(t) {
+        let Some(fl) = flow(&s.out, "tcp", conn) else {
+            c.ok(
+                format!("backlog {}: flow missing", port(conn, "client")),
+                false,
+            );
+            continue;
+        };
+        server = Some(format!(
+            "{}:{}",
+            conn["server"]["ip"].as_str().unwrap_or("?"),
+            port(conn, "server")
+        ));
+        let retried = s.wire[&(port(conn, "client"), port(conn, "server"))]
+            .client
+            .syns
+            > 1;
+        if retried || client_connect_ms(conn) >= 1000.0 {
+            late.insert(fl["id"].as_u64().expect("flow id"));
+        }
+    }
+    let server = server.expect("a backlog connection");
+    let found: Vec<&Value> = s.out["findings"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["kind"] == "slow_connect").collect())
+        .unwrap_or_default();
+    c.eq("backlog: slow_connect findings", found.len(), 1);
+    if let Some(fnd) = found.first() {
+        eprintln!("backlog finding: {fnd}");
+        c.eq(
+            "backlog: slow_connect severity",
+            fnd["severity"].as_str(),
+            Some("HIGH"),
+        );
+        let summary = fnd["summary"].as_str().unwrap_or("");
+        c.ok(
+            format!("backlog: summary starts with the server {server}: {summary:?}"),
+            summary
+                .strip_prefix(&server)
+                .is_some_and(|rest| !rest.starts_with(|ch: char| ch.is_ascii_digit())),
+        );
+        let listed: std::collections::BTreeSet<u64> = fnd["flows"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        c.ok(
+            format!(
+                "backlog: the truth has at least 10 late connections ({})",
+                late.len()
+            ),
+            late.len() >= 10,
+        );
+        c.eq(
+            "backlog: the finding's flows are the late ones",
+            listed,
+            late,
+        );
+    }
+    c.finish();
+}
+
+/// `--fail-on` gates on the backlog capture: the p99 connect time (over 20
+/// connections: the slowest, a SYN-retried one of ~4 s) and the SYN retries
+/// trip them (exit 4); a threshold above the measured p99 does not (exit 0).
+/// The report's metrics are the capture's.
+#[test]
+fn backlog_gates_on_connect_time_and_syn_retries() {
+    let Some(s) = scenario("backlog") else { return };
+    let Some(r) = run() else { return };
+    let pcap = r.dir.join("backlog.pcap");
+    let mut c = Checks::new("backlog gates");
+    let mut wire_connect: Vec<f64> = s.wire.values().filter_map(WireConn::connect_ms).collect();
+    wire_connect.sort_by(f64::total_cmp);
+    let retries: u64 = s
+        .wire
+        .values()
+        .map(|w| w.client.syns.saturating_sub(1))
+        .sum();
+    let m = &s.out["metrics"];
+    // nearest rank over 20 connections: p99 is the slowest
+    let rank = ((0.99 * wire_connect.len() as f64).ceil() as usize).max(1);
+    c.near(
+        "backlog: metrics.connect_p99_ms vs the capture",
+        f(m, "connect_p99_ms"),
+        wire_connect[rank - 1],
+        0.001,
+    );
+    c.eq(
+        "backlog: metrics.syn_retries vs the capture",
+        f(m, "syn_retries"),
+        Some(retries as f64),
+    );
+    for (expr, want) in [
+        ("connect_p99_ms>1000", 4),
+        ("syn_retries>0", 4),
+        ("connect_p99_ms>100000", 0),
+    ] {
+        let (code, _, stderr) = analyze_json(&[&pcap], &["--fail-on", expr]);
+        c.eq(
+            format!("backlog: --fail-on '{expr}' exit status"),
+            code,
+            want,
+        );
+        if want == 4 {
+            let metric = expr.split('>').next().unwrap_or(expr);
+            c.ok(
+                format!("backlog: --fail-on '{expr}' says why: {stderr:?}"),
+                stderr.contains(&format!("{metric} = ")),
+            );
+        }
     }
     c.finish();
 }
