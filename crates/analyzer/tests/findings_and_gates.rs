@@ -176,3 +176,46 @@ fn syn_retries_make_a_slow_connect_finding_and_gate() {
     }
     assert!(out["metrics"]["connect_p99_ms"].as_f64().unwrap() > 3000.0);
 }
+
+/// suricata-verify's tls-subjectaltname trace (public corpus, when
+/// present): two SYN / challenge-ACK / RST exchanges whose ACK carries an
+/// older connection's numbers made 2 GB of "capture loss" and a
+/// capture_loss_rate of 1420. They are out of window, not capture loss.
+#[test]
+fn a_challenge_ack_is_no_capture_loss_and_the_rate_stays_a_share() {
+    let path = common::repo_root()
+        .join("../shared/corpus/suricata-verify/tests/tls/tls-subjectaltname/input.pcap");
+    if !path.exists() {
+        eprintln!(
+            "SKIPPED: {} is not here (the shared public corpus is optional)",
+            path.display()
+        );
+        return;
+    }
+    let (_, out, stderr) = analyze_json(&[&path], &[]);
+    let rate = out["metrics"]["capture_loss_rate"].as_f64().unwrap();
+    assert!(
+        (0.0..=1.0).contains(&rate),
+        "capture_loss_rate {rate}: {stderr}"
+    );
+    assert!(
+        !out["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "capture_loss"),
+        "{}",
+        out["findings"]
+    );
+    let challenged: Vec<_> = out["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["tcp"]["out_of_window"]["client"].as_u64() == Some(1))
+        .collect();
+    assert_eq!(challenged.len(), 2);
+    for f in challenged {
+        assert_eq!(f["tcp"]["history"], "SaR");
+        assert_eq!(f["tcp"]["capture_lost_bytes"]["client"], 0);
+    }
+}

@@ -679,7 +679,7 @@ fn sequence_jumps_and_conflicting_overlaps_are_bounded() {
             }
         }
     }
-    let loss = json["capture_loss_rate"].as_f64().unwrap_or(0.0);
+    let loss = o.report.metrics["capture_loss_rate"];
     assert!((0.0..=1.0).contains(&loss), "capture_loss_rate {loss}");
 }
 

@@ -124,6 +124,11 @@ pub struct TcpRecord {
     pub capture_lost_segments: Pair<u64>,
     /// The bytes of that capture loss.
     pub capture_lost_bytes: Pair<u64>,
+    /// Acknowledgments of this side's data too far beyond anything seen to
+    /// be data the capture missed (more than four of the receiver's largest
+    /// windows, at least 1 MiB): a challenge ACK (RFC 5961), numbers of
+    /// another connection. Not counted as capture loss.
+    pub out_of_window: Pair<u64>,
     /// Duplicate ACKs sent: pure ACKs repeating the last acknowledgment
     /// number and window while data is outstanding.
     pub dup_acks: Pair<u64>,

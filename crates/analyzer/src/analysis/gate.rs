@@ -35,7 +35,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("resets", "RST segments sent, both directions, all flows"),
     (
         "capture_loss_rate",
-        "segments the capture missed / data segments (0..1)",
+        "segments the capture missed / (missed + captured data segments) (0..1)",
     ),
     ("rtt_p99_ms", "worst per-flow p99 data RTT"),
     ("handshake_rtt_max_ms", "largest handshake RTT"),
@@ -143,12 +143,13 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
             re as f64 / segs as f64
         },
     );
+    // Missed / (missed + captured): a share, 0..1, however much was missed.
     m.insert(
         "capture_loss_rate",
-        if segs == 0 {
+        if segs + lost == 0 {
             0.0
         } else {
-            lost as f64 / segs as f64
+            lost as f64 / (segs + lost) as f64
         },
     );
     if let Some(d) = &r.dns {

@@ -19,11 +19,23 @@ pub struct CaptureLoss {
     pub seq: u32,
 }
 
+/// The largest gap that can be data missed by the capture: four of the
+/// receiver's largest windows (ACKs the capture missed too let the range
+/// span several), and at least 1 MiB (a window not seen yet).
+fn plausible_gap(peer_window: u64) -> u64 {
+    peer_window.saturating_mul(4).max(1 << 20)
+}
+
 impl Stream {
     /// Counts bytes acknowledged but never seen below both the ACK and the
     /// highest byte seen (so an ACK captured before its data is not loss),
     /// then forgets the ranges below. Returns the segments counted.
-    fn account_capture_loss(&mut self) -> CaptureLoss {
+    ///
+    /// `peer_window` is the largest window the receiving side advertised: a
+    /// gap far beyond it cannot be data the sender had in flight (RFC 9293
+    /// limits it to the window), so it is counted as out of window, not as
+    /// capture loss.
+    fn account_capture_loss(&mut self, peer_window: u64) -> CaptureLoss {
         let (Some(acked), Some(next)) = (self.acked, self.next) else {
             return CaptureLoss::default();
         };
@@ -32,7 +44,12 @@ impl Stream {
         let mut loss = CaptureLoss::default();
         if top > floor {
             let mss = self.mss_estimate();
+            let bound = plausible_gap(peer_window);
             for (a, b) in self.seen.gaps(floor, top) {
+                if b - a > bound {
+                    self.out_of_window += 1;
+                    continue;
+                }
                 if loss.segments == 0 {
                     // Unwrapped values keep the raw number in their low 32 bits.
                     loss.seq = a as u32;
@@ -50,10 +67,12 @@ impl Stream {
     }
 
     /// At the end: acknowledged data beyond anything seen was missed by the capture.
-    pub(super) fn finish_capture_loss(&mut self) {
-        self.account_capture_loss();
+    pub(super) fn finish_capture_loss(&mut self, peer_window: u64) {
+        self.account_capture_loss(peer_window);
         if let (Some(acked), Some(next)) = (self.acked, self.next) {
-            if acked > next {
+            if acked > next && acked - next > plausible_gap(peer_window) {
+                self.out_of_window += 1;
+            } else if acked > next {
                 let b = acked - next;
                 self.capture_lost_bytes += b;
                 self.capture_lost_segments += b.div_ceil(self.mss_estimate());
@@ -96,7 +115,7 @@ impl TcpAnalyzer {
                 }
             }
             s.acked = Some(ack);
-            lost = s.account_capture_loss();
+            lost = s.account_capture_loss(acker.max_window);
             s.holes.retain(|h| h.end > ack);
             for h in &mut s.holes {
                 h.start = h.start.max(ack);
@@ -155,6 +174,7 @@ impl TcpAnalyzer {
             me.sack_permitted = t.sack_permitted;
             me.timestamps = t.timestamps.is_some();
             me.window = Some(u64::from(t.window));
+            me.max_window = me.max_window.max(u64::from(t.window));
             return;
         }
         // Scaling applies only when both SYNs offered it.
@@ -163,6 +183,7 @@ impl TcpAnalyzer {
             _ => 0,
         };
         me.window = Some(u64::from(t.window) << shift);
+        me.max_window = me.max_window.max(u64::from(t.window) << shift);
         if t.window == 0 && !f.fin() && !f.rst() {
             me.zero_windows += 1;
             self.history.repeating(d, Repeating::ZeroWindow);

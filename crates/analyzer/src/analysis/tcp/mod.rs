@@ -296,9 +296,9 @@ impl TcpAnalyzer {
 
     /// The per-flow TCP record.
     pub fn finish(&mut self) -> TcpRecord {
-        for s in &mut self.streams {
-            s.finish_capture_loss();
-        }
+        let windows = [self.streams[0].max_window, self.streams[1].max_window];
+        self.streams[0].finish_capture_loss(windows[1]);
+        self.streams[1].finish_capture_loss(windows[0]);
         let [c, s] = &self.streams;
         let sizes_zero = c.data_start.is_none() && s.data_start.is_none();
         let hs = self.handshake;
@@ -349,6 +349,7 @@ impl TcpAnalyzer {
             out_of_order: pair_u(|x| x.out_of_order),
             capture_lost_segments: pair_u(|x| x.capture_lost_segments),
             capture_lost_bytes: pair_u(|x| x.capture_lost_bytes),
+            out_of_window: pair_u(|x| x.out_of_window),
             dup_acks: pair_u(|x| x.dup_acks),
             zero_windows: pair_u(|x| x.zero_windows),
             zero_window_probes: pair_u(|x| x.zero_window_probes),

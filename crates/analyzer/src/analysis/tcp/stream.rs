@@ -106,6 +106,8 @@ pub(super) struct Stream {
     // What this side advertises, for the other side's stream.
     pub(super) wscale: Option<u8>,
     pub(super) window: Option<u64>,
+    /// The largest window this side advertised (scaled).
+    pub(super) max_window: u64,
     pub(super) last_ack_sent: Option<u32>,
     pub(super) last_win_sent: Option<u16>,
     pub(super) syn_mss: Option<u16>,
@@ -118,6 +120,9 @@ pub(super) struct Stream {
     pub(super) out_of_order: u64,
     pub(super) capture_lost_segments: u64,
     pub(super) capture_lost_bytes: u64,
+    /// Acknowledgments of this stream too far beyond anything seen to be
+    /// data the capture missed (a challenge ACK, another connection's numbers).
+    pub(super) out_of_window: u64,
     pub(super) dup_acks: u64,
     pub(super) zero_windows: u64,
     pub(super) zero_window_probes: u64,

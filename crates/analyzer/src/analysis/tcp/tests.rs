@@ -589,3 +589,30 @@ fn connect_time_counts_syn_retries_and_handshake_rtt_does_not() {
     c.at(0.2).send(1, TcpFlags::SYN, 0, 0, Some(1), 64000);
     assert_eq!(c.rec().connect_ms, None);
 }
+
+/// A SYN answered by a challenge ACK (RFC 5961: the server still holds an
+/// older connection of this tuple and acknowledges that one's numbers), and
+/// the client's RST at the acknowledged number: the gap between the SYN
+/// and that number is no data the capture missed.
+#[test]
+fn a_challenge_ack_is_out_of_window_not_capture_loss() {
+    let mut c = Conn::new(1000, 5000);
+    c.send(0, TcpFlags::SYN, 0, 0, None, 64240);
+    // The server's pure ACK acknowledges 2 GB beyond the client's ISN.
+    c.at(0.1).send(1, 0, 0, 0, Some(2_000_000_000), 501);
+    c.at(0.1).send(0, TcpFlags::RST, 2_000_000_000, 0, None, 0);
+    let r = c.rec();
+    assert_eq!(r.capture_lost_bytes.client, 0);
+    assert_eq!(r.capture_lost_segments.client, 0);
+    assert_eq!(r.out_of_window.client, 1);
+
+    // A real gap within the window is still capture loss.
+    let mut c = Conn::new(1000, 5000);
+    c.handshake();
+    c.at(1.0).data(0, 1000);
+    c.at(1.0).send(0, 0, 2001, 1000, Some(1), 64000);
+    c.at(1.0).send(1, 0, 1, 0, Some(3001), 64000);
+    let r = c.rec();
+    assert_eq!(r.capture_lost_bytes.client, 1000);
+    assert_eq!(r.out_of_window.client, 0);
+}
