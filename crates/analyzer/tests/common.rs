@@ -126,6 +126,11 @@ pub fn assert_json_eq(a: &serde_json::Value, b: &serde_json::Value, ctx: &str) {
 /// sends Ctrl-C (SIGINT) while it is still reading, then closes the input;
 /// returns what the run printed and its status.
 pub fn interrupted_stdin_run(data: &[u8], args: &[&std::ffi::OsStr]) -> Output {
+    signalled_stdin_run(data, args, "INT")
+}
+
+/// The same with any signal (`INT`, `TERM`, `HUP`).
+pub fn signalled_stdin_run(data: &[u8], args: &[&std::ffi::OsStr], signal: &str) -> Output {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = bin()
@@ -139,9 +144,9 @@ pub fn interrupted_stdin_run(data: &[u8], args: &[&std::ffi::OsStr]) -> Output {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(data).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    // Ctrl-C while the capture is still streaming in, then the producer closes.
+    // The signal while the capture is still streaming in, then the producer closes.
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());

@@ -34,6 +34,28 @@ fn drain_fifo(p: &Path) -> std::thread::JoinHandle<Vec<u8>> {
     })
 }
 
+/// Runs `script` with `sh` in a private mount namespace (mounts it makes
+/// vanish with it; /dev and the host are never touched), its arguments a
+/// fresh empty directory, the analyzer binary and `capture`.
+fn in_private_mount_namespace(script: &str, capture: &Path) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(dir.path())
+        .arg(env!("CARGO_BIN_EXE_retina-analyze"))
+        .arg(capture)
+        .output()
+        .unwrap()
+}
+
 /// The regression of the device-node defect: run as root, `-o DEV`,
 /// `--report` and `--parquet` onto character devices made in a private
 /// mount namespace (a fresh tmpfs), never /dev itself.
@@ -59,22 +81,7 @@ for f in "$d/null" "$d/report/report.html" "$d/tables/flows.parquet"; do
 done
 ls -a "$d" "$d/report" "$d/tables"
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(dir.path())
-        .arg(env!("CARGO_BIN_EXE_retina-analyze"))
-        .arg(capture())
-        .output()
-        .unwrap();
+    let out = in_private_mount_namespace(script, &capture());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -233,22 +240,7 @@ find "$d" -type f | sort | while read -r f; do
   echo "file $(basename "$f") size=$(stat -c %s "$f") tail=$(tail -c 7 "$f" | tr -dc 'A-Za-z0-9</>')"
 done
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(dir.path())
-        .arg(env!("CARGO_BIN_EXE_retina-analyze"))
-        .arg(testdata("groundtruth/loss.pcap"))
-        .output()
-        .unwrap();
+    let out = in_private_mount_namespace(script, &testdata("groundtruth/loss.pcap"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let all = format!("{stdout}\n{stderr}");
@@ -279,33 +271,25 @@ done
 /// interrupted, and no temporary file is left.
 #[test]
 fn sigterm_writes_complete_outputs_of_what_was_read() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let data = std::fs::read(testdata("groundtruth/loss.pcap")).unwrap();
-    let mut child = bin()
-        .arg("-")
-        .args(["--quiet", "--format", "json", "-o"])
-        .arg(dir.path().join("out.json"))
-        .arg("--report")
-        .arg(dir.path().join("report"))
-        .arg("--parquet")
-        .arg(dir.path().join("tables"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&data[..data.len() / 2]).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let (out_json, report, tables) = (
+        dir.path().join("out.json"),
+        dir.path().join("report"),
+        dir.path().join("tables"),
+    );
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--quiet".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "-o".as_ref(),
+        out_json.as_os_str(),
+        "--report".as_ref(),
+        report.as_os_str(),
+        "--parquet".as_ref(),
+        tables.as_os_str(),
+    ];
+    let out = common::signalled_stdin_run(&data[..data.len() / 2], &args, "TERM");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     let json: serde_json::Value =
