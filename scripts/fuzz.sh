@@ -50,11 +50,14 @@ else
 fi
 BIN="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 
-# Seeds: files of the kinds each target reads, small enough to mutate fast.
+# Seeds: files of the kinds each target reads, small enough to mutate fast,
+# copied for this run only (runs side by side do not share them).
+SEEDS="$WORK/seeds-$$"
+trap 'rm -rf "$SEEDS"' EXIT
 seed() { # target, then find(1) predicates
     local t=$1
     shift
-    local dir="$WORK/seeds/$t"
+    local dir="$SEEDS/$t"
     rm -rf "$dir"
     mkdir -p "$dir"
     for base in "$ROOT/testdata" "$ROOT/../shared/corpus"; do
@@ -66,16 +69,15 @@ seed() { # target, then find(1) predicates
     done
 }
 no_seeds() { # targets whose input is structured bytes: start from nothing
-    rm -rf "$WORK/seeds/$1"
-    mkdir -p "$WORK/seeds/$1"
+    mkdir -p "$SEEDS/$1"
 }
 unpack_gz() { # the gzip seeds, decompressed, join the capture seeds
-    local dir="$WORK/seeds/capture"
-    for f in "$WORK"/seeds/gzip/*; do
+    local dir="$SEEDS/capture"
+    for f in "$SEEDS"/gzip/*; do
         [ -f "$f" ] && gzip -dc "$f" 2>/dev/null | head -c 300000 >"$dir/$(basename "$f").raw" || true
     done
 }
-mkdir -p "$WORK/seeds"
+mkdir -p "$SEEDS"
 seed capture \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.cap' -o -name '*.pcapng.*' \) ! -name '*.gz'
 seed gzip -name '*.gz' ! -name '*.tar.gz'
 unpack_gz
@@ -87,12 +89,12 @@ seed kubectl -path '*k8s*.json'
 seed archive \( -name '*.tar.gz' -o -name '*.tar' -o -name '*.tgz' \)
 seed agent_parquet -name '*.parquet'
 for f in "$ROOT"/testdata/bundle/*.tar.gz; do
-    tar -xzf "$f" -O --wildcards '*.parquet' >"$WORK/seeds/agent_parquet/$(basename "$f").parquet" 2>/dev/null || true
+    tar -xzf "$f" -O --wildcards '*.parquet' >"$SEEDS/agent_parquet/$(basename "$f").parquet" 2>/dev/null || true
 done
 no_seeds agent_ringbuf
 no_seeds filter
-printf 'tcp port 80 and not host 10.0.0.1' >"$WORK/seeds/filter/port"
-printf '(src net 10.0.0.0/8 or ip6) and portrange 1000-2000 and pod default/web-*' >"$WORK/seeds/filter/k8s"
+printf 'tcp port 80 and not host 10.0.0.1' >"$SEEDS/filter/port"
+printf '(src net 10.0.0.0/8 or ip6) and portrange 1000-2000 and pod default/web-*' >"$SEEDS/filter/k8s"
 no_seeds l7
 
 # Input size limits: large enough for the seeds' structure, small enough
@@ -114,7 +116,7 @@ for t in $TARGETS; do
     mkdir -p "$corpus" "$artifacts"
     log="$WORK/$t.log"
     set +e
-    "$BIN/$t" "$corpus" "$WORK/seeds/$t" \
+    "$BIN/$t" "$corpus" "$SEEDS/$t" \
         -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
         -max_len="$(max_len "$t")" -print_final_stats=1 \
         -artifact_prefix="$artifacts/" >"$log" 2>&1
