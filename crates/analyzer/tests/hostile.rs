@@ -884,3 +884,21 @@ fn a_malformed_frame_is_skipped_and_named_by_number() {
         "{w}"
     );
 }
+
+/// Per-CPU interleaving (a packet stamped a few milliseconds before the one
+/// written ahead of it, as veth and `-i any` captures have) is no clock
+/// step: no warning, and the packet keeps its own timestamp.
+#[test]
+fn small_steps_back_keep_their_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_700_000_000_000_000_000;
+    let mut recs = conversation(t0);
+    recs.swap(3, 4); // the response written before the request it answers
+    let (data, _) = pcap(LINKTYPE_RAW, &recs);
+    let path = write(dir.path(), "interleaved.pcap", &data);
+    let o = analyze(&path).unwrap();
+    assert_eq!(flow_packets(&o), recs.len() as u64);
+    let w = o.report.capture.warnings.join("\n");
+    assert!(!w.contains("went back"), "{w}");
+    assert_eq!(o.report.flows[0].last_ts_ns, t0 + 18 * 1_000_000);
+}

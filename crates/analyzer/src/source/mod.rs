@@ -117,10 +117,11 @@ pub struct FileInfo {
     pub clock: ClockBack,
 }
 
-/// Records of a file whose timestamps went backwards.
+/// Records of a file stamped over a second before its latest time (the
+/// capture clock stepped back).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClockBack {
-    /// How many records were stamped earlier than the latest time before them.
+    /// How many records were stamped that far before the latest time.
     pub packets: u64,
     /// The largest step back.
     pub max_back_ns: i64,

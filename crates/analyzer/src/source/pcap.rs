@@ -13,8 +13,9 @@ use super::{hex_prefix, open, FileInfo, Format, FullReader, InterfaceInfo, Recor
 
 /// Initial reader buffer: large enough for any ordinary frame (snaplen 262144).
 const INITIAL_BUFFER: usize = 1 << 20;
-/// A step back of the capture clock this large (1 ms) is said in a warning.
-const CLOCK_BACK_WARN_NS: i64 = 1_000_000;
+/// A record stamped this much (1 s) before the latest time of its file is a
+/// clock step, not reordering: it gets that latest time, and a warning.
+const CLOCK_STEP_NS: i64 = 1_000_000_000;
 /// Largest single record we accept. Real captures never come near it; a larger
 /// length field means the record header is corrupt.
 const MAX_RECORD: usize = 16 << 20;
@@ -68,13 +69,11 @@ pub fn read_capture_from(
 ) -> (FileInfo, Option<SourceError>) {
     let (mut info, err) = read_records(input, info, stop, on_record);
     let c = info.clock;
-    // Steps back of microseconds are ordinary (`-i any` interleaves per-CPU
-    // queues; loopback captures too): they are smoothed without a word.
-    if c.packets > 0 && c.max_back_ns >= CLOCK_BACK_WARN_NS {
+    if c.packets > 0 {
         info.warnings.push(format!(
-            "{}: {} packets are stamped earlier than the packet before them (the \
-             capture clock went back by up to {:.6} s, first at byte {}); they are \
-             analyzed as taken at the time of the packet before",
+            "{}: {} packets are stamped over a second earlier than a packet before \
+             them (the capture clock went back by up to {:.6} s, first at byte {}); \
+             they are analyzed as taken at the latest time before them",
             info.path.display(),
             c.packets,
             c.max_back_ns as f64 / 1e9,
@@ -420,10 +419,13 @@ enum ReadStall {
     BufferTooSmall,
 }
 
-/// Hands one record on. A record stamped earlier than the one before it in
-/// the file (a clock stepped back, per-CPU queues of `-i any` interleaving)
-/// is given the time of the one before, so that no interval of the analysis
-/// is negative; `info.clock` counts them for a warning.
+/// Hands one record on. A record stamped over a second earlier than the
+/// latest time of its file (the capture clock stepped back) is given that
+/// latest time, so that no interval of the analysis goes hours negative;
+/// `info.clock` counts them for a warning. Smaller steps back are the
+/// ordinary interleaving of per-CPU queues (`-i any`, veth, loopback: up to
+/// a few milliseconds) and keep their own timestamps, as every tool shows
+/// them.
 fn deliver(
     info: &mut FileInfo,
     offset: u64,
@@ -432,6 +434,7 @@ fn deliver(
 ) {
     let c = &mut info.clock;
     match c.last_ts_ns {
+        Some(last) if rec.ts_ns < last && last - rec.ts_ns < CLOCK_STEP_NS => {}
         Some(last) if rec.ts_ns < last => {
             let back = last - rec.ts_ns;
             if c.packets == 0 {
