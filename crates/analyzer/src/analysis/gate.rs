@@ -125,14 +125,9 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
             max(&mut m, "response_p99_ms", s.p99);
         }
     }
-    if !connects.is_empty() {
-        // Nearest rank, as every other percentile of the report.
-        connects.sort_by(|a, b| a.total_cmp(b));
-        let rank = (0.99 * connects.len() as f64).ceil() as usize;
-        m.insert(
-            "connect_p99_ms",
-            connects[rank.clamp(1, connects.len()) - 1],
-        );
+    // Nearest rank, as every other percentile of the report.
+    if let Some(p99) = crate::analysis::stats::percentile(&mut connects, 99.0) {
+        m.insert("connect_p99_ms", p99);
     }
     m.insert("retrans_segments", re as f64);
     m.insert(

@@ -120,6 +120,11 @@ fn sort(v: &mut [f64]) -> &[f64] {
     v
 }
 
+/// Nearest-rank percentile `p` (0..100) of unsorted values (sorts them).
+pub(crate) fn percentile(v: &mut [f64], p: f64) -> Option<f64> {
+    percentile_sorted(sort(v), p)
+}
+
 fn percentile_sorted(v: &[f64], p: f64) -> Option<f64> {
     if v.is_empty() {
         return None;

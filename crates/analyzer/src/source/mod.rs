@@ -113,7 +113,7 @@ pub struct FileInfo {
     pub sections: u32,
     /// Non-fatal problems found in this file.
     pub warnings: Vec<String>,
-    /// Records stamped earlier than the record before them.
+    /// Records stamped over a second before the file's latest time.
     pub clock: ClockBack,
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::list;
+use crate::analysis::stats::percentile;
 use crate::report::{Endpoint, Finding, FlowRecord, Severity, Thresholds};
 
 /// Connection attempts never answered: SYNs retried without a SYN-ACK, per server.
@@ -159,13 +160,6 @@ fn ms(v: f64) -> String {
     } else {
         format!("{v:.3} ms")
     }
-}
-
-/// Nearest-rank percentile of unsorted values.
-fn percentile(v: &mut [f64], p: f64) -> Option<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v.get(rank.clamp(1, v.len().max(1)) - 1).copied()
 }
 
 /// Connections that got through, but late: SYNs retried before the server

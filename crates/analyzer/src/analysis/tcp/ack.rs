@@ -70,10 +70,10 @@ impl Stream {
     pub(super) fn finish_capture_loss(&mut self, peer_window: u64) {
         self.account_capture_loss(peer_window);
         if let (Some(acked), Some(next)) = (self.acked, self.next) {
-            if acked > next && acked - next > plausible_gap(peer_window) {
+            let b = acked.saturating_sub(next);
+            if b > plausible_gap(peer_window) {
                 self.out_of_window += 1;
-            } else if acked > next {
-                let b = acked - next;
+            } else if b > 0 {
                 self.capture_lost_bytes += b;
                 self.capture_lost_segments += b.div_ceil(self.mss_estimate());
             }
