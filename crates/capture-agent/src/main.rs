@@ -13,6 +13,8 @@ mod pcapng;
 mod programs;
 mod tracefmt;
 
+// `abi` serves the capture modules, which a build without BPF leaves out.
+#[cfg_attr(not(all(target_os = "linux", retina_bpf)), allow(unused_imports))]
 use retina_capture::{abi, cli};
 
 use clap::Parser;
