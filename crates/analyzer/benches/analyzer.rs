@@ -75,7 +75,7 @@ fn bench_flow_lookup(c: &mut Criterion) {
             if let std::net::IpAddr::V4(v4) = a.ip {
                 a.ip = std::net::Ipv4Addr::from(u32::from(v4).wrapping_add(i / 60_000)).into();
             }
-            FlowKey::new(p.proto, a, b, None).0
+            FlowKey::new(p.proto, a, b, None, p.vlan).0
         })
         .collect();
     let mut g = c.benchmark_group("flow_lookup");

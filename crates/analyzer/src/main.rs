@@ -174,6 +174,13 @@ struct Cli {
     #[arg(long, default_value_t = 3.5, value_name = "SECONDS")]
     point_window: f64,
 
+    /// A UDP destination port whose packets are VXLAN (repeat for several).
+    /// Default: 4789 (IANA) and 8472 (the Linux kernel's default, used by
+    /// Flannel and Cilium). Geneve (6081), IP-in-IP and GRE are always
+    /// decoded.
+    #[arg(long = "vxlan-port", value_name = "PORT")]
+    vxlan_ports: Vec<u16>,
+
     /// Do not show a progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -289,6 +296,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn real_main(cli: &Cli) -> Result<u8> {
     let config = config(cli)?;
+    if !cli.vxlan_ports.is_empty() {
+        retina_analyzer::decode::set_vxlan_ports(cli.vxlan_ports.clone());
+    }
     match cli.color {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),

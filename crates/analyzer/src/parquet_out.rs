@@ -403,6 +403,13 @@ pub fn flow_row(f: &FlowRecord) -> FlowTableRow<'_> {
         bytes_total: f.ip_bytes.total(),
         tunnel_type: f.tunnel.map(|t| t.kind.to_string().into()),
         tunnel_vni: f.tunnel.map(|t| t.vni),
+        vlan: f.vlan.as_ref().map(|v| {
+            v.iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
+                .into()
+        }),
         community_id: f.community_id.as_deref().map(Into::into),
         role_basis: name(serde_json::to_value(f.role_basis)).into(),
         end_reason: name(serde_json::to_value(f.end_reason)).into(),

@@ -9,7 +9,8 @@
 //! occurrence of every field), and the frame is reduced to the analyzer's
 //! view of it: the innermost IP header reached through the link layers and
 //! tunnels the analyzer decodes (Ethernet + 802.1Q/802.1ad tags, Linux SLL and
-//! SLL2, raw IP, BSD loopback; VXLAN on UDP/4789 and Geneve on UDP/6081),
+//! SLL2, raw IP, BSD loopback; VXLAN on UDP/4789 and Geneve on UDP/6081,
+//! GRE version 0 carrying IP or Ethernet, IP in IP),
 //! never a header quoted inside an ICMP error. IP reassembly is switched off,
 //! so every fragment is one frame, and non-first fragments are joined to the
 //! ports of their first fragment by (source, destination, protocol, IP id),
@@ -64,38 +65,40 @@ const EXCLUDED: &[(&str, &str)] = &[
 ];
 
 const TSHARK_FIELDS: &[&str] = &[
-    "frame.number",         // 0
-    "frame.protocols",      // 1
-    "frame.len",            // 2
-    "ip.src",               // 3
-    "ip.dst",               // 4
-    "ip.proto",             // 5
-    "ip.len",               // 6
-    "ip.hdr_len",           // 7
-    "ip.id",                // 8
-    "ip.flags.mf",          // 9
-    "ip.frag_offset",       // 10
-    "ipv6.src",             // 11
-    "ipv6.dst",             // 12
-    "ipv6.plen",            // 13
-    "ipv6.hopopts.len_oct", // 14
-    "ipv6.routing.len_oct", // 15
-    "ipv6.dstopts.len_oct", // 16
-    "ipv6.fraghdr.nxt",     // 17
-    "ipv6.fraghdr.offset",  // 18
-    "ipv6.fraghdr.more",    // 19
-    "ipv6.fraghdr.ident",   // 20
-    "tcp.srcport",          // 21
-    "tcp.dstport",          // 22
-    "tcp.len",              // 23
-    "tcp.hdr_len",          // 24
-    "udp.srcport",          // 25
-    "udp.dstport",          // 26
-    "vxlan.flag_i",         // 27
-    "geneve.version",       // 28
-    "geneve.proto_type",    // 29
-    "ipv6.opt.jumbo",       // 30
-    "ah.length",            // 31
+    "frame.number",          // 0
+    "frame.protocols",       // 1
+    "frame.len",             // 2
+    "ip.src",                // 3
+    "ip.dst",                // 4
+    "ip.proto",              // 5
+    "ip.len",                // 6
+    "ip.hdr_len",            // 7
+    "ip.id",                 // 8
+    "ip.flags.mf",           // 9
+    "ip.frag_offset",        // 10
+    "ipv6.src",              // 11
+    "ipv6.dst",              // 12
+    "ipv6.plen",             // 13
+    "ipv6.hopopts.len_oct",  // 14
+    "ipv6.routing.len_oct",  // 15
+    "ipv6.dstopts.len_oct",  // 16
+    "ipv6.fraghdr.nxt",      // 17
+    "ipv6.fraghdr.offset",   // 18
+    "ipv6.fraghdr.more",     // 19
+    "ipv6.fraghdr.ident",    // 20
+    "tcp.srcport",           // 21
+    "tcp.dstport",           // 22
+    "tcp.len",               // 23
+    "tcp.hdr_len",           // 24
+    "udp.srcport",           // 25
+    "udp.dstport",           // 26
+    "vxlan.flag_i",          // 27
+    "geneve.version",        // 28
+    "geneve.proto_type",     // 29
+    "ipv6.opt.jumbo",        // 30
+    "ah.length",             // 31
+    "gre.flags_and_version", // 32
+    "gre.proto",             // 33
 ];
 
 /// Preferences that make tshark's per-frame view match the analyzer's
@@ -616,6 +619,32 @@ fn frame_view(f: &Fields) -> FrameView {
                     frag_key,
                     clamped: None,
                 };
+            }
+            // Tunnels the analyzer follows in IP: GRE version 0 carrying
+            // IPv4, IPv6 or Ethernet, and IP in IP (4in4, 6in4, 4in6, 6in6).
+            Some("gre") if frag.is_none() => {
+                let kg = count_before(&protos, "gre", next_at);
+                let ng = count_all(&protos, "gre");
+                let version0 = f.num(32, kg, ng).is_some_and(|v| v & 7 == 0);
+                let pt = f.num(33, kg, ng);
+                if !(version0 && matches!(pt, Some(0x6558 | 0x0800 | 0x86dd))) {
+                    return out_of_scope(&protos, next_at);
+                }
+                let start = next_at + 1;
+                match protos[start..]
+                    .iter()
+                    .position(|l| *l == "ip" || *l == "ipv6")
+                {
+                    Some(rel) if protos[start..start + rel].iter().all(|l| inner_link_ok(l)) => {
+                        ip_at = start + rel;
+                        continue;
+                    }
+                    _ => return out_of_scope(&protos, start),
+                }
+            }
+            Some("ip" | "ipv6") if frag.is_none() => {
+                ip_at = next_at;
+                continue;
             }
             _ => {
                 if let Some((p @ (6 | 17), _, true)) = frag {

@@ -221,6 +221,7 @@ pub fn tcp(data: &[u8]) {
             ip_id: u16_at(s, 18),
             payload_len,
             tunnel: None,
+            vlan: [0; 2],
             fragment: None,
             transport: Transport::Tcp(tcp),
             truncated: opts & 32 != 0,

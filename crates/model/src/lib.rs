@@ -522,6 +522,11 @@ pub struct FlowRecord {
     pub payload_bytes: PerDir,
     /// The overlay the flow was carried in; null when none.
     pub tunnel: Option<Tunnel>,
+    /// The VLAN ids of its frames, outer first (`[42]`, or `[10, 20]` for
+    /// QinQ); absent when untagged. Flows on different VLANs are different
+    /// flows, as in Zeek.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<Vec<u16>>,
     /// [Community ID](https://github.com/corelight/community-id-spec) v1,
     /// seed 0: the identifier Zeek, Suricata, Arkime and Wireshark compute
     /// for the same flow, to join their records with ours (ICMP uses type and

@@ -27,10 +27,17 @@ impl std::fmt::Display for Endpoint {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelKind {
-    /// VXLAN (UDP port 4789).
+    /// VXLAN (UDP port 4789, and 8472 as Linux, Flannel and Cilium use by
+    /// default; `--vxlan-port` sets them).
     Vxlan,
     /// Geneve (UDP port 6081).
     Geneve,
+    /// IP in IP (IP protocol 4 or 41: 4in4, 6in4, 4in6, 6in6; Calico's
+    /// IPIP mode); `vni` is 0.
+    Ipip,
+    /// GRE (IP protocol 47) carrying IP or Ethernet (transparent Ethernet
+    /// bridging); `vni` is the GRE key, 0 without one.
+    Gre,
 }
 
 impl std::fmt::Display for TunnelKind {
@@ -38,6 +45,8 @@ impl std::fmt::Display for TunnelKind {
         f.write_str(match self {
             TunnelKind::Vxlan => "vxlan",
             TunnelKind::Geneve => "geneve",
+            TunnelKind::Ipip => "ipip",
+            TunnelKind::Gre => "gre",
         })
     }
 }

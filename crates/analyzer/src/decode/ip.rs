@@ -10,7 +10,24 @@ use super::transport::{parse_icmp, parse_tcp, parse_udp_ports};
 use super::{decode_tunneled, ipproto, Fragment, Packet, Skip, Transport};
 use crate::report::{Tunnel, TunnelKind};
 
-const VXLAN_PORT: u16 = 4789;
+/// UDP ports decoded as VXLAN unless `--vxlan-port` says otherwise: the
+/// IANA port and the Linux kernel's default (Flannel, Cilium).
+pub const DEFAULT_VXLAN_PORTS: [u16; 2] = [4789, 8472];
+/// The VXLAN ports of this run (`set_vxlan_ports`); empty: the defaults.
+static VXLAN_PORTS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+
+/// Sets the UDP ports decoded as VXLAN for the whole process (once, before
+/// any decoding; later calls are ignored).
+pub fn set_vxlan_ports(ports: Vec<u16>) {
+    let _ = VXLAN_PORTS.set(ports);
+}
+
+fn is_vxlan_port(port: u16) -> bool {
+    match VXLAN_PORTS.get() {
+        Some(p) => p.contains(&port),
+        None => DEFAULT_VXLAN_PORTS.contains(&port),
+    }
+}
 const DNS_PORT: u16 = 53;
 const MDNS_PORT: u16 = 5353;
 const GENEVE_PORT: u16 = 6081;
@@ -84,6 +101,7 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         },
         payload_len: l4_wire,
         tunnel: None,
+        vlan: [0; 2],
         fragment,
         transport: Transport::Other,
         truncated: payload.incomplete,
@@ -133,6 +151,21 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
                         .any(|p| *p == DNS_PORT || *p == MDNS_PORT);
                     pkt.dns = dns::parse(body, dns_port).map(Box::new);
                 }
+            }
+        }
+        ipproto::IPIP | ipproto::IPV6 if fragment.is_none() => {
+            let inner = decode_tunneled(l4, false, l4_wire, depth);
+            return inner.map(|mut p| {
+                p.tunnel = Some(Tunnel {
+                    kind: TunnelKind::Ipip,
+                    vni: 0,
+                });
+                p
+            });
+        }
+        ipproto::GRE if fragment.is_none() => {
+            if let Some(inner) = gre(l4, l4_wire, depth) {
+                return inner;
             }
         }
         ipproto::ICMP | ipproto::ICMPV6 => {
@@ -213,7 +246,7 @@ fn ipv6_fragment(packet: &[u8]) -> Option<Fragment> {
 fn tunnel(outer: &Packet, udp: &[u8], depth: u8) -> Option<Result<Packet, Skip>> {
     let body = udp.get(8..)?;
     let inner_wire = outer.payload_len;
-    let (kind, vni, inner, ethernet, hdr) = if outer.dport == VXLAN_PORT {
+    let (kind, vni, inner, ethernet, hdr) = if is_vxlan_port(outer.dport) {
         // flags(1: I bit 0x08) reserved(3) VNI(3) reserved(1)
         let h = body.get(..8)?;
         if h[0] & 0x08 == 0 {
@@ -251,6 +284,52 @@ fn tunnel(outer: &Packet, udp: &[u8], depth: u8) -> Option<Result<Packet, Skip>>
         // The outermost tunnel names the overlay the flow travelled in.
         pkt.tunnel = Some(Tunnel { kind, vni });
         pkt
+    }))
+}
+
+/// Decapsulates GRE version 0 carrying IP or Ethernet (RFC 2784/2890: the
+/// optional checksum, key and sequence number words by their flags).
+/// `None` for other payloads (PPTP's GRE version 1, ERSPAN, …): the packet
+/// stands as a GRE flow.
+fn gre(l4: &[u8], l4_wire: u32, depth: u8) -> Option<Result<Packet, Skip>> {
+    let h = l4.get(..4)?;
+    let flags = u16::from_be_bytes([h[0], h[1]]);
+    if flags & 0x0007 != 0 {
+        return None; // version 1 (PPTP) or unknown
+    }
+    let proto = u16::from_be_bytes([h[2], h[3]]);
+    let ethernet = match proto {
+        ETHERTYPE_TEB => true,
+        0x0800 | 0x86dd => false,
+        _ => return None,
+    };
+    let (csum, key, seq) = (
+        flags & 0x8000 != 0,
+        flags & 0x2000 != 0,
+        flags & 0x1000 != 0,
+    );
+    let mut at = 4;
+    if csum {
+        at += 4;
+    }
+    let vni = if key {
+        let k = l4.get(at..at + 4)?;
+        at += 4;
+        u32::from_be_bytes([k[0], k[1], k[2], k[3]])
+    } else {
+        0
+    };
+    if seq {
+        at += 4;
+    }
+    let inner = l4.get(at..)?;
+    let inner = decode_tunneled(inner, ethernet, l4_wire.saturating_sub(at as u32), depth);
+    Some(inner.map(|mut p| {
+        p.tunnel = Some(Tunnel {
+            kind: TunnelKind::Gre,
+            vni,
+        });
+        p
     }))
 }
 

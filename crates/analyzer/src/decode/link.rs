@@ -93,6 +93,32 @@ pub fn capture_interface(linktype: u16, data: &[u8]) -> Option<u32> {
     }
 }
 
+/// The VLAN ids of a frame's 802.1Q/802.1ad tags, outer first (0: no tag;
+/// a tag with id 0 only carries a priority). Like Zeek, flows on different
+/// VLANs are different flows.
+pub fn vlan_ids(linktype: u16, data: &[u8]) -> [u16; 2] {
+    let (mut ethertype, mut at) = match LinkKind::of(linktype) {
+        Some(LinkKind::Ethernet) => (be16(data, 12), 14),
+        Some(LinkKind::LinuxSll) => (be16(data, 14), 16),
+        Some(LinkKind::LinuxSll2) => (be16(data, 0), 20),
+        _ => return [0; 2],
+    };
+    let mut ids = [0; 2];
+    let mut n = 0;
+    while let Some(ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) = ethertype {
+        let Some(tci) = be16(data, at) else { break };
+        if n < ids.len() {
+            ids[n] = tci & 0x0fff;
+            n += 1;
+        } else {
+            break;
+        }
+        ethertype = be16(data, at + 2);
+        at += 4;
+    }
+    ids
+}
+
 /// Removes the link-layer header and returns the IP packet.
 pub fn strip(linktype: u16, data: &[u8]) -> Result<&[u8], Skip> {
     let kind = LinkKind::of(linktype).ok_or(Skip::UnsupportedLinkType(linktype))?;
@@ -214,6 +240,14 @@ mod tests {
         let ip = strip(LINKTYPE_ETHERNET, &f).unwrap();
         assert_eq!(ip[0], 0x45);
         assert_eq!(ip.len(), 4);
+        assert_eq!(vlan_ids(LINKTYPE_ETHERNET, &f), [10, 20]);
+        // One tag; no tag; a tag cut short.
+        let mut one = vec![0u8; 12];
+        one.extend_from_slice(&[0x81, 0x00, 0x20, 0x2a, 0x08, 0x00, 0x45]);
+        assert_eq!(vlan_ids(LINKTYPE_ETHERNET, &one), [42, 0]);
+        assert_eq!(vlan_ids(LINKTYPE_ETHERNET, &f[..12]), [0, 0]);
+        assert_eq!(vlan_ids(LINKTYPE_ETHERNET, &f[..15]), [0, 0]);
+        assert_eq!(vlan_ids(LINKTYPE_RAW, &f), [0, 0]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use crate::report::{Tunnel, TunnelKind};
+pub use ip::{set_vxlan_ports, DEFAULT_VXLAN_PORTS};
 pub use link::{
     linktype_name, LinkKind, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, SLL2_IFINDEX_BASE,
 };
@@ -24,6 +25,11 @@ pub mod ipproto {
     pub const ICMP: u8 = 1;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    /// IPv4 in IP.
+    pub const IPIP: u8 = 4;
+    /// IPv6 in IP.
+    pub const IPV6: u8 = 41;
+    pub const GRE: u8 = 47;
     pub const ICMPV6: u8 = 58;
 }
 
@@ -106,6 +112,8 @@ pub struct Packet {
     /// Transport payload length on the wire (retransmissions included).
     pub payload_len: u32,
     pub tunnel: Option<Tunnel>,
+    /// VLAN ids of the frame, outer first (0: none): part of the flow's identity.
+    pub vlan: [u16; 2],
     pub fragment: Option<Fragment>,
     pub transport: Transport,
     /// Fewer bytes were captured than the headers needed (snaplen).
@@ -164,6 +172,7 @@ pub fn decode(
     pkt.ts_ns = ts_ns;
     pkt.file = file;
     pkt.interface = link::capture_interface(linktype, data).unwrap_or(interface);
+    pkt.vlan = link::vlan_ids(linktype, data);
     pkt.wire_len = orig_len;
     Ok(pkt)
 }

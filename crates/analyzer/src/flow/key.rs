@@ -53,19 +53,28 @@ impl Direction {
     }
 }
 
-/// Canonical flow key: protocol, ordered endpoints, and the tunnel (VNI) the
-/// flow was seen in, so identical inner tuples in different overlays stay apart.
+/// Canonical flow key: protocol, ordered endpoints, the tunnel (VNI) and the
+/// VLANs the flow was seen in, so identical tuples in different overlays or
+/// VLANs stay apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
     pub proto: u8,
     pub lo: Endpoint,
     pub hi: Endpoint,
     pub tunnel: Option<Tunnel>,
+    /// VLAN ids, outer first (0: none).
+    pub vlan: [u16; 2],
 }
 
 impl FlowKey {
     /// Builds the key of a packet from `src` to `dst`, and tells which side sent it.
-    pub fn new(proto: u8, src: Endpoint, dst: Endpoint, tunnel: Option<Tunnel>) -> (FlowKey, Side) {
+    pub fn new(
+        proto: u8,
+        src: Endpoint,
+        dst: Endpoint,
+        tunnel: Option<Tunnel>,
+        vlan: [u16; 2],
+    ) -> (FlowKey, Side) {
         if src <= dst {
             (
                 FlowKey {
@@ -73,6 +82,7 @@ impl FlowKey {
                     lo: src,
                     hi: dst,
                     tunnel,
+                    vlan,
                 },
                 Side::Lo,
             )
@@ -83,6 +93,7 @@ impl FlowKey {
                     lo: dst,
                     hi: src,
                     tunnel,
+                    vlan,
                 },
                 Side::Hi,
             )
@@ -136,8 +147,8 @@ mod tests {
     proptest! {
         #[test]
         fn key_is_symmetric(a in any::<[u8; 4]>(), b in any::<[u8; 4]>(), pa in any::<u16>(), pb in any::<u16>(), proto in any::<u8>()) {
-            let (k1, s1) = FlowKey::new(proto, ep(a, pa), ep(b, pb), None);
-            let (k2, s2) = FlowKey::new(proto, ep(b, pb), ep(a, pa), None);
+            let (k1, s1) = FlowKey::new(proto, ep(a, pa), ep(b, pb), None, [0; 2]);
+            let (k2, s2) = FlowKey::new(proto, ep(b, pb), ep(a, pa), None, [0; 2]);
             prop_assert_eq!(k1, k2);
             prop_assert_eq!(k1.shard_hash(), k2.shard_hash());
             prop_assert_eq!(k1.endpoint(s1), ep(a, pa));
@@ -151,8 +162,8 @@ mod tests {
         fn v6_key_is_symmetric(a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), pa in any::<u16>(), pb in any::<u16>()) {
             let ea = Endpoint { ip: IpAddr::from(a), port: pa };
             let eb = Endpoint { ip: IpAddr::from(b), port: pb };
-            let (k1, _) = FlowKey::new(6, ea, eb, None);
-            let (k2, _) = FlowKey::new(6, eb, ea, None);
+            let (k1, _) = FlowKey::new(6, ea, eb, None, [0; 2]);
+            let (k2, _) = FlowKey::new(6, eb, ea, None, [0; 2]);
             prop_assert_eq!(k1.shard_hash(), k2.shard_hash());
         }
     }
@@ -168,8 +179,16 @@ mod tests {
             kind: TunnelKind::Vxlan,
             vni: 2,
         });
-        let (k1, _) = FlowKey::new(6, ep([1, 1, 1, 1], 1), ep([2, 2, 2, 2], 2), t1);
-        let (k2, _) = FlowKey::new(6, ep([1, 1, 1, 1], 1), ep([2, 2, 2, 2], 2), t2);
+        let (k1, _) = FlowKey::new(6, ep([1, 1, 1, 1], 1), ep([2, 2, 2, 2], 2), t1, [0; 2]);
+        let (k2, _) = FlowKey::new(6, ep([1, 1, 1, 1], 1), ep([2, 2, 2, 2], 2), t2, [0; 2]);
         assert_ne!(k1, k2);
+        // VLANs too: untagged, 42, and QinQ 10/20 are three flows.
+        let keys: Vec<FlowKey> = [[0, 0], [42, 0], [10, 20]]
+            .into_iter()
+            .map(|v| FlowKey::new(6, ep([1, 1, 1, 1], 1), ep([2, 2, 2, 2], 2), None, v).0)
+            .collect();
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[1], keys[2]);
+        assert_ne!(keys[0], keys[2]);
     }
 }

@@ -535,6 +535,7 @@ impl Flow {
             ip_bytes: per(|d| d.ip_bytes),
             payload_bytes: per(|d| d.payload_bytes),
             tunnel: self.key.tunnel,
+            vlan: vlan_list(self.key.vlan),
             role_basis: self.role,
             end_reason: end,
             fragments: self.fragments,
@@ -556,6 +557,15 @@ impl Flow {
             point_delays: Vec::new(),
             translations: Vec::new(),
         }
+    }
+}
+
+/// A flow key's VLAN ids as the report lists them: `None` when untagged.
+fn vlan_list(v: [u16; 2]) -> Option<Vec<u16>> {
+    match v {
+        [0, 0] => None,
+        [a, 0] => Some(vec![a]),
+        [a, b] => Some(vec![a, b]),
     }
 }
 
@@ -1060,7 +1070,7 @@ impl FlowTable {
             }
         }
         let (src, dst) = endpoints(pkt);
-        let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel);
+        let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel, pkt.vlan);
 
         if let Some(existing) = self.flows.get(&key) {
             if starts_new_connection(existing, pkt, sender) {
@@ -1212,7 +1222,7 @@ impl FlowTable {
     /// its point under another tuple: address translation.
     pub fn note_translation(&mut self, pkt: &Packet, seen_src: Endpoint, seen_dst: Endpoint) {
         let (src, dst) = endpoints(pkt);
-        let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel);
+        let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel, pkt.vlan);
         let Some(flow) = self.flows.get_mut(&key) else {
             return;
         };
@@ -1245,7 +1255,7 @@ impl FlowTable {
             ip: q.dst,
             port: q.dport,
         };
-        let (key, sender) = FlowKey::new(q.proto, src, dst, pkt.tunnel);
+        let (key, sender) = FlowKey::new(q.proto, src, dst, pkt.tunnel, pkt.vlan);
         let uid = if self.flows.contains_key(&key) {
             0
         } else {
@@ -1405,6 +1415,7 @@ mod tests {
             ip_id: 0,
             payload_len: 0,
             tunnel: None,
+            vlan: [0; 2],
             fragment: None,
             transport,
             truncated: false,

@@ -508,6 +508,7 @@ pub fn read(
             a.client,
             a.server,
             a.tunnel,
+            &a.vlan,
         )
             .cmp(&(
                 b.first_ts_ns,
@@ -515,6 +516,7 @@ pub fn read(
                 b.client,
                 b.server,
                 b.tunnel,
+                &b.vlan,
             ))
     };
     match pool {
@@ -589,5 +591,5 @@ fn route_hash(p: &Packet) -> u64 {
             (p.proto, a, b)
         }
     };
-    FlowKey::new(proto, a, b, p.tunnel).0.shard_hash()
+    FlowKey::new(proto, a, b, p.tunnel, p.vlan).0.shard_hash()
 }
