@@ -281,6 +281,8 @@ struct WireConn {
     synack_ts: Option<i128>,
     /// The client's ACK completing the handshake.
     ack_ts: Option<i128>,
+    /// The server's first RST before any SYN-ACK (a refusal).
+    refused_ts: Option<i128>,
 }
 
 impl WireConn {
@@ -291,6 +293,13 @@ impl WireConn {
         let syn = *self.syn_ts.iter().filter(|&&t| t <= synack).max()?;
         let ms = |d: i128| d as f64 / 1e6;
         Some((ms(ack - syn), ms(synack - syn), ms(ack - synack)))
+    }
+
+    /// A refused connection: its last SYN before the server's RST -> that RST, ms.
+    fn refused_ms(&self) -> Option<f64> {
+        let rst = self.refused_ts?;
+        let syn = *self.syn_ts.iter().filter(|&&t| t <= rst).max()?;
+        Some((rst - syn) as f64 / 1e6)
     }
 
     /// The client's FIRST SYN -> the ACK completing the handshake in ms
@@ -395,6 +404,9 @@ fn wire_from_tshark(
         }
         if !from_client && syn && ackf && c.synack_ts.is_none() {
             c.synack_ts = Some(ts);
+        }
+        if !from_client && rst && c.synack_ts.is_none() && c.refused_ts.is_none() {
+            c.refused_ts = Some(ts);
         }
         if from_client
             && ackf
@@ -1268,12 +1280,14 @@ fn loss_receiver_side_hole_fills_are_retransmissions() {
 
 /// Every flow with a full handshake: handshake_rtt_ms and its two legs, and
 /// connect_ms (the FIRST SYN -> the final ACK, SYN retries included), equal
-/// the capture's timestamps (tshark frame.time_epoch) within 0.001 ms; flows
-/// without one (REJ, S0) report null.
+/// the capture's timestamps (tshark frame.time_epoch) within 0.001 ms; a
+/// refused flow (REJ) has its SYN -> RST as handshake_rtt_ms and no connect
+/// time; flows without either (S0) report null.
 #[test]
 fn handshake_rtt_matches_capture_timestamps() {
     let Some(r) = run() else { return };
     let mut c = Checks::new("handshake");
+    let mut refusals = 0;
     for (name, s) in &r.scenarios {
         for ((cp, sp), w) in &s.wire {
             let tag = format!("{name} {cp}->{sp}");
@@ -1315,6 +1329,21 @@ fn handshake_rtt_matches_capture_timestamps() {
                         0.001,
                     );
                 }
+                None if fl["tcp"]["conn_state"] == "REJ" => {
+                    let want = w.refused_ms();
+                    c.ok(format!("{tag}: a refusal seen on the wire"), want.is_some());
+                    c.near(
+                        format!("{tag}: handshake_rtt_ms of a refusal (SYN -> RST)"),
+                        f(fl, "tcp.handshake_rtt_ms"),
+                        want.unwrap_or(f64::NAN),
+                        0.001,
+                    );
+                    c.ok(
+                        format!("{tag}: a refusal has no connect_ms"),
+                        fl["tcp"]["connect_ms"].is_null(),
+                    );
+                    refusals += 1;
+                }
                 None => {
                     c.ok(
                         format!(
@@ -1327,6 +1356,9 @@ fn handshake_rtt_matches_capture_timestamps() {
                 }
             }
         }
+    }
+    if r.scenarios.contains_key("states") {
+        c.ok("the states scenario has a refused connection", refusals > 0);
     }
     c.finish();
 }

@@ -87,7 +87,10 @@ pub struct TcpRecord {
     /// client is not the first packet's sender.
     pub history: String,
     /// SYN to the handshake's final ACK at the capture point (the last SYN
-    /// before the SYN-ACK when the SYN was retried).
+    /// before the SYN-ACK when the SYN was retried). For a refused
+    /// connection (`conn_state` `REJ`): the last SYN to the RST that
+    /// answered it, as Wireshark's initial RTT; about one RTT when the host
+    /// refused, often much less when a firewall on the path rejected it.
     pub handshake_rtt_ms: Option<f64>,
     /// First SYN to the handshake's final ACK at the capture point: what
     /// the client's `connect()` waited, SYN retries included (a listen

@@ -222,7 +222,12 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
                 ));
             }
             if let Some(h) = t.handshake_rtt_ms {
-                notes.push(format!("handshake {}", ms(h)));
+                let what = if t.conn_state == "REJ" {
+                    "refused in"
+                } else {
+                    "handshake"
+                };
+                notes.push(format!("{what} {}", ms(h)));
             }
             let re = t.retransmissions.client.segments + t.retransmissions.server.segments;
             if re > 0 {

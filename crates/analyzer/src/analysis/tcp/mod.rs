@@ -44,6 +44,8 @@ struct Handshake {
     syn_ns: Option<i64>,
     synack_ns: Option<i64>,
     ack_ns: Option<i64>,
+    /// The server's first RST answering a SYN before any SYN-ACK (a refusal).
+    rst_ns: Option<i64>,
 }
 
 /// Request/response turn tracking for server response time.
@@ -258,8 +260,10 @@ impl TcpAnalyzer {
             s.syns += 1;
             hs.first_syn_ns.get_or_insert(ts);
             if hs.synack_ns.is_none() {
-                // With SYN retries, the last SYN is the one the SYN-ACK answers.
+                // With SYN retries, the last SYN is the one the SYN-ACK (or
+                // a refusal's RST) answers.
                 hs.syn_ns = Some(ts);
+                hs.rst_ns = None;
             }
         } else if f.syn() && f.ack() && d == 1 {
             if hs.synack_ns.is_none() {
@@ -267,6 +271,8 @@ impl TcpAnalyzer {
             } else {
                 self.synack_retransmissions += 1;
             }
+        } else if d == 1 && f.rst() && hs.syn_ns.is_some() && hs.synack_ns.is_none() {
+            hs.rst_ns.get_or_insert(ts);
         } else if d == 0 && f.ack() && !f.syn() && hs.synack_ns.is_some() && hs.ack_ns.is_none() {
             let server_isn = self.streams[1].isn;
             let ack = self.streams[1].seq.unwrap(t.ack);
@@ -317,16 +323,20 @@ impl TcpAnalyzer {
             client: f(c),
             server: f(s),
         };
+        let state = conn_state(
+            self.states[0],
+            self.states[1],
+            sizes_zero,
+            self.history.as_str(),
+        );
         TcpRecord {
-            conn_state: conn_state(
-                self.states[0],
-                self.states[1],
-                sizes_zero,
-                self.history.as_str(),
-            ),
+            conn_state: state,
             history: self.history.as_str().to_string(),
-            handshake_rtt_ms: match (hs.syn_ns, handshake) {
-                (Some(a), Some(_)) => hs.ack_ns.map(|c| ms(c - a)),
+            handshake_rtt_ms: match (hs.syn_ns, handshake, hs.rst_ns) {
+                (Some(a), Some(_), _) => hs.ack_ns.map(|c| ms(c - a)),
+                // Refused: the SYN to the RST that answered it (Wireshark's
+                // initial RTT of such a connection).
+                (Some(a), None, Some(r)) if state == "REJ" && r >= a => Some(ms(r - a)),
                 _ => None,
             },
             connect_ms: match (hs.first_syn_ns, handshake) {
