@@ -152,6 +152,13 @@ struct Cli {
     #[arg(long, default_value_t = Thresholds::default().capture_loss_rate, value_name = "RATE")]
     capture_loss_threshold: f64,
 
+    /// A DNS query still without a response when the capture ended counts as
+    /// unanswered when it is older than this (at most 5 s; a younger one is
+    /// pending_at_end). Default: learned per server, ten times its p99
+    /// response time, 1 to 5 s.
+    #[arg(long, value_name = "SECONDS")]
+    dns_timeout: Option<f64>,
+
     /// Share of NXDOMAIN responses above which it is a finding.
     #[arg(long, default_value_t = Thresholds::default().nxdomain_rate, value_name = "RATE")]
     nxdomain_threshold: f64,
@@ -245,6 +252,14 @@ fn config(cli: &Cli) -> Result<Config> {
         shards: cli.shards.max(1),
         threads: cli.threads.map_or(0, usize::from),
         max_flows: usize::try_from(cli.max_flows).unwrap_or(usize::MAX),
+        dns_timeout_ns: match cli.dns_timeout {
+            Some(s) if s > 5.0 => anyhow::bail!(
+                "--dns-timeout must be at most 5 seconds (a query without a response after 5 s \
+                 is unanswered anyway: glibc's resolver has tried again by then), got {s}"
+            ),
+            Some(s) => Some(seconds_to_ns("dns-timeout", s)?),
+            None => None,
+        },
         thresholds: Thresholds {
             retrans_rate: cli.retrans_threshold,
             slow_response_ms: cli.slow_response_ms,

@@ -10,12 +10,14 @@
 //! final names, together. A run that fails or is killed leaves no final-named
 //! file of a partial table (hidden `.…tmp` files at most, after a kill).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use arrow_array::{
+    Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt16Array, UInt64Array,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use retina_tables::analyzer::{
     DnsTableRow, EventTableRow, FlowTableRow, LostBetweenTableRow, PacketTableRow, PointTableRow,
@@ -66,6 +68,9 @@ pub struct ParquetOut {
     packets: Option<TableWriter<PacketTableRow<'static>>>,
     error: Option<TableError>,
     group_rows: usize,
+    /// DNS queries the capture's end called unanswered (flow uid, sent at,
+    /// transaction id): spooled as `pending_at_end`, written `unanswered`.
+    dns_settled: HashSet<(u64, i64, u16)>,
 }
 
 fn direction(to_server: bool) -> &'static str {
@@ -142,6 +147,7 @@ impl ParquetOut {
             packets: None,
             error: None,
             group_rows: retina_tables::ROW_GROUP_ROWS,
+            dns_settled: HashSet::new(),
         };
         // Rows per row group (hidden knob for tests: small groups show the
         // streaming; the default keeps files efficient).
@@ -224,10 +230,13 @@ impl ParquetOut {
             PacketTableRow::COLUMNS.flow_id,
         );
         let (events, dns, packets) = (self.events.take(), self.dns.take(), self.packets.take());
+        let settled = std::mem::take(&mut self.dns_settled);
+        let fix_dns =
+            |b: &RecordBatch, cols: &mut Vec<ArrayRef>| settle_dns_rows(b, cols, &settled);
         let spooled = [
-            self.respool(events, c.0, &ids, &meta)?,
-            self.respool(dns, c.1, &ids, &meta)?,
-            self.respool(packets, c.2, &ids, &meta)?,
+            self.respool(events, c.0, &ids, &meta, None)?,
+            self.respool(dns, c.1, &ids, &meta, Some(&fix_dns))?,
+            self.respool(packets, c.2, &ids, &meta, None)?,
         ];
         pending.extend(spooled.into_iter().flatten());
         if let Some(batch) = hubble {
@@ -245,6 +254,28 @@ impl ParquetOut {
 }
 
 impl ParquetOut {
+    /// The DNS queries the capture's end called unanswered (flow uid, sent
+    /// at, transaction id): their rows say so, each with a `dns_timeout`
+    /// event.
+    pub fn dns_settled(&mut self, settled: HashSet<(u64, i64, u16)>) {
+        let mut events: Vec<_> = settled.iter().copied().collect();
+        events.sort_unstable();
+        for (uid, ts, _) in events {
+            self.event(&EventRow {
+                flow_uid: uid,
+                ts_ns: ts,
+                to_server: true,
+                kind: crate::record::EventKind::DnsTimeout,
+                class: None,
+                spurious: None,
+                seq: None,
+                bytes: None,
+                count: 1,
+            });
+        }
+        self.dns_settled = settled;
+    }
+
     /// Closes the spooled table of `w` and copies it to its final table with
     /// flow ids in the `flow_id` column (still under a temporary name).
     fn respool<R: Row<Owned = R>>(
@@ -253,12 +284,13 @@ impl ParquetOut {
         flow_id: &str,
         ids: &HashMap<u64, u64>,
         meta: &[(String, String)],
+        fix: Option<&BatchFix<'_>>,
     ) -> Result<Option<Pending>, ParquetError> {
         let Some(w) = w else { return Ok(None) };
         w.finish()?;
         let path = self.spool.join(R::table().file_name());
         let mut out = TableWriter::<R>::create(&self.dir, meta, self.force)?;
-        remap(&path, flow_id, ids, self.group_rows, &mut out)?;
+        remap(&path, flow_id, ids, self.group_rows, fix, &mut out)?;
         Ok(Some(out.finish_pending()?))
     }
 }
@@ -297,6 +329,7 @@ fn remap<R: Row<Owned = R>>(
     flow_id: &str,
     ids: &HashMap<u64, u64>,
     group_rows: usize,
+    fix: Option<&BatchFix<'_>>,
     out: &mut TableWriter<R>,
 ) -> Result<(), ParquetError> {
     let spool_err = |message: String| ParquetError::Spool {
@@ -327,11 +360,67 @@ fn remap<R: Row<Owned = R>>(
             mapped.push(*id);
         }
         let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        if let Some(fix) = fix {
+            fix(&batch, &mut cols).map_err(spool_err)?;
+        }
         cols[col] = Arc::new(UInt64Array::from(mapped));
         let batch =
             RecordBatch::try_new(batch.schema(), cols).map_err(|e| spool_err(e.to_string()))?;
         out.write_batch(&batch)?;
     }
+    Ok(())
+}
+
+/// A change to a spooled batch's columns (by uid, before flow ids).
+type BatchFix<'a> = dyn Fn(&RecordBatch, &mut Vec<ArrayRef>) -> Result<(), String> + 'a;
+
+/// Rewrites `pending_at_end` to `unanswered` in a spooled DNS batch for the
+/// queries the capture's end decided (`settled`: uid, sent at, txid).
+fn settle_dns_rows(
+    batch: &RecordBatch,
+    cols: &mut [ArrayRef],
+    settled: &HashSet<(u64, i64, u16)>,
+) -> Result<(), String> {
+    if settled.is_empty() {
+        return Ok(());
+    }
+    let c = &DnsTableRow::COLUMNS;
+    let index = |name: &str| batch.schema().index_of(name).map_err(|e| e.to_string());
+    let (uid_i, time_i, txid_i, status_i) = (
+        index(c.flow_id)?,
+        index(c.time)?,
+        index(c.txid)?,
+        index(c.status)?,
+    );
+    let wrong = |what: &str| format!("dns spool: {what} has an unexpected type");
+    let uids = cols[uid_i]
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .ok_or_else(|| wrong("flow_id"))?;
+    let times = cols[time_i]
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .ok_or_else(|| wrong("time"))?;
+    let txids = cols[txid_i]
+        .as_any()
+        .downcast_ref::<UInt16Array>()
+        .ok_or_else(|| wrong("txid"))?;
+    let status = cols[status_i]
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| wrong("status"))?;
+    let fixed: StringArray = (0..batch.num_rows())
+        .map(|i| {
+            let s = status.value(i);
+            let key = (uids.value(i), times.value(i), txids.value(i));
+            Some(if s == "pending_at_end" && settled.contains(&key) {
+                "unanswered"
+            } else {
+                s
+            })
+        })
+        .collect();
+    cols[status_i] = Arc::new(fixed);
     Ok(())
 }
 

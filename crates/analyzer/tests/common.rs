@@ -154,3 +154,44 @@ pub fn signalled_stdin_run(data: &[u8], args: &[&std::ffi::OsStr], signal: &str)
     drop(stdin);
     child.wait_with_output().unwrap()
 }
+
+/// The records of the classic pcap `src` stamped at or before `end_ns`
+/// (Unix ns), as a pcap file of their own: a capture that ended then.
+/// Classic pcap only (either byte order, µs or ns timestamps). Returns the
+/// file and the time of its last record.
+pub fn pcap_until(src: &Path, end_ns: i64) -> (Vec<u8>, Option<i64>) {
+    let data = std::fs::read(src).expect("read capture");
+    let magic = &data[..4];
+    let (le, nanos) = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
+        [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
+        _ => panic!("{}: not a classic pcap", src.display()),
+    };
+    let u32_at = |i: usize| {
+        let b: [u8; 4] = data[i..i + 4].try_into().unwrap();
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    let mut out = data[..24].to_vec();
+    let mut last = None;
+    let mut i = 24;
+    while i + 16 <= data.len() {
+        let sec = i64::from(u32_at(i));
+        let frac = i64::from(u32_at(i + 4));
+        let ts = sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        let len = u32_at(i + 8) as usize;
+        let end = i + 16 + len;
+        if end > data.len() || ts > end_ns {
+            break;
+        }
+        out.extend_from_slice(&data[i..end]);
+        last = Some(ts);
+        i = end;
+    }
+    (out, last)
+}

@@ -219,3 +219,65 @@ fn a_challenge_ack_is_no_capture_loss_and_the_rate_stays_a_share() {
         assert_eq!(f["tcp"]["capture_lost_bytes"]["client"], 0);
     }
 }
+
+/// Severity follows impact: a capture that ends right after a connection's
+/// first SYN (testdata's think capture cut there) has that attempt as a LOW
+/// unanswered_syn (it may have been answered after the capture), not HIGH;
+/// Zeek's wikipedia trace (public corpus, when present), whose only
+/// unanswered queries are mDNS and LLMNR, has them as LOW and no HIGH
+/// finding at all; findings of one severity come largest impact first.
+#[test]
+fn severity_follows_impact() {
+    let think = testdata("groundtruth/think.pcap");
+    let (_, full, _) = analyze_json(&[&think], &[]);
+    let flows = full["flows"].as_array().unwrap();
+    let last_syn = flows
+        .iter()
+        .filter(|f| {
+            f["tcp"]["history"]
+                .as_str()
+                .is_some_and(|h| h.starts_with('S'))
+        })
+        .map(|f| f["first_ts_ns"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    let (bytes, end) = common::pcap_until(&think, last_syn);
+    assert_eq!(end, Some(last_syn), "the cut ends with that SYN");
+    std::fs::write(&cut, bytes).unwrap();
+    let (_, j, _) = analyze_json(&[&cut], &[]);
+    let syn: Vec<&serde_json::Value> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "unanswered_syn")
+        .collect();
+    assert_eq!(syn.len(), 1, "{:#}", j["findings"]);
+    assert_eq!(syn[0]["severity"], "LOW");
+    assert!(syn[0]["summary"].as_str().unwrap().contains("last second"));
+    for w in j["findings"].as_array().unwrap().windows(2) {
+        if w[0]["severity"] == w[1]["severity"] {
+            assert!(w[0]["impact"].as_u64() >= w[1]["impact"].as_u64(), "{w:?}");
+        }
+    }
+
+    let wiki =
+        common::repo_root().join("../shared/corpus/zeek/testing/btest/Traces/wikipedia.pcap");
+    if !wiki.exists() {
+        eprintln!("SKIPPED (wikipedia part): {} is not here", wiki.display());
+        return;
+    }
+    let (_, j, _) = analyze_json(&[&wiki], &[]);
+    let findings = j["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["severity"] != "HIGH"),
+        "{findings:#?}"
+    );
+    let dns = findings
+        .iter()
+        .find(|f| f["kind"] == "dns_unanswered")
+        .expect("dns_unanswered");
+    assert_eq!(dns["severity"], "LOW");
+    assert!(dns["summary"].as_str().unwrap().contains("multicast"));
+}

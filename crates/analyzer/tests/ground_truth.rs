@@ -1537,6 +1537,147 @@ fn dns_matches_what_the_server_did() {
     c.finish();
 }
 
+/// The dns capture cut short at the time of each of its UDP queries, and
+/// 1.5 s after the last one (captures that ended early): a query without a
+/// response in the cut is unanswered when older than its server's timeout
+/// at the cut, else pending. The timeout is learned from the cut: ten times
+/// the nearest-rank p99 of the responses in it (the scenario's slow.test
+/// answers in 100 ms, so about 1 s), within 1..5 s; or `--dns-timeout`.
+/// The counts, the timeout, the finding and its names, and the gates are
+/// checked against the queries the server left unanswered (truth).
+#[test]
+fn dns_queries_waiting_when_the_capture_ended() {
+    let Some(s) = scenario("dns") else { return };
+    let Some(r) = run() else { return };
+    let pcap = r.dir.join("dns.pcap");
+    let mut c = Checks::new("dns at the capture's end");
+    // (sent at, response at) of every UDP query, in time order.
+    let mut udp: Vec<(i64, Option<i64>)> = s.truth["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .filter(|q| q["transport"] == "udp")
+        .map(|q| {
+            let ts = q["wire_query_ts_ns"].as_i64().expect("wire_query_ts_ns");
+            let resp = q["wire_latency_ms"]
+                .as_f64()
+                .map(|ms| ts + (ms * 1e6).round() as i64);
+            (ts, resp)
+        })
+        .collect();
+    udp.sort_unstable();
+    let last = udp.last().expect("udp queries").0;
+    let mut cuts: Vec<i64> = udp.iter().map(|q| q.0).collect();
+    cuts.push(last + 1_500_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let cut_file = dir.path().join("cut.pcap");
+    let (mut both_seen, mut fixed_checked) = (false, false);
+    for (i, &end) in cuts.iter().enumerate() {
+        let (bytes, last) = common::pcap_until(&pcap, end);
+        std::fs::write(&cut_file, &bytes).unwrap();
+        let (code, out, err) = analyze_json(&[&cut_file], &[]);
+        assert_eq!(code, 0, "cut {i}: {err}");
+        // The capture ends at its last packet.
+        let end = last.expect("a packet before the cut");
+        let sent: Vec<_> = udp.iter().filter(|q| q.0 <= end).collect();
+        let mut answered: Vec<f64> = sent
+            .iter()
+            .filter_map(|q| q.1.filter(|&r| r <= end).map(|r| (r - q.0) as f64 / 1e6))
+            .collect();
+        answered.sort_by(f64::total_cmp);
+        let timeout_ms = if answered.is_empty() {
+            5000.0
+        } else {
+            let rank = (0.99 * answered.len() as f64).ceil() as usize;
+            (10.0 * answered[rank.clamp(1, answered.len()) - 1]).clamp(1000.0, 5000.0)
+        };
+        let expect = |timeout_ms: f64| -> (u64, u64) {
+            let waiting = sent.iter().filter(|q| q.1.is_none_or(|r| r > end));
+            let (mut unanswered, mut pending) = (0, 0);
+            for q in waiting {
+                if (end - q.0) as f64 >= timeout_ms * 1e6 {
+                    unanswered += 1;
+                } else {
+                    pending += 1;
+                }
+            }
+            (unanswered, pending)
+        };
+        let (unanswered, pending) = expect(timeout_ms);
+        let d = &out["dns"];
+        let what = format!("cut {i} ({:.3} s)", (end - udp[0].0) as f64 / 1e9);
+        c.eq(
+            format!("{what}: queries"),
+            u(d, "queries"),
+            Some(sent.len() as u64),
+        );
+        c.eq(
+            format!("{what}: unanswered"),
+            u(d, "unanswered"),
+            Some(unanswered),
+        );
+        c.eq(
+            format!("{what}: pending_at_end"),
+            u(d, "pending_at_end"),
+            Some(pending),
+        );
+        c.near(
+            format!("{what}: the server's timeout"),
+            d["servers"][0]["timeout_ms"].as_f64(),
+            timeout_ms,
+            0.01,
+        );
+        let finding = out["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["kind"] == "dns_unanswered");
+        c.eq(
+            format!("{what}: a dns_unanswered finding naming drop.test"),
+            finding.map(|x| {
+                x["summary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("drop.test")
+            }),
+            (unanswered > 0).then_some(true),
+        );
+        if unanswered > 0 && pending > 0 {
+            both_seen = true;
+            // Both metrics gate, each with exit 4.
+            for gate in ["dns_unanswered>0", "dns_pending_at_end>0"] {
+                let (code, _, _) = analyze_json(&[&cut_file], &["--fail-on", gate]);
+                c.eq(format!("{what}: --fail-on {gate} exits 4"), code, 4);
+            }
+        }
+        if pending > 0 && !fixed_checked {
+            // A fixed timeout shorter than any pending query's age: all of
+            // them unanswered.
+            fixed_checked = true;
+            let (code, fixed, err) = analyze_json(&[&cut_file], &["--dns-timeout", "0.001"]);
+            assert_eq!(code, 0, "{err}");
+            let (u2, p2) = expect(1.0);
+            c.eq(
+                format!("{what}: --dns-timeout 0.001: unanswered"),
+                u(&fixed["dns"], "unanswered"),
+                Some(u2),
+            );
+            c.eq(
+                format!("{what}: --dns-timeout 0.001: pending"),
+                u(&fixed["dns"], "pending_at_end"),
+                Some(p2),
+            );
+        }
+    }
+    c.eq(
+        "some cut had both unanswered and pending queries",
+        both_seen,
+        true,
+    );
+    c.eq("some cut had pending queries", fixed_checked, true);
+    c.finish();
+}
+
 // ------------------------------------------------------------------ backlog
 
 /// The client's own connect() time of a truth connection, in ms.

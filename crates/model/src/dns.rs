@@ -14,9 +14,12 @@ pub struct DnsFlowRecord {
     pub queries: u64,
     /// Response messages.
     pub responses: u64,
-    /// Queries without a response at least 5 s after they were sent.
+    /// Queries without a response: at least 5 s after they were sent, or
+    /// older than their server's timeout (`dns.servers[].timeout_ms`) when
+    /// the capture ended.
     pub unanswered: u64,
-    /// Queries younger than 5 s when the capture ended, without response.
+    /// Queries without a response that were younger than their server's
+    /// timeout when the capture ended: they may have been answered after it.
     pub pending_at_end: u64,
     /// Queries sent again with the same id and question before a response.
     pub retries: u64,
@@ -34,6 +37,14 @@ pub struct DnsFlowRecord {
     pub latency_samples: Vec<f64>,
     #[serde(skip)]
     pub unanswered_at: Vec<i64>,
+    /// Queries still waiting when the flow ended, younger than 5 s then
+    /// (sent at, ns; transaction id; name): counted in `pending_at_end`
+    /// until the capture's end decides them against their server's timeout.
+    #[serde(skip)]
+    pub waiting: Vec<(i64, u16, String)>,
+    /// Unanswered queries by name (for findings).
+    #[serde(skip)]
+    pub unanswered_names: BTreeMap<String, u64>,
 }
 
 /// Capture-wide DNS. DNS is recognized on UDP and TCP port 53 (and 5353),
@@ -53,12 +64,12 @@ pub struct DnsSummary {
     pub queries: u64,
     /// Response messages.
     pub responses: u64,
-    /// Queries without a response at least 5 s after they were sent
-    /// (glibc's default per-try timeout) — when the capture went on that
-    /// long.
+    /// Queries without a response: at least 5 s after they were sent
+    /// (glibc's default per-try timeout), or, still waiting when the capture
+    /// ended, older than their server's timeout (`servers[].timeout_ms`).
     pub unanswered: u64,
-    /// Queries without a response that were younger than 5 s when the
-    /// capture ended: they may have been answered after it.
+    /// Queries without a response that were younger than their server's
+    /// timeout when the capture ended: they may have been answered after it.
     pub pending_at_end: u64,
     /// Queries sent again with the same id and question before a response
     /// (latency counts from the first).
@@ -100,6 +111,16 @@ pub struct DnsServer {
     pub queries: u64,
     /// Of those, unanswered.
     pub unanswered: u64,
+    /// Of those, without a response but younger than `timeout_ms` when the
+    /// capture ended.
+    pub pending_at_end: u64,
+    /// How long a query still waiting when the capture ended must have
+    /// waited to count as unanswered, ms: `--dns-timeout` when given, else
+    /// learned from the capture: ten times this server's p99 response time
+    /// (the capture's, when this server answered nothing), at least 1 s and
+    /// at most 5 s (glibc's per-try timeout; 5 s without any response to
+    /// learn from).
+    pub timeout_ms: f64,
     /// Query to response.
     pub latency_ms: Option<ShortSummary>,
 }

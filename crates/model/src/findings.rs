@@ -40,6 +40,11 @@ pub struct Finding {
     pub summary: String,
     /// The numbers behind it.
     pub evidence: Vec<String>,
+    /// How much it concerns, for the order of findings of one severity
+    /// (largest first): the flows it concerns (connections, DNS flows); a
+    /// DNS rcode finding, its responses; a kernel-drop finding without
+    /// capture flows, its packets; a flow-log finding, its records.
+    pub impact: u64,
     /// Flows concerned (indexes into `flows`), most affected first, at most 20.
     pub flows: Vec<u64>,
 }

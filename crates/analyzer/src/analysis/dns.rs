@@ -75,6 +75,8 @@ pub struct DnsFlow {
     names: BTreeMap<String, u64>,
     /// Unanswered query times, for timelines.
     unanswered_at: Vec<i64>,
+    /// Unanswered queries by name, for findings.
+    unanswered_names: BTreeMap<String, u64>,
 }
 
 impl DnsFlow {
@@ -113,6 +115,7 @@ impl DnsFlow {
                 let old = self.pending.remove(0);
                 self.unanswered += 1;
                 self.unanswered_at.push(old.ts);
+                count_name(&mut self.unanswered_names, &old.qname);
                 if self.record {
                     self.outcomes
                         .push(QueryOutcome::unanswered(old, "unanswered"));
@@ -153,13 +156,16 @@ impl DnsFlow {
     /// than the timeout are unanswered; younger ones may yet have been answered.
     pub fn finish(&mut self, end_ns: i64) -> DnsFlowRecord {
         let mut pending_at_end = 0;
+        let mut waiting = Vec::new();
         for p in std::mem::take(&mut self.pending) {
             let status = if end_ns - p.ts >= UNANSWERED_AFTER_NS {
                 self.unanswered += 1;
                 self.unanswered_at.push(p.ts);
+                count_name(&mut self.unanswered_names, &p.qname);
                 "unanswered"
             } else {
                 pending_at_end += 1;
+                waiting.push((p.ts, p.id, p.qname.clone()));
                 "pending_at_end"
             };
             if self.record {
@@ -178,7 +184,90 @@ impl DnsFlow {
             names: std::mem::take(&mut self.names),
             latency_samples: std::mem::take(&mut self.latency).values().to_vec(),
             unanswered_at: std::mem::take(&mut self.unanswered_at),
+            waiting,
+            unanswered_names: std::mem::take(&mut self.unanswered_names),
         }
+    }
+}
+
+/// Counts `name` in `names`, at most [`MAX_NAMES_PER_FLOW`] distinct ones
+/// (the rest as "(other)").
+fn count_name(names: &mut BTreeMap<String, u64>, name: &str) {
+    let key = if names.len() < MAX_NAMES_PER_FLOW || names.contains_key(name) {
+        name.to_string()
+    } else {
+        "(other)".to_string()
+    };
+    *names.entry(key).or_insert(0) += 1;
+}
+
+/// The shortest and longest learned timeout for queries still waiting when
+/// the capture ended.
+const MIN_TIMEOUT_NS: i64 = 1_000_000_000;
+/// A learned timeout is this many times the server's p99 response time.
+const TIMEOUT_P99_FACTOR: f64 = 10.0;
+
+/// What the capture's end decided about the queries still waiting then.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// The timeout of each server (address, port), ns.
+    pub timeouts: BTreeMap<(IpAddr, u16), i64>,
+    /// Queries it called unanswered: (flow uid, sent at ns, transaction id).
+    pub unanswered: std::collections::HashSet<(u64, i64, u16)>,
+}
+
+/// Decides the queries that were still waiting when their flows ended: a
+/// query older than its server's timeout at the capture's end (`end_ns`) is
+/// unanswered, a younger one stays pending. The timeout is `fixed`
+/// (`--dns-timeout`) or learned: ten times the server's p99 response time
+/// (the capture's when the server answered nothing), within 1..5 s; 5 s
+/// when nothing was answered at all. Updates the flows' DNS records.
+pub fn settle(flows: &mut [crate::report::FlowRecord], end_ns: i64, fixed: Option<i64>) -> Settled {
+    let mut by_server: BTreeMap<(IpAddr, u16), Samples> = BTreeMap::new();
+    let mut all = Samples::default();
+    for f in flows.iter() {
+        if let Some(d) = &f.dns {
+            by_server
+                .entry((f.server.ip, f.server.port))
+                .or_default()
+                .extend_values(&d.latency_samples);
+            all.extend_values(&d.latency_samples);
+        }
+    }
+    let learn = |s: &Samples| -> Option<i64> {
+        let mut v = s.values().to_vec();
+        let p99 = super::stats::percentile(&mut v, 99.0)?;
+        Some(((p99 * 1e6 * TIMEOUT_P99_FACTOR) as i64).clamp(MIN_TIMEOUT_NS, UNANSWERED_AFTER_NS))
+    };
+    let fallback = learn(&all).unwrap_or(UNANSWERED_AFTER_NS);
+    let timeouts: BTreeMap<(IpAddr, u16), i64> = by_server
+        .iter()
+        .map(|(k, s)| (*k, fixed.unwrap_or_else(|| learn(s).unwrap_or(fallback))))
+        .collect();
+    let mut unanswered = std::collections::HashSet::new();
+    for f in flows.iter_mut() {
+        let uid = f.uid;
+        let key = (f.server.ip, f.server.port);
+        let Some(d) = f.dns.as_mut() else { continue };
+        let timeout = timeouts.get(&key).copied().unwrap_or(fallback);
+        let mut kept = Vec::new();
+        for (ts, id, name) in std::mem::take(&mut d.waiting) {
+            if end_ns.saturating_sub(ts) >= timeout {
+                d.unanswered += 1;
+                d.pending_at_end -= 1;
+                d.unanswered_at.push(ts);
+                count_name(&mut d.unanswered_names, &name);
+                unanswered.insert((uid, ts, id));
+            } else {
+                kept.push((ts, id, name));
+            }
+        }
+        d.unanswered_at.sort_unstable();
+        d.waiting = kept;
+    }
+    Settled {
+        timeouts,
+        unanswered,
     }
 }
 
@@ -188,11 +277,12 @@ const TOP_NAMES: usize = 10;
 /// Builds the capture-wide summary from the flows' DNS records.
 pub fn summarize<'a>(
     flows: impl Iterator<Item = (IpAddr, u16, &'a DnsFlowRecord)>,
+    timeouts: &BTreeMap<(IpAddr, u16), i64>,
 ) -> Option<DnsSummary> {
     let mut s = DnsSummary::default();
     let mut latency = Samples::default();
     let mut names: BTreeMap<String, u64> = BTreeMap::new();
-    let mut servers: BTreeMap<(IpAddr, u16), (u64, u64, Samples)> = BTreeMap::new();
+    let mut servers: BTreeMap<(IpAddr, u16), (u64, u64, u64, Samples)> = BTreeMap::new();
     let mut unanswered_at = Vec::new();
     let mut any = false;
     for (ip, port, d) in flows {
@@ -215,7 +305,8 @@ pub fn summarize<'a>(
         let e = servers.entry((ip, port)).or_default();
         e.0 += d.queries;
         e.1 += d.unanswered;
-        e.2.extend_values(&d.latency_samples);
+        e.2 += d.pending_at_end;
+        e.3.extend_values(&d.latency_samples);
         unanswered_at.extend(d.unanswered_at.iter().copied());
     }
     if !any {
@@ -231,13 +322,21 @@ pub fn summarize<'a>(
     s.top_names = top;
     s.servers = servers
         .into_iter()
-        .map(|((ip, port), (queries, unanswered, lat))| DnsServer {
-            ip,
-            port,
-            queries,
-            unanswered,
-            latency_ms: lat.short(),
-        })
+        .map(
+            |((ip, port), (queries, unanswered, pending_at_end, lat))| DnsServer {
+                ip,
+                port,
+                queries,
+                unanswered,
+                pending_at_end,
+                timeout_ms: timeouts
+                    .get(&(ip, port))
+                    .copied()
+                    .unwrap_or(UNANSWERED_AFTER_NS) as f64
+                    / 1e6,
+                latency_ms: lat.short(),
+            },
+        )
         .collect();
     s.servers
         .sort_by(|a, b| b.queries.cmp(&a.queries).then(a.ip.cmp(&b.ip)));

@@ -43,6 +43,10 @@ pub const METRICS: &[(&str, &str)] = &[
     ("zero_windows", "zero-window advertisements"),
     ("dns_queries", "DNS queries"),
     ("dns_unanswered", "DNS queries without an answer"),
+    (
+        "dns_pending_at_end",
+        "DNS queries without an answer yet when the capture ended (younger than the timeout)",
+    ),
     ("dns_nxdomain", "NXDOMAIN responses"),
     ("dns_servfail", "SERVFAIL responses"),
     (
@@ -150,6 +154,7 @@ pub fn metrics(r: &Report, findings_high: usize) -> BTreeMap<String, f64> {
     if let Some(d) = &r.dns {
         m.insert("dns_queries", d.queries as f64);
         m.insert("dns_unanswered", d.unanswered as f64);
+        m.insert("dns_pending_at_end", d.pending_at_end as f64);
         m.insert(
             "dns_nxdomain",
             d.rcodes.get("NXDOMAIN").copied().unwrap_or(0) as f64,

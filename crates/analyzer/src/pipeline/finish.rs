@@ -342,7 +342,7 @@ fn read_tables<E>(
     (events, files)
 }
 
-/// Per-flow summaries over the finished flows: protocol totals, DNS,
+/// Per-flow summaries over the finished flows: protocol totals,
 /// the worst flows and the timeline.
 pub fn summaries(
     flows: &[crate::report::FlowRecord],
@@ -362,11 +362,6 @@ pub fn summaries(
     }
     Summaries {
         protocols,
-        dns: crate::analysis::dns::summarize(
-            flows
-                .iter()
-                .filter_map(|f| f.dns.as_ref().map(|d| (f.server.ip, f.server.port, d))),
-        ),
         worst_flows: crate::analysis::worst::rank(flows, WORST_FLOWS),
         timeline: timeline(
             per_tick,
@@ -382,7 +377,6 @@ pub fn summaries(
 /// The capture-wide summaries of [`summaries`].
 pub struct Summaries {
     pub protocols: BTreeMap<String, ProtoTotals>,
-    pub dns: Option<crate::report::DnsSummary>,
     pub worst_flows: crate::report::WorstFlows,
     pub timeline: Timeline,
 }

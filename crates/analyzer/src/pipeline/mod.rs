@@ -56,6 +56,9 @@ pub struct Config {
     /// Worker threads for the flow tables and the steps after reading
     /// (0: one per core). Output does not depend on it.
     pub threads: usize,
+    /// `--dns-timeout`: a query still waiting when the capture ended is
+    /// unanswered when older than this (ns); `None`: learned per server.
+    pub dns_timeout_ns: Option<i64>,
     /// Most flows tracked at once; beyond it the longest-idle flows end
     /// early (`end_reason` "evicted", counted in the report).
     pub max_flows: usize,
@@ -79,6 +82,7 @@ impl Config {
             shards: DEFAULT_SHARDS,
             threads: 0,
             max_flows: DEFAULT_MAX_FLOWS,
+            dns_timeout_ns: None,
             thresholds: Thresholds::default(),
             parquet: None,
             traces: 0,
@@ -278,7 +282,12 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
     partial |= joins.partial;
 
     phases.done("kernel joins");
-    // 6. Per-flow summaries.
+    // 6. Per-flow summaries. First the DNS queries still waiting when their
+    // flows ended, decided against their servers' timeouts.
+    let settled = match merged.last_ns {
+        Some(end) => crate::analysis::dns::settle(&mut report.flows, end, config.dns_timeout_ns),
+        None => Default::default(),
+    };
     let s = finish::summaries(
         &report.flows,
         std::mem::take(&mut merged.by_proto),
@@ -288,8 +297,17 @@ pub fn run(config: &Config, progress: &Progress) -> Result<Outcome, RunError> {
         merged.last_ns,
         &joins.loss_times,
     );
+    report.dns = crate::analysis::dns::summarize(
+        report
+            .flows
+            .iter()
+            .filter_map(|f| f.dns.as_ref().map(|d| (f.server.ip, f.server.port, d))),
+        &settled.timeouts,
+    );
+    if let Some(t) = tables.as_mut() {
+        t.dns_settled(settled.unanswered);
+    }
     report.protocols = s.protocols;
-    report.dns = s.dns;
     report.worst_flows = s.worst_flows;
     report.timeline = s.timeline;
 

@@ -7,12 +7,26 @@ use super::list;
 use crate::analysis::stats::percentile;
 use crate::report::{Endpoint, Finding, FlowRecord, Severity, Thresholds};
 
-/// Connection attempts never answered: SYNs retried without a SYN-ACK, per server.
-pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
+/// A SYN younger than this when the capture ended, never retried, may have
+/// been answered after it (Linux retries an unanswered SYN after 1 s).
+const EDGE_NS: i64 = 1_000_000_000;
+
+/// Connection attempts never answered: SYNs retried without a SYN-ACK, per
+/// server. HIGH when a client retried its SYN in vain or from two attempts,
+/// MEDIUM for one attempt never retried, not counting single SYNs in the
+/// capture's last second (`capture_end_ns`), which may have been answered
+/// after it: LOW when there are only those.
+pub(super) fn unanswered_syns(
+    flows: &[FlowRecord],
+    capture_end_ns: Option<i64>,
+    out: &mut Vec<Finding>,
+) {
     #[derive(Default)]
     struct Attempts {
         attempts: u64,
         unanswered: u64,
+        /// Of those, single SYNs in the capture's last second.
+        at_edge: u64,
         retries: u64,
         ids: Vec<(u64, f64)>,
         /// The first clients (in flow order) and how many there were.
@@ -30,6 +44,11 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
         }
         if t.conn_state == "S0" {
             e.unanswered += 1;
+            if t.syn_retransmissions == 0
+                && capture_end_ns.is_some_and(|end| end - f.last_ts_ns < EDGE_NS)
+            {
+                e.at_edge += 1;
+            }
             e.retries += t.syn_retransmissions;
             e.ids.push((f.id, t.syn_retransmissions as f64));
             if e.all_clients.insert(f.client.ip) && e.clients.len() < 6 {
@@ -44,6 +63,7 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
         let Attempts {
             attempts,
             unanswered,
+            at_edge,
             retries,
             ids,
             clients,
@@ -69,14 +89,36 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
                 r.join(", ")
             ));
         }
+        if at_edge > 0 {
+            evidence.push(format!(
+                "{at_edge} of them a single SYN in the capture's last second: perhaps answered after it ended"
+            ));
+        }
+        let (severity, why) = if at_edge == unanswered {
+            (
+                Severity::Low,
+                "sent in the capture's last second, perhaps answered after it",
+            )
+        } else if retries > 0 || unanswered - at_edge >= 2 {
+            (
+                Severity::High,
+                "a listener backlog, a drop on the path or a network policy",
+            )
+        } else {
+            (
+                Severity::Medium,
+                "a listener backlog, a drop on the path or a network policy",
+            )
+        };
         out.push(Finding {
-            severity: Severity::High,
+            severity,
             kind: "unanswered_syn",
             summary: format!(
-                "{} did not answer {unanswered} of {attempts} connection attempts: a listener backlog, a drop on the path or a network policy",
+                "{} did not answer {unanswered} of {attempts} connection attempts: {why}",
                 Endpoint { ip, port }
             ),
             evidence,
+            impact: ids.len() as u64,
             flows: list(ids),
         });
     }
@@ -84,25 +126,62 @@ pub(super) fn unanswered_syns(flows: &[FlowRecord], out: &mut Vec<Finding>) {
 
 /// Connections refused with a reset (REJ), per server.
 pub(super) fn refused(flows: &[FlowRecord], out: &mut Vec<Finding>) {
-    let mut by_server: BTreeMap<(IpAddr, u16), Vec<(u64, f64)>> = BTreeMap::new();
+    // (flow ids, SYN-to-RST times) per refusing server.
+    type Refusals = (Vec<(u64, f64)>, Vec<f64>);
+    let mut by_server: BTreeMap<(IpAddr, u16), Refusals> = BTreeMap::new();
+    // Handshake RTTs of the connections each host accepted.
+    let mut accepted: BTreeMap<IpAddr, Vec<f64>> = BTreeMap::new();
     for f in flows {
-        if f.tcp.as_ref().is_some_and(|t| t.conn_state == "REJ") {
-            by_server
-                .entry((f.server.ip, f.server.port))
+        let Some(t) = &f.tcp else { continue };
+        if t.conn_state == "REJ" {
+            let e = by_server.entry((f.server.ip, f.server.port)).or_default();
+            e.0.push((f.id, 1.0));
+            e.1.extend(t.handshake_rtt_ms);
+        } else if t.handshake.is_some() {
+            accepted
+                .entry(f.server.ip)
                 .or_default()
-                .push((f.id, 1.0));
+                .extend(t.handshake_rtt_ms);
         }
     }
-    for ((ip, port), ids) in by_server {
+    for ((ip, port), (ids, mut times)) in by_server {
+        let mut evidence = vec![format!("{} connection(s) in state REJ", ids.len())];
+        let mut summary = format!(
+            "{} refused {} connection attempt(s) with a reset",
+            Endpoint { ip, port },
+            ids.len()
+        );
+        let refused_p50 = percentile(&mut times, 50.0);
+        let host_p50 = accepted.get_mut(&ip).and_then(|v| percentile(v, 50.0));
+        if let Some(r) = refused_p50 {
+            evidence.push(format!(
+                "refused in {} (p50, SYN to RST at the capture point)",
+                ms(r)
+            ));
+        }
+        match (refused_p50, host_p50) {
+            (Some(r), Some(h)) if r < 0.5 * h => {
+                summary.push_str(": faster than the host answers its accepted connections, so a firewall or proxy on the path rejected them");
+                evidence.push(format!(
+                    "the host's accepted connections: handshake RTT p50 {}",
+                    ms(h)
+                ));
+            }
+            (_, Some(h)) => {
+                summary.push_str(": the host answers, nothing listens on that port");
+                evidence.push(format!(
+                    "the host's accepted connections: handshake RTT p50 {}",
+                    ms(h)
+                ));
+            }
+            _ => summary.push_str(": nothing listens there, or a firewall rejects"),
+        }
         out.push(Finding {
             severity: Severity::Medium,
             kind: "refused",
-            summary: format!(
-                "{} refused {} connection attempt(s) with a reset: nothing listens there",
-                Endpoint { ip, port },
-                ids.len()
-            ),
-            evidence: vec![format!("{} connection(s) in state REJ", ids.len())],
+            summary,
+            evidence,
+            impact: ids.len() as u64,
             flows: list(ids),
         });
     }
@@ -146,6 +225,7 @@ pub(super) fn server_resets(flows: &[FlowRecord], out: &mut Vec<Finding>) {
                 ids.len()
             ),
             evidence,
+            impact: ids.len() as u64,
             flows: list(ids),
         });
     }
@@ -270,6 +350,7 @@ pub(super) fn slow_connects(flows: &[FlowRecord], th: &Thresholds, out: &mut Vec
                 ms(late_max)
             ),
             evidence,
+            impact: c.ids.len() as u64,
             flows: list(c.ids),
         });
     }

@@ -149,6 +149,11 @@ pub(super) fn kernel_drops(report: &Report, t: &Thresholds, out: &mut Vec<Findin
                 meaning(d)
             ),
             evidence,
+            impact: if d.flows.is_empty() {
+                d.count
+            } else {
+                d.flows.len() as u64
+            },
             flows: d.flows.iter().take(MAX_FLOWS).map(|f| f.flow).collect(),
         });
     }

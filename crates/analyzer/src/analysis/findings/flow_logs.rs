@@ -72,6 +72,7 @@ pub(super) fn flow_log_drops(report: &Report, t: &Thresholds, out: &mut Vec<Find
                 g.dropped, g.key
             ),
             evidence,
+            impact: g.records,
             flows: Vec::new(),
         });
     }
@@ -108,6 +109,7 @@ pub(super) fn flow_log_retransmissions(report: &Report, t: &Thresholds, out: &mu
                 "{} retransmission record(s) over {} packet(s)",
                 g.retransmissions, g.packets
             )],
+            impact: g.retransmissions,
             flows: Vec::new(),
         });
     }

@@ -21,7 +21,7 @@ use crate::report::{Finding, Report, Thresholds};
 pub const FINDING_KINDS: &[(&str, &str, &str)] = &[
     (
         "unanswered_syn",
-        "HIGH",
+        "HIGH when a client retried its SYN in vain or from 2 unanswered attempts, MEDIUM for 1 attempt never retried, not counting single SYNs in the capture's last second (perhaps answered after it): LOW when there are only those",
         "a server left connection attempts unanswered (flows in state S0), per server, with the SYN retries and the clients",
     ),
     (
@@ -61,8 +61,8 @@ pub const FINDING_KINDS: &[(&str, &str, &str)] = &[
     ),
     (
         "dns_unanswered",
-        "HIGH",
-        "DNS queries without an answer, by server",
+        "unicast servers: HIGH for 3 or more unanswered queries and at least 1% of their queries, MEDIUM for 2, LOW for 1; multicast and link-local protocols (mDNS, LLMNR, NetBIOS, SSDP): LOW",
+        "DNS queries without an answer (older than the server's timeout when the capture ended), by server, with the names asked for",
     ),
     ("dns_servfail", "MEDIUM", "SERVFAIL responses"),
     (
@@ -102,7 +102,7 @@ pub(super) fn pct(v: f64) -> String {
 /// Computes the findings of a report, most severe first.
 pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     let mut out = Vec::new();
-    connections::unanswered_syns(&report.flows, &mut out);
+    connections::unanswered_syns(&report.flows, report.capture.last_ts_ns, &mut out);
     connections::slow_connects(&report.flows, t, &mut out);
     connections::refused(&report.flows, &mut out);
     connections::server_resets(&report.flows, &mut out);
@@ -115,7 +115,13 @@ pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     flow_logs::flow_log_drops(report, t, &mut out);
     flow_logs::flow_log_retransmissions(report, t, &mut out);
     points::lost_between(report, t, &mut out);
-    out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(b.kind)));
+    // Most severe first; within a severity, what concerns the most first.
+    out.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then(b.impact.cmp(&a.impact))
+            .then(a.kind.cmp(b.kind))
+    });
     out
 }
 

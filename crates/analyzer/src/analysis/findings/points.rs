@@ -122,6 +122,7 @@ pub(super) fn lost_between(report: &Report, t: &Thresholds, out: &mut Vec<Findin
             kind: "lost_between_points",
             summary: format!("{what} {}", location(a, b)),
             evidence,
+            impact: p.flows.len() as u64,
             flows: p.flows.iter().take(20).map(|(id, _, _)| *id).collect(),
         });
     }

@@ -77,6 +77,7 @@ pub(super) fn retransmission_paths(flows: &[FlowRecord], t: &Thresholds, out: &m
                 }
             ),
             evidence,
+            impact: p.ids.len() as u64,
             flows: list(p.ids.clone()),
         });
     }
@@ -104,7 +105,8 @@ pub(super) fn zero_windows(flows: &[FlowRecord], out: &mut Vec<Finding>) {
             kind: "zero_window",
             summary: format!("{ip} advertised a zero receive window {n} time(s): its application reads too slowly"),
             evidence: vec![format!("{n} zero-window advertisement(s) in {} flow(s)", ids.len())],
-            flows: list(ids),
+            impact: ids.len() as u64,
+        flows: list(ids),
         });
     }
 }
@@ -147,7 +149,8 @@ pub(super) fn slow_servers(flows: &[FlowRecord], t: &Thresholds, out: &mut Vec<F
                 Endpoint { ip, port }
             ),
             evidence: vec![format!("median response time {r:.1} ms over {} flow(s); {network}", ids.len())],
-            flows: list(ids),
+            impact: ids.len() as u64,
+        flows: list(ids),
         });
     }
 }
@@ -191,6 +194,7 @@ pub(super) fn capture_loss(flows: &[FlowRecord], t: &Thresholds, out: &mut Vec<F
             "{lost} segment(s) acknowledged but never captured, in {} flow(s)",
             ids.len()
         )],
+        impact: ids.len() as u64,
         flows: list(ids),
     });
 }
