@@ -472,6 +472,10 @@ pub struct IcmpErrorRecord {
     pub about: &'static str,
     /// Errors of this type, code, reporter and direction.
     pub count: u64,
+    /// The smallest next-hop MTU they reported (ICMP "fragmentation needed",
+    /// ICMPv6 "packet too big"); absent for other errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
 }
 
 /// The originator's message of an ICMP flow.

@@ -61,6 +61,9 @@ pub struct IcmpSummary {
     pub is_request: bool,
     /// For errors: the packet it quotes.
     pub quoted: Option<Quoted>,
+    /// The next-hop MTU of "fragmentation needed" (ICMP 3/4, when not 0) and
+    /// "packet too big" (ICMPv6 2).
+    pub mtu: Option<u32>,
 }
 
 /// The 5-tuple of the packet an ICMP error quotes, in that packet's direction.

@@ -167,12 +167,23 @@ pub(super) fn parse_icmp(v6: bool, l4: &[u8]) -> Result<IcmpSummary, Skip> {
     } else {
         None
     };
+    let mtu = match (v6, icmp_type, code) {
+        (false, 3, 4) => l4
+            .get(6..8)
+            .map(|b| u32::from(u16::from_be_bytes([b[0], b[1]]))),
+        (true, 2, _) => l4
+            .get(4..8)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+        _ => None,
+    }
+    .filter(|&m| m > 0);
     Ok(IcmpSummary {
         icmp_type,
         code,
         echo_id,
         is_request,
         quoted,
+        mtu,
     })
 }
 

@@ -909,7 +909,10 @@ impl FlowTable {
                     (x.icmp_type, x.code, x.reporter, x.about)
                         == (e.icmp_type, e.code, e.reporter, e.about)
                 }) {
-                    Some(x) => x.count = x.count.max(e.count),
+                    Some(x) => {
+                        x.count = x.count.max(e.count);
+                        x.mtu = x.mtu.into_iter().chain(e.mtu).min();
+                    }
                     None => errors.push(e.clone()),
                 }
             }
@@ -1293,6 +1296,7 @@ impl FlowTable {
                 && e.about == about
         }) {
             e.count += 1;
+            e.mtu = e.mtu.into_iter().chain(icmp.mtu).min();
         } else {
             view.icmp_errors.push(IcmpErrorRecord {
                 icmp_type: icmp.icmp_type,
@@ -1300,6 +1304,7 @@ impl FlowTable {
                 reporter: pkt.src,
                 about,
                 count: 1,
+                mtu: icmp.mtu,
             });
         }
         self.peak_active = self.peak_active.max(self.flows.len());
@@ -1542,6 +1547,7 @@ mod tests {
                 echo_id: Some(7),
                 is_request: req,
                 quoted: None,
+                mtu: None,
             })
         };
         let mut p = pkt(0, [1, 2, 3, 4], 7, [5, 6, 7, 8], 7, icmp(8, true));

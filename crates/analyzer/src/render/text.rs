@@ -201,9 +201,10 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
         }
         for e in &f.icmp_errors {
             notes.push(format!(
-                "{}× ICMP {} from {}",
+                "{}× ICMP {}{} from {}",
                 e.count,
                 icmp_error_name(e.reporter.is_ipv6(), e.icmp_type, e.code),
+                e.mtu.map_or(String::new(), |m| format!(", MTU {m}")),
                 e.reporter
             ));
         }

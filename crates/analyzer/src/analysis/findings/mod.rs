@@ -45,6 +45,16 @@ pub const FINDING_KINDS: &[(&str, &str, &str)] = &[
         "a path (client, server, port) with at least 20 data segments retransmits more than `--retrans-threshold` (default 0.01), shown beside the paths that do not",
     ),
     (
+        "path_mtu",
+        "HIGH when a flow it concerns did not complete, else MEDIUM",
+        "a hop answered ICMP fragmentation needed / packet too big: the path's MTU (named, with the overlay it suggests) is below the senders', full-size segments died there and were sent again; per reporter and MTU, with the flows and their retransmissions",
+    ),
+    (
+        "path_mtu_black_hole",
+        "HIGH",
+        "connections stalled after the handshake whose full-size segments were retransmitted by timeout again and again without any ICMP too-big, duplicate ACK or fast retransmission: a hop with a smaller MTU whose ICMP is filtered, per server",
+    ),
+    (
         "zero_window",
         "MEDIUM",
         "a host advertised zero receive windows: its application reads too slowly",
@@ -110,6 +120,8 @@ pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     transport::zero_windows(&report.flows, &mut out);
     transport::slow_servers(&report.flows, t, &mut out);
     transport::capture_loss(&report.flows, t, &mut out);
+    transport::path_mtu(&report.flows, &mut out);
+    transport::path_mtu_black_holes(&report.flows, &mut out);
     dns::dns(report, t, &mut out);
     drops::kernel_drops(report, t, &mut out);
     flow_logs::flow_log_drops(report, t, &mut out);

@@ -198,3 +198,150 @@ pub(super) fn capture_loss(flows: &[FlowRecord], t: &Thresholds, out: &mut Vec<F
         flows: list(ids),
     });
 }
+
+/// ICMP "fragmentation needed" / "packet too big" a hop sent about the
+/// capture's flows: a path whose MTU is smaller than the senders' (a pod MTU
+/// of 1500 over an overlay that takes 50 bytes). Per reporter and MTU: the
+/// flows, the errors, and the segments those flows sent again. HIGH when a
+/// flow never got its data through (it ended with data unacknowledged or
+/// no more than a handshake), else MEDIUM: path-MTU discovery recovered,
+/// at the cost of a round of retransmissions (and of every new connection
+/// learning it again when the route cache expires).
+pub(super) fn path_mtu(flows: &[FlowRecord], out: &mut Vec<Finding>) {
+    #[derive(Default)]
+    struct Hop {
+        errors: u64,
+        ids: Vec<(u64, f64)>,
+        senders: std::collections::BTreeSet<IpAddr>,
+        resent: u64,
+        stalled: u64,
+    }
+    let mut by_hop: BTreeMap<(IpAddr, u32), Hop> = BTreeMap::new();
+    for f in flows {
+        for e in &f.icmp_errors {
+            let Some(mtu) = e.mtu else { continue };
+            let h = by_hop.entry((e.reporter, mtu)).or_default();
+            h.errors += e.count;
+            let client = e.about == "client";
+            h.senders
+                .insert(if client { f.client.ip } else { f.server.ip });
+            if let Some(t) = &f.tcp {
+                let r = if client {
+                    t.retransmissions.client.segments
+                } else {
+                    t.retransmissions.server.segments
+                };
+                h.resent += r;
+                if !matches!(t.conn_state, "SF" | "S1" | "RSTO" | "RSTR" | "S2" | "S3") {
+                    h.stalled += 1;
+                }
+            }
+            h.ids.push((f.id, e.count as f64));
+        }
+    }
+    for ((reporter, mtu), h) in by_hop {
+        let senders: Vec<String> = h.senders.iter().take(5).map(|s| s.to_string()).collect();
+        let n = h.ids.len();
+        let mut evidence = vec![format!(
+            "senders told: {}{}",
+            senders.join(", "),
+            if h.senders.len() > 5 { " …" } else { "" }
+        )];
+        if (1400..1500).contains(&mtu) {
+            evidence.push(format!(
+                "{mtu} is {} bytes below 1500, what an overlay takes (VXLAN and Geneve 50, IP-in-IP 20, GRE 24 or more): senders (pods) with MTU 1500 on such a path; set their MTU (the CNI's) to {mtu} or less",
+                1500 - mtu
+            ));
+        }
+        if h.stalled > 0 {
+            evidence.push(format!("{} of these flow(s) did not complete", h.stalled));
+        }
+        evidence.push(
+            "a path that filters these ICMP messages drops such segments silently instead (a path-MTU black hole)"
+                .to_string(),
+        );
+        out.push(Finding {
+            severity: if h.stalled > 0 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            kind: "path_mtu",
+            summary: format!(
+                "packets above {mtu} bytes do not fit the path: {reporter} answered {} ICMP fragmentation needed / packet too big, and {n} flow(s) sent {} segment(s) again, smaller",
+                h.errors, h.resent
+            ),
+            evidence,
+            impact: n as u64,
+            flows: list(h.ids),
+        });
+    }
+}
+
+/// Full-size segments that died without a word: a sender (of a flow that
+/// completed its handshake and got no ICMP "too big") retransmitted
+/// segments of about the receiver's MSS by timeout again and again
+/// (at least twice), none by fast retransmit, the receiver never sent a
+/// duplicate ACK (nothing after them arrived), and the flow did not end
+/// normally: what a path-MTU black hole (a hop dropping packets above its
+/// MTU with the ICMP that would say so filtered) looks like. Per server.
+pub(super) fn path_mtu_black_holes(flows: &[FlowRecord], out: &mut Vec<Finding>) {
+    /// Flows (id, segments resent), segments resent, the largest size.
+    type Stalled = (Vec<(u64, f64)>, u64, u64);
+    let mut by_server: BTreeMap<(IpAddr, u16), Stalled> = BTreeMap::new();
+    for f in flows {
+        let Some(t) = &f.tcp else { continue };
+        if t.handshake.is_none()
+            || t.conn_state == "SF"
+            || f.icmp_errors.iter().any(|e| e.mtu.is_some())
+        {
+            continue;
+        }
+        for client in [true, false] {
+            let (r, peer_mss, peer_dup_acks) = if client {
+                (
+                    &t.retransmissions.client,
+                    t.options.server.mss,
+                    t.dup_acks.server,
+                )
+            } else {
+                (
+                    &t.retransmissions.server,
+                    t.options.client.mss,
+                    t.dup_acks.client,
+                )
+            };
+            if r.rto < 2 || r.fast > 0 || peer_dup_acks > 0 || r.segments == 0 {
+                continue;
+            }
+            let avg = r.bytes as f64 / r.segments as f64;
+            // Timestamps and other options take up to 40 bytes of the MSS.
+            let full = peer_mss.map_or(avg >= 1200.0, |m| {
+                avg >= f64::from(m) - 40.0 && avg >= 1000.0
+            });
+            if full {
+                let e = by_server.entry((f.server.ip, f.server.port)).or_default();
+                e.0.push((f.id, r.segments as f64));
+                e.1 += r.segments;
+                e.2 = e.2.max(avg as u64);
+            }
+        }
+    }
+    for ((ip, port), (ids, segments, size)) in by_server {
+        out.push(Finding {
+            severity: Severity::High,
+            kind: "path_mtu_black_hole",
+            summary: format!(
+                "{n} connection(s) with {} stalled after the handshake: their full-size segments ({size} bytes) were sent again {segments} time(s) by timeout and never got through, with no ICMP \"too big\" seen; a hop with a smaller MTU whose ICMP is filtered (a path-MTU black hole) is likely",
+                Endpoint { ip, port },
+                n = ids.len()
+            ),
+            evidence: vec![
+                "no fast retransmission and no duplicate ACK: nothing sent after those segments arrived either".to_string(),
+                "test with a smaller MSS or MTU (ping -M do -s 1422), allow ICMP fragmentation needed / packet too big on the path, or lower the senders' MTU; Linux's net.ipv4.tcp_mtu_probing=1 recovers from such paths".to_string(),
+            ],
+            impact: ids.len() as u64,
+            flows: list(ids),
+        });
+    }
+}
