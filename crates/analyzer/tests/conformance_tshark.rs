@@ -10,7 +10,8 @@
 //! view of it: the innermost IP header reached through the link layers and
 //! tunnels the analyzer decodes (Ethernet + 802.1Q/802.1ad tags, Linux SLL and
 //! SLL2, raw IP, BSD loopback; VXLAN on UDP/4789 and Geneve on UDP/6081,
-//! GRE version 0 carrying IP or Ethernet, IP in IP),
+//! GRE version 0 carrying IP or Ethernet, IP in IP, GTP-U, Teredo on its
+//! port, MPLS),
 //! never a header quoted inside an ICMP error. IP reassembly is switched off,
 //! so every fragment is one frame, and non-first fragments are joined to the
 //! ports of their first fragment by (source, destination, protocol, IP id),
@@ -56,6 +57,12 @@ const EXCLUDED: &[(&str, &str)] = &[
         "corpus/libpcap/tests/pcap-invalid-version-1.pcap",
         "pcap header says major version 1: tshark refuses the file (\"pcap: major version 1 unsupported\"), \
          the analyzer reads it as version 2 (1 UDP conversation)",
+    ),
+    (
+        "corpus/zeek/testing/btest/Traces/tunnels/Teredo.pcap",
+        "Teredo between the client and a relay on UDP 3797/32900: tshark decodes Teredo on port 3544 only \
+         and shows that flow as UDP data; the analyzer, like Zeek, decodes the IPv6 packet inside (exactly \
+         one IPv6 packet with a Teredo address): one TCP connection (1286 -> 80) instead of a UDP flow",
     ),
     (
         "corpus/tcpdump/tests/bigtcp-ipv6-geneve-ipv6.pcap",
@@ -349,7 +356,7 @@ impl<'a> Fields<'a> {
 fn link_layer_ok(name: &str) -> bool {
     matches!(
         name,
-        "eth" | "ethertype" | "vlan" | "ieee8021ad" | "sll" | "raw" | "null"
+        "eth" | "ethertype" | "vlan" | "ieee8021ad" | "sll" | "raw" | "null" | "mpls"
     )
 }
 
@@ -582,6 +589,16 @@ fn frame_view(f: &Fields) -> FrameView {
                         let nv = count_all(&protos, "vxlan");
                         (f.num(27, kv, nv) == Some(1)).then_some(tunnel_at + 1)
                     }
+                    // GTP-U (G-PDU with an IP packet inside) and Teredo on
+                    // its port: the layer after the tunnel's is the IP header.
+                    Some("gtp") if (dp == 2152 || sp == 2152) && frag_key.is_none() => protos
+                        .get(tunnel_at + 1)
+                        .is_some_and(|l| *l == "ip" || *l == "ipv6")
+                        .then_some(tunnel_at + 1),
+                    Some("teredo") if (dp == 3544 || sp == 3544) && frag_key.is_none() => protos
+                        .get(tunnel_at + 1)
+                        .is_some_and(|l| *l == "ipv6")
+                        .then_some(tunnel_at + 1),
                     Some("geneve") if dp == 6081 && frag_key.is_none() => {
                         let kg = count_before(&protos, "geneve", tunnel_at);
                         let ng = count_all(&protos, "geneve");

@@ -449,6 +449,10 @@ pub enum EndReason {
     Idle,
     /// A new connection (SYN with another ISN) on the same 5-tuple.
     Reused,
+    /// Opened with a SYN, the originator went on sending and the responder
+    /// sent nothing for 5 s (a capture that sees one direction): ended as
+    /// Zeek's attempt timer ends it; the next packet begins a new record.
+    OneSided,
     /// Still open when the capture ended.
     EndOfCapture,
     /// Ended early, still open, to stay within `--max-flows` (the

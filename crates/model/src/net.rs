@@ -38,6 +38,10 @@ pub enum TunnelKind {
     /// GRE (IP protocol 47) carrying IP or Ethernet (transparent Ethernet
     /// bridging); `vni` is the GRE key, 0 without one.
     Gre,
+    /// Teredo (IPv6 in UDP, port 3544); `vni` is 0.
+    Teredo,
+    /// GTP-U (mobile core user plane, UDP port 2152); `vni` is the TEID.
+    Gtp,
 }
 
 impl std::fmt::Display for TunnelKind {
@@ -47,6 +51,8 @@ impl std::fmt::Display for TunnelKind {
             TunnelKind::Geneve => "geneve",
             TunnelKind::Ipip => "ipip",
             TunnelKind::Gre => "gre",
+            TunnelKind::Teredo => "teredo",
+            TunnelKind::Gtp => "gtp",
         })
     }
 }

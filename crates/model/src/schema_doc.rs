@@ -57,12 +57,16 @@ exit status 4 and is printed on standard error). They are the `metrics`
 object of the document; `retina-analyze --help` lists them too.";
 
 const FLOW_LIFETIME: &str = "\
-Flows end at FIN from both sides or at a RST (after a 10 s linger that keeps
-a retransmitted FIN or last ACK in the same flow), at an idle timeout
+TCP flows close at FIN from both sides, at a RST, or at a FIN while the
+other side has sent nothing, and end 5 s later (Zeek's `tcp_close_delay`:
+the linger keeps a retransmitted FIN or last ACK in the same flow; a packet
+after it begins a new flow). They also end at an idle timeout
 (`--tcp-idle-timeout`, default 300 s, as Zeek; `--udp-idle-timeout`, default
-60 s, for UDP, ICMP and others), or when a new SYN with a different initial
-sequence number reuses the 5-tuple. Memory therefore follows active flows, not
-the size of the capture.";
+60 s, for UDP, ICMP and others), when a new SYN with a different initial
+sequence number reuses the 5-tuple, and, when a capture sees only the
+originator's side of a connection opened with a SYN, at its first packet 5 s
+after the start (`end_reason` `one_sided`, as Zeek's attempt timer). Memory
+therefore follows active flows, not the size of the capture.";
 
 /// The JSON Schema of the document, as serialized (every field listed in
 /// `required`, in declaration order).

@@ -31,6 +31,10 @@ fn is_vxlan_port(port: u16) -> bool {
 const DNS_PORT: u16 = 53;
 const MDNS_PORT: u16 = 5353;
 const GENEVE_PORT: u16 = 6081;
+/// GTP-U, the user plane of mobile cores.
+const GTPU_PORT: u16 = 2152;
+/// Teredo: IPv6 in UDP.
+const TEREDO_PORT: u16 = 3544;
 /// Geneve protocol type for an Ethernet payload ("Transparent Ethernet Bridging").
 const ETHERTYPE_TEB: u16 = 0x6558;
 
@@ -276,8 +280,35 @@ fn tunnel(outer: &Packet, udp: &[u8], depth: u8) -> Option<Result<Packet, Skip>>
             ethernet,
             hdr as u32,
         )
+    } else if outer.dport == GTPU_PORT || outer.sport == GTPU_PORT {
+        // flags(1: version 1, PT 1, E S PN) type(1: 0xff G-PDU) length(2)
+        // TEID(4) [seq(2) N-PDU(1) next extension type(1)] [extensions]
+        let h = body.get(..8)?;
+        if h[0] >> 5 != 1 || h[0] & 0x10 == 0 || h[1] != 0xff {
+            return None;
+        }
+        let teid = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        let mut at = 8;
+        if h[0] & 0x07 != 0 {
+            let mut next = *body.get(11)?;
+            at = 12;
+            // Extension headers: length in 4-byte units, the last byte names the next.
+            while next != 0 {
+                let len = usize::from(*body.get(at)?) * 4;
+                if len == 0 {
+                    return None;
+                }
+                next = *body.get(at + len - 1)?;
+                at += len;
+            }
+        }
+        let inner = body.get(at..)?;
+        if !matches!(inner.first().map(|b| b >> 4), Some(4 | 6)) {
+            return None;
+        }
+        (TunnelKind::Gtp, teid, inner, false, at as u32)
     } else {
-        return None;
+        teredo(outer, body)?
     };
     let inner = decode_tunneled(inner, ethernet, inner_wire.saturating_sub(hdr), depth);
     Some(inner.map(|mut pkt| {
@@ -285,6 +316,40 @@ fn tunnel(outer: &Packet, udp: &[u8], depth: u8) -> Option<Result<Packet, Skip>>
         pkt.tunnel = Some(Tunnel { kind, vni });
         pkt
     }))
+}
+
+/// What a tunnel header says: its kind, id, the inner bytes, whether they
+/// are an Ethernet frame, and the header's length.
+type TunnelHeader<'a> = (TunnelKind, u32, &'a [u8], bool, u32);
+
+/// Teredo: IPv6 in UDP, on port 3544 or, between a client and a relay, on
+/// any port when the datagram is exactly one IPv6 packet with a Teredo
+/// address (2001::/32) at one end.
+fn teredo<'a>(outer: &Packet, body: &'a [u8]) -> Option<TunnelHeader<'a>> {
+    let on_port = outer.dport == TEREDO_PORT || outer.sport == TEREDO_PORT;
+    // IPv6 in UDP, after an optional authentication indicator (0x0001,
+    // id and auth lengths, their bytes, nonce 8, confirmation 1) and an
+    // optional origin indication (0x0000, 6 bytes).
+    let mut at = 0;
+    if body.get(..2)? == [0, 1] {
+        let (id, auth) = (usize::from(*body.get(2)?), usize::from(*body.get(3)?));
+        at += 4 + id + auth + 9;
+    }
+    if body.get(at..at + 2)? == [0, 0] {
+        at += 8;
+    }
+    let inner = body.get(at..)?;
+    // An IPv6 header whose payload length fits what the datagram carries.
+    let plen = usize::from(u16::from_be_bytes([*inner.get(4)?, *inner.get(5)?]));
+    let inner_wire = outer.payload_len as usize;
+    if inner.first()? >> 4 != 6 || 40 + plen != inner_wire.saturating_sub(at) {
+        return None;
+    }
+    let teredo_addr = |a: &[u8]| a.get(..4) == Some(&[0x20, 0x01, 0, 0][..]);
+    if !(on_port || teredo_addr(inner.get(8..24)?) || teredo_addr(inner.get(24..40)?)) {
+        return None;
+    }
+    Some((TunnelKind::Teredo, 0, inner, false, at as u32))
 }
 
 /// Decapsulates GRE version 0 carrying IP or Ethernet (RFC 2784/2890: the

@@ -22,6 +22,11 @@ const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 /// Pre-standard QinQ tag type still emitted by some switches.
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+/// MPLS unicast and multicast: a label stack, then (here) an IP packet.
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MC: u16 = 0x8848;
+/// Labels followed before giving up.
+const MAX_MPLS_LABELS: usize = 8;
 /// Tags followed before giving up: real frames carry at most two.
 const MAX_VLAN_TAGS: usize = 4;
 
@@ -221,6 +226,22 @@ fn by_ethertype(mut ethertype: u16, data: &[u8], mut at: usize) -> Result<&[u8],
                 // TCI(2) then the next ethertype.
                 ethertype = be16(data, at + 2).ok_or(Skip::Malformed("VLAN tag"))?;
                 at += 4;
+            }
+            ETHERTYPE_MPLS | ETHERTYPE_MPLS_MC => {
+                // Label stack entries of 4 bytes up to the one with the
+                // bottom-of-stack bit; what follows is told by its version.
+                for _ in 0..MAX_MPLS_LABELS {
+                    let entry = data.get(at..at + 4).ok_or(Skip::Malformed("MPLS label"))?;
+                    at += 4;
+                    if entry[2] & 0x01 != 0 {
+                        return match data.get(at).map(|b| b >> 4) {
+                            Some(4 | 6) => Ok(&data[at..]),
+                            // A pseudowire (Ethernet over MPLS) and the like.
+                            _ => Err(Skip::NotIp),
+                        };
+                    }
+                }
+                return Err(Skip::Malformed("too many MPLS labels"));
             }
             _ => return Err(Skip::NotIp),
         }

@@ -27,8 +27,10 @@ pub struct Timeouts {
     pub udp_idle_ns: i64,
     /// ICMP (Zeek's default: 1 minute).
     pub icmp_idle_ns: i64,
-    /// A closed TCP flow (FIN both ways or RST) still absorbs stray trailing
-    /// packets (a retransmitted FIN, the last ACK) for this long.
+    /// A closed TCP flow (FIN both ways, a RST, or a FIN while the other
+    /// side has sent nothing) still absorbs stray trailing packets (a
+    /// retransmitted FIN, the last ACK) for this long after it closed, as
+    /// Zeek's `tcp_close_delay` (5 s); a packet after that begins a new flow.
     pub closed_linger_ns: i64,
 }
 
@@ -38,7 +40,7 @@ impl Default for Timeouts {
             tcp_idle_ns: 300_000_000_000,
             udp_idle_ns: 60_000_000_000,
             icmp_idle_ns: 60_000_000_000,
-            closed_linger_ns: 10_000_000_000,
+            closed_linger_ns: 5_000_000_000,
         }
     }
 }
@@ -56,7 +58,17 @@ struct TcpState {
     syn_isn: [Option<u32>; 2],
     fin: [bool; 2],
     rst: bool,
+    /// Any packet from each side (index: Direction).
+    sent: [bool; 2],
+    /// The client sent more than SYNs (it believes the connection is open).
+    client_past_syn: bool,
 }
+
+/// A connection opened with a SYN, whose originator went on sending while
+/// the responder sent nothing (a capture that sees one direction), ends at
+/// its first packet this long after its start, as Zeek's attempt timer
+/// (`tcp_attempt_delay`) ends it; that packet begins the next record.
+const ONE_SIDED_ATTEMPT_NS: i64 = 5_000_000_000;
 
 /// What one capture point saw of a flow: its counts and its own TCP and
 /// DNS analysis. A single-point run has one view per flow; with several
@@ -1075,11 +1087,14 @@ impl FlowTable {
         let (src, dst) = endpoints(pkt);
         let (key, sender) = FlowKey::new(pkt.proto, src, dst, pkt.tunnel, pkt.vlan);
 
+        let linger = self.timeouts.closed_linger_ns;
         if let Some(existing) = self.flows.get(&key) {
-            if starts_new_connection(existing, pkt, sender) {
+            if starts_new_connection(existing, pkt, sender, linger) {
                 let old = self.flows.remove(&key).expect("flow present");
                 let end = if old.closed_ns.is_some() {
                     closed_reason(&old)
+                } else if one_sided_over(&old, pkt) {
+                    EndReason::OneSided
                 } else {
                     EndReason::Reused
                 };
@@ -1118,6 +1133,10 @@ impl FlowTable {
         // The flow-level TCP state and ICMP identity see every packet.
         match &pkt.transport {
             Transport::Tcp(t) => {
+                flow.tcp.sent[dir.index()] = true;
+                if to_server && (!t.flags.syn() || t.flags.ack()) {
+                    flow.tcp.client_past_syn = true;
+                }
                 if t.flags.syn() && flow.tcp.syn_isn[dir.index()].is_none() {
                     flow.tcp.syn_isn[dir.index()] = Some(t.seq);
                 }
@@ -1127,7 +1146,10 @@ impl FlowTable {
                 if t.flags.rst() {
                     flow.tcp.rst = true;
                 }
-                if flow.closed_ns.is_none() && (flow.tcp.rst || flow.tcp.fin == [true, true]) {
+                let peer_silent = !flow.tcp.sent[1 - dir.index()];
+                let closed =
+                    flow.tcp.rst || flow.tcp.fin == [true, true] || (t.flags.fin() && peer_silent);
+                if flow.closed_ns.is_none() && closed {
                     flow.closed_ns = Some(pkt.ts_ns);
                 }
             }
@@ -1363,14 +1385,33 @@ fn end_reason_at_eof(f: &Flow) -> EndReason {
     }
 }
 
-/// A SYN (without ACK) that is not a retransmission of the SYN this flow
-/// already has starts a new connection on the same 5-tuple: after the old one
-/// ended, or when its initial sequence number differs. A SYN from the other
-/// side of a flow that has only the first side's SYN is a simultaneous open.
-fn starts_new_connection(flow: &Flow, pkt: &Packet, sender: Side) -> bool {
+/// A one-sided connection's attempt is over (see [`ONE_SIDED_ATTEMPT_NS`]).
+fn one_sided_over(flow: &Flow, pkt: &Packet) -> bool {
+    let client = Direction::ToServer.index();
+    flow.tcp.syn_isn[client].is_some()
+        && flow.tcp.client_past_syn
+        && !flow.tcp.sent[1 - client]
+        && pkt.ts_ns - flow.first_ns >= ONE_SIDED_ATTEMPT_NS
+}
+
+/// Whether `pkt` starts a new connection on the flow's 5-tuple: any packet
+/// more than the linger after the flow closed, a one-sided attempt that is
+/// over, and a SYN (without ACK) that is not a retransmission of the SYN the
+/// flow already has (after the old one ended, or with another initial
+/// sequence number). A SYN from the other side of a flow that has only the
+/// first side's SYN is a simultaneous open.
+fn starts_new_connection(flow: &Flow, pkt: &Packet, sender: Side, linger: i64) -> bool {
     let Transport::Tcp(t) = &pkt.transport else {
         return false;
     };
+    // Closed longer ago than the linger: whatever this is, it is not part
+    // of that connection (Zeek deletes it then).
+    if flow.closed_ns.is_some_and(|c| pkt.ts_ns - c >= linger) {
+        return true;
+    }
+    if one_sided_over(flow, pkt) {
+        return true;
+    }
     if !t.flags.syn() || t.flags.ack() {
         return false;
     }
