@@ -579,8 +579,46 @@ fn findings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         for e in &f.evidence {
             wrap(out, &terminal(e), "        - ", "          ")?;
         }
+        if let Some(line) = finding_flows(report, f) {
+            wrap(out, &line, "        - ", "          ")?;
+        }
     }
     writeln!(out)
+}
+
+/// The flows a finding concerns, by id (`jq '.flows[ID]'`), the first one
+/// spelt out with its Kubernetes names and Community ID.
+fn finding_flows(report: &Report, f: &crate::report::Finding) -> Option<String> {
+    const SHOWN: usize = 6;
+    let first = report.flows.get(usize::try_from(*f.flows.first()?).ok()?)?;
+    let ids: Vec<String> = f
+        .flows
+        .iter()
+        .take(SHOWN)
+        .map(|i| format!("#{i}"))
+        .collect();
+    let more = f.flows.len() - ids.len();
+    let which = if f.flows.len() == 1 {
+        format!("flow {}:", ids[0])
+    } else {
+        format!(
+            "flows {}{}; the first:",
+            ids.join(" "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    };
+    Some(format!(
+        "{which} {}{}",
+        flow_line(first),
+        first
+            .community_id
+            .as_ref()
+            .map_or(String::new(), |c| format!(", community id {}", terminal(c)))
+    ))
 }
 
 /// "12.3 ms" from milliseconds.
