@@ -492,6 +492,8 @@ pub fn flow_row(f: &FlowRecord) -> FlowTableRow<'_> {
         bytes_total: f.ip_bytes.total(),
         tunnel_type: f.tunnel.map(|t| t.kind.to_string().into()),
         tunnel_vni: f.tunnel.map(|t| t.vni),
+        tunnel_client: f.tunnel_endpoints.map(|e| e.client.to_string().into()),
+        tunnel_server: f.tunnel_endpoints.map(|e| e.server.to_string().into()),
         vlan: f.vlan.as_ref().map(|v| {
             v.iter()
                 .map(u16::to_string)

@@ -487,6 +487,11 @@ fn overlays_of_cnis_are_decoded_to_the_inner_flows() {
         for (k, f) in &got {
             assert_eq!(f["tunnel"]["type"], kind, "{overlay:?} {k}");
             assert_eq!(f["tunnel"]["vni"], vni, "{overlay:?} {k}");
+            assert_eq!(
+                f["tunnel_endpoints"],
+                serde_json::json!({"client": "192.168.50.1", "server": "192.168.50.2"}),
+                "{overlay:?} {k}: the outer header"
+            );
             for p in same {
                 assert_eq!(f.pointer(p), want[k].pointer(p), "{overlay:?} {k} {p}");
             }

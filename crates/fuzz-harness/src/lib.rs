@@ -222,6 +222,7 @@ pub fn tcp(data: &[u8]) {
             payload_len,
             tunnel: None,
             vlan: [0; 2],
+            outer: None,
             fragment: None,
             transport: Transport::Tcp(tcp),
             truncated: opts & 32 != 0,

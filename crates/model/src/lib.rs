@@ -460,6 +460,15 @@ pub enum EndReason {
     Evicted,
 }
 
+/// The outer addresses of a tunnelled flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct TunnelEndpoints {
+    /// The tunnel end on the client's side (the node it sent from).
+    pub client: IpAddr,
+    /// The tunnel end on the server's side.
+    pub server: IpAddr,
+}
+
 /// ICMP errors that quote a flow's packets. An error quoting a flow never
 /// seen otherwise gets a flow record with zero packets, so it is not lost.
 /// ICMP error packets are not counted in any flow's `packets`.
@@ -530,6 +539,10 @@ pub struct FlowRecord {
     pub payload_bytes: PerDir,
     /// The overlay the flow was carried in; null when none.
     pub tunnel: Option<Tunnel>,
+    /// The tunnel's outer addresses (the nodes, VTEPs or tunnel ends that
+    /// carried it), from its first tunnelled packet; absent outside a tunnel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel_endpoints: Option<TunnelEndpoints>,
     /// The VLAN ids of its frames, outer first (`[42]`, or `[10, 20]` for
     /// QinQ); absent when untagged. Flows on different VLANs are different
     /// flows, as in Zeek.

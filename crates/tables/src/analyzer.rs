@@ -29,6 +29,8 @@ table! {
         bytes_total: U64, "`ip_bytes_client + ip_bytes_server`.",
         tunnel_type: Option<Str>, "`vxlan`, `geneve`, `ipip` or `gre` when the flow was carried in a tunnel.",
         tunnel_vni: Option<U32>, "VNI of that tunnel (the GRE key for GRE; 0 for IP-in-IP).",
+        tunnel_client: Option<Str>, "The tunnel's outer address on the client's side (the node that carried its packets).",
+        tunnel_server: Option<Str>, "The tunnel's outer address on the server's side.",
         vlan: Option<Str>, "VLAN ids of its frames, outer first, joined by `/` (`42`, `10/20`); null when untagged.",
         community_id: Option<Str>, "Community ID v1 (seed 0), as Zeek, Suricata and Arkime log it.",
         role_basis: Str, "How the client was decided: `syn`, `syn_ack`, `echo_request`, `server_port`, `first_packet`.",

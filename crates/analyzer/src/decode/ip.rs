@@ -106,6 +106,7 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
         payload_len: l4_wire,
         tunnel: None,
         vlan: [0; 2],
+        outer: None,
         fragment,
         transport: Transport::Other,
         truncated: payload.incomplete,
@@ -164,12 +165,16 @@ pub(super) fn decode_ip(data: &[u8], wire_len_hint: u32, depth: u8) -> Result<Pa
                     kind: TunnelKind::Ipip,
                     vni: 0,
                 });
+                p.outer = Some((src, dst));
                 p
             });
         }
         ipproto::GRE if fragment.is_none() => {
             if let Some(inner) = gre(l4, l4_wire, depth) {
-                return inner;
+                return inner.map(|mut p| {
+                    p.outer = Some((src, dst));
+                    p
+                });
             }
         }
         ipproto::ICMP | ipproto::ICMPV6 => {
@@ -314,6 +319,7 @@ fn tunnel(outer: &Packet, udp: &[u8], depth: u8) -> Option<Result<Packet, Skip>>
     Some(inner.map(|mut pkt| {
         // The outermost tunnel names the overlay the flow travelled in.
         pkt.tunnel = Some(Tunnel { kind, vni });
+        pkt.outer = Some((outer.src, outer.dst));
         pkt
     }))
 }

@@ -117,6 +117,9 @@ pub struct Packet {
     pub tunnel: Option<Tunnel>,
     /// VLAN ids of the frame, outer first (0: none): part of the flow's identity.
     pub vlan: [u16; 2],
+    /// The outermost tunnel's IP addresses (source, destination): the nodes
+    /// that carried the packet; `None` outside a tunnel.
+    pub outer: Option<(IpAddr, IpAddr)>,
     pub fragment: Option<Fragment>,
     pub transport: Transport,
     /// Fewer bytes were captured than the headers needed (snaplen).

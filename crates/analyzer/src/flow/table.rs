@@ -425,6 +425,8 @@ struct Flow {
     closed_ns: Option<i64>,
     fragments: u64,
     icmp: Option<IcmpInfo>,
+    /// The outer addresses of the first tunnelled packet, client side first.
+    outer: Option<Box<(std::net::IpAddr, std::net::IpAddr)>>,
     /// What the (only, or primary) capture point saw.
     view: View,
     /// Several capture points: each one's view, chosen from at the end.
@@ -444,6 +446,7 @@ impl Flow {
             closed_ns: None,
             fragments: 0,
             icmp: None,
+            outer: None,
             view: View {
                 first_ns: ts,
                 last_ns: ts,
@@ -547,6 +550,10 @@ impl Flow {
             ip_bytes: per(|d| d.ip_bytes),
             payload_bytes: per(|d| d.payload_bytes),
             tunnel: self.key.tunnel,
+            tunnel_endpoints: self
+                .outer
+                .as_deref()
+                .map(|&(client, server)| crate::report::TunnelEndpoints { client, server }),
             vlan: vlan_list(self.key.vlan),
             role_basis: self.role,
             end_reason: end,
@@ -1127,6 +1134,13 @@ impl FlowTable {
         if pkt.fragment.is_some() {
             flow.fragments += 1;
         }
+        if let (None, Some((s, d))) = (&flow.outer, pkt.outer) {
+            flow.outer = Some(Box::new(if dir == Direction::ToServer {
+                (s, d)
+            } else {
+                (d, s)
+            }));
+        }
         let to_server = dir == Direction::ToServer;
         let first_sender = flow.client != sender;
         let uid = flow.uid;
@@ -1462,6 +1476,7 @@ mod tests {
             payload_len: 0,
             tunnel: None,
             vlan: [0; 2],
+            outer: None,
             fragment: None,
             transport,
             truncated: false,

@@ -194,7 +194,19 @@ pub fn write(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Res
             });
         }
         if let Some(t) = &f.tunnel {
-            notes.push(format!("{} vni {}", t.kind, t.vni));
+            let id = match t.kind {
+                crate::report::TunnelKind::Gre => "key",
+                crate::report::TunnelKind::Gtp => "teid",
+                _ => "vni",
+            };
+            let ends = f
+                .tunnel_endpoints
+                .map_or(String::new(), |e| format!(" {} → {}", e.client, e.server));
+            notes.push(format!("{} {id} {}{ends}", t.kind, t.vni));
+        }
+        if let Some(v) = &f.vlan {
+            let ids: Vec<String> = v.iter().map(u16::to_string).collect();
+            notes.push(format!("vlan {}", ids.join("/")));
         }
         if f.fragments > 0 {
             notes.push(format!("{} fragments", f.fragments));
