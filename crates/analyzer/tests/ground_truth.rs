@@ -1850,6 +1850,111 @@ fn backlog_overflow_is_a_high_slow_connect_finding() {
     c.finish();
 }
 
+/// The backlog capture in a node's archive whose /proc/net copies (start
+/// and end, as the capture agent's bundle and Retina Capture keep them)
+/// carry the server namespace's own counters from the run (ListenOverflows
+/// and ListenDrops, truth): the counters are read into
+/// `archives[].kernel_counters`, and the slow_connect finding names the
+/// overflowing listen backlog with them. The bare capture names only the
+/// usual causes.
+#[test]
+fn backlog_counters_from_a_node_archive_name_the_cause() {
+    let Some(s) = scenario("backlog") else { return };
+    let Some(r) = run() else { return };
+    let t = &s.truth;
+    let overflows = u(t, "totals.listen_overflows").unwrap_or(0) as i64;
+    let drops = u(t, "totals.listen_drops").unwrap_or(0) as i64;
+    let mut c = Checks::new("backlog counters");
+    c.ok("backlog: the kernel counted overflows", overflows > 0);
+    let slow = |j: &Value| -> Option<Value> {
+        j["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["kind"] == "slow_connect")
+            .cloned()
+    };
+    let bare = slow(&s.out).expect("a slow_connect finding on the capture");
+    c.ok(
+        "backlog: without counters, the usual causes",
+        bare["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("drops on the path"),
+    );
+    // A Retina Capture tarball of node "node-a": the capture and the
+    // counters, /proc/net/netstat's layout (names line, values line).
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = dir.path().join("backlog-node-a-20261203120000UTC.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&tarball).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let pcap = std::fs::read(r.dir.join("backlog.pcap")).unwrap();
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data).unwrap();
+        };
+        add("backlog.pcap", &pcap);
+        let netstat = |o: i64, d: i64| {
+            format!("TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 {o} {d}\n")
+        };
+        add(
+            "metadata/proc-net/start/netstat",
+            netstat(1000, 1000).as_bytes(),
+        );
+        add(
+            "metadata/proc-net/end/netstat",
+            netstat(1000 + overflows, 1000 + drops).as_bytes(),
+        );
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let (code, j, err) = analyze_json(&[&tarball], &[]);
+    c.eq("backlog archive: exit status", code, 0);
+    let a = &j["capture"]["archives"][0];
+    c.eq("backlog archive: node", a["node"].as_str(), Some("node-a"));
+    c.eq(
+        "backlog archive: ListenOverflows over the capture",
+        a["kernel_counters"]["TcpExt.ListenOverflows"].as_i64(),
+        Some(overflows),
+    );
+    c.eq(
+        "backlog archive: ListenDrops over the capture",
+        a["kernel_counters"]["TcpExt.ListenDrops"].as_i64(),
+        (drops > 0).then_some(drops),
+    );
+    c.eq(
+        "backlog archive: counters that did not move are left out",
+        a["kernel_counters"].get("TcpExt.SyncookiesSent"),
+        None,
+    );
+    match slow(&j) {
+        Some(f) => {
+            c.ok(
+                format!("backlog archive: the finding names the backlog ({err})"),
+                f["summary"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("listen backlog overflowed"),
+            );
+            let said = format!("node-a's kernel counted {overflows} listen queue overflows");
+            c.ok(
+                format!(
+                    "backlog archive: the evidence gives the counters: {}",
+                    f["evidence"]
+                ),
+                f["evidence"].to_string().contains(&said),
+            );
+        }
+        None => c.ok("backlog archive: a slow_connect finding", false),
+    }
+    c.finish();
+}
+
 /// `--fail-on` gates on the backlog capture: the p99 connect time (over 20
 /// connections: the slowest, a SYN-retried one of ~4 s) and the SYN retries
 /// trip them (exit 4); a threshold above the measured p99 does not (exit 0).

@@ -34,6 +34,11 @@ pub struct ArchiveRecord {
     /// Events the agent could not deliver (ring buffer full), from the
     /// bundle manifest.
     pub lost_events: Option<u64>,
+    /// The node's TCP and IP kernel counters over the capture (end minus
+    /// start, from the bundle's `/proc/net/netstat` and `snmp` copies), by
+    /// `Group.Name` as nstat names them (`TcpExt.ListenOverflows`,
+    /// `Tcp.RetransSegs`, …): only those that moved. Empty without them.
+    pub kernel_counters: std::collections::BTreeMap<String, i64>,
     /// What stopped the reading (a truncated archive keeps every member
     /// before the damage), or that the archive holds no capture. The exit
     /// status is then 3.

@@ -38,6 +38,46 @@ fn retina_name(path: &Path) -> Option<(String, String)> {
         .then(|| (prefix.to_string(), ts.to_string()))
 }
 
+/// `0` for a bundle's `proc-net/start/{netstat,snmp}`, `1` for `end`.
+fn proc_net_phase(rel: &Path) -> Option<usize> {
+    let file = rel.file_name()?.to_str()?;
+    if file != "netstat" && file != "snmp" {
+        return None;
+    }
+    let phase = rel.parent()?;
+    if phase.parent()?.file_name()? != "proc-net" {
+        return None;
+    }
+    match phase.file_name()?.to_str()? {
+        "start" => Some(0),
+        "end" => Some(1),
+        _ => None,
+    }
+}
+
+/// `/proc/net/netstat` and `snmp`: pairs of lines, `Group: Name Name…` then
+/// `Group: value value…`, as `Group.Name` → value (nstat's names).
+pub fn parse_proc_net(text: &str) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let (Some((group, names)), Some((group2, values))) =
+            (names.split_once(':'), values.split_once(':'))
+        else {
+            break;
+        };
+        if group != group2 {
+            break;
+        }
+        for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+            if let Ok(v) = v.parse::<i64>() {
+                out.push((format!("{group}.{n}"), v));
+            }
+        }
+    }
+    out
+}
+
 /// A member path that stays inside the extraction directory.
 fn safe_relative(p: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
@@ -69,6 +109,8 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
         }
     };
     let mut manifest: Option<Manifest> = None;
+    // /proc/net counters at the start and at the end of the capture.
+    let mut counters: [std::collections::BTreeMap<String, i64>; 2] = Default::default();
     let mut ar = tar::Archive::new(reader);
     let entries = match ar.entries() {
         Ok(e) => e,
@@ -120,6 +162,12 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
             continue;
         }
         if !(wanted_capture || wanted_drops || wanted_retrans) {
+            if let Some(phase) = proc_net_phase(&rel) {
+                let mut s = String::new();
+                if entry.by_ref().take(1 << 20).read_to_string(&mut s).is_ok() {
+                    counters[phase].extend(parse_proc_net(&s));
+                }
+            }
             rec.metadata.push(shown);
             continue;
         }
@@ -144,6 +192,14 @@ pub fn extract(path: &Path, into: &Path) -> (ArchiveRecord, Extracted) {
             break;
         }
     }
+    let [start, end] = counters;
+    rec.kernel_counters = end
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - start.get(k)?;
+            (d != 0).then(|| (k.clone(), d))
+        })
+        .collect();
     if let Some(m) = manifest {
         rec.kind = "retina-capture bundle";
         rec.node = m.node.or_else(|| m.host.clone());
@@ -201,5 +257,33 @@ mod tests {
             Some(PathBuf::from("a/b.pcap"))
         );
         assert!(is_capture("x.pcap.gz") && is_capture("Y.PCAPNG") && !is_capture("drops.parquet"));
+    }
+
+    #[test]
+    fn proc_net_counters_by_nstat_name() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 72 72\n\
+                    IpExt: InNoRoutes InOctets\nIpExt: 3 123456\n";
+        let c = parse_proc_net(text);
+        assert!(c.contains(&("TcpExt.ListenOverflows".into(), 72)));
+        assert!(c.contains(&("IpExt.InOctets".into(), 123456)));
+        assert_eq!(c.len(), 5);
+        // The real file of this machine parses, names and values in step.
+        if let Ok(real) = std::fs::read_to_string("/proc/net/netstat") {
+            let c = parse_proc_net(&real);
+            assert!(
+                c.iter().any(|(k, _)| k == "TcpExt.ListenOverflows"),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            proc_net_phase(Path::new("metadata/proc-net/end/netstat")),
+            Some(1)
+        );
+        assert_eq!(proc_net_phase(Path::new("proc-net/start/snmp")), Some(0));
+        assert_eq!(proc_net_phase(Path::new("metadata/proc-net/end/dev")), None);
+        assert_eq!(
+            proc_net_phase(Path::new("metadata/other/end/netstat")),
+            None
+        );
     }
 }

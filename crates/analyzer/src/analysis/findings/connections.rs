@@ -247,7 +247,46 @@ fn ms(v: f64) -> String {
 /// policies), or a connect slower than `--slow-connect-ms`. The handshake
 /// RTT, timed from the last SYN, does not show it; the connect time (first
 /// SYN to the final ACK) is what the client's `connect()` waited.
-pub(super) fn slow_connects(flows: &[FlowRecord], th: &Thresholds, out: &mut Vec<Finding>) {
+/// What the nodes' kernel counters (bundles' /proc/net copies) say about
+/// listen queues during the capture: "node-a's kernel counted 72 listen
+/// queue overflows (TcpExt.ListenOverflows), …"; `None` when nothing moved.
+pub(super) fn listen_queue_counters(archives: &[crate::report::ArchiveRecord]) -> Option<String> {
+    const COUNTERS: [(&str, &str); 3] = [
+        ("TcpExt.ListenOverflows", "listen queue overflows"),
+        ("TcpExt.ListenDrops", "SYNs dropped by listeners"),
+        (
+            "TcpExt.TCPReqQFullDrop",
+            "SYNs dropped with a full SYN queue",
+        ),
+    ];
+    let said: Vec<String> = archives
+        .iter()
+        .filter_map(|a| {
+            let moved: Vec<String> = COUNTERS
+                .iter()
+                .filter_map(|(k, what)| {
+                    let n = *a.kernel_counters.get(*k)?;
+                    (n > 0).then(|| format!("{n} {what} ({k})"))
+                })
+                .collect();
+            (!moved.is_empty()).then(|| {
+                format!(
+                    "{}'s kernel counted {} during the capture",
+                    a.node.as_deref().unwrap_or("the capture's node"),
+                    moved.join(", ")
+                )
+            })
+        })
+        .collect();
+    (!said.is_empty()).then(|| said.join("; "))
+}
+
+pub(super) fn slow_connects(
+    flows: &[FlowRecord],
+    th: &Thresholds,
+    listen_queues: Option<&str>,
+    out: &mut Vec<Finding>,
+) {
     #[derive(Default)]
     struct Connects {
         /// Connect times of every completed handshake.
@@ -300,7 +339,14 @@ pub(super) fn slow_connects(flows: &[FlowRecord], th: &Thresholds, out: &mut Vec
         let late_max = c.late.iter().copied().fold(0.0, f64::max);
         let rtt = percentile(&mut c.rtts, 50.0);
         let server = Endpoint { ip, port };
-        let why = if c.retried > 0 {
+        let backlog = c
+            .drops
+            .keys()
+            .any(|r| r == "TCP_LISTEN_OVERFLOW" || r == "TCP_REQQFULLDROP")
+            || listen_queues.is_some();
+        let why = if c.retried > 0 && backlog {
+            "the server's listen backlog overflowed and its kernel dropped their SYNs: the application accepts too slowly, or its backlog is too small"
+        } else if c.retried > 0 {
             "SYNs were lost before the server answered: a full listen backlog (the application accepts too slowly), drops on the path, or a policy"
         } else {
             "the handshake itself is slow: the server host or the path"
@@ -332,6 +378,9 @@ pub(super) fn slow_connects(flows: &[FlowRecord], th: &Thresholds, out: &mut Vec
                 "the kernel dropped packets of these connections: {}",
                 r.join(", ")
             ));
+        }
+        if let (Some(q), true) = (listen_queues, c.retried > 0) {
+            evidence.push(q.to_string());
         }
         // Impact: how many connections waited, and what share of the server's.
         let severity = if late >= 2 && late * 10 >= done {

@@ -15,6 +15,50 @@ mod transport;
 
 use crate::report::{Finding, Report, Thresholds};
 
+#[cfg(test)]
+mod say_once_tests {
+    use super::say_once;
+    use crate::report::{Finding, Severity};
+
+    fn f(kind: &'static str, summary: &str, evidence: &[&str]) -> Finding {
+        Finding {
+            severity: Severity::High,
+            kind,
+            summary: summary.into(),
+            evidence: evidence.iter().map(|e| e.to_string()).collect(),
+            impact: 1,
+            flows: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn shared_context_is_said_once_per_kind() {
+        let why = "a listener backlog, a drop on the path or a network policy";
+        let hint = "allow ICMP fragmentation needed on the path, or lower the MTU";
+        let mut v = vec![
+            f(
+                "unanswered_syn",
+                &format!("a:80 did not answer 3 of 3: {why}"),
+                &[hint, "3 in S0"],
+            ),
+            f(
+                "unanswered_syn",
+                &format!("b:443 did not answer 2 of 9: {why}"),
+                &[hint, "2 in S0"],
+            ),
+            f("refused", &format!("c:22 refused 1: {why}"), &[hint]),
+        ];
+        say_once(&mut v);
+        assert_eq!(v[0].summary, format!("a:80 did not answer 3 of 3: {why}"));
+        assert_eq!(v[1].summary, "b:443 did not answer 2 of 9 (as above)");
+        assert_eq!(v[0].evidence, vec![hint, "3 in S0"]);
+        assert_eq!(v[1].evidence, vec!["2 in S0"]);
+        // Another kind says its own.
+        assert_eq!(v[2].summary, format!("c:22 refused 1: {why}"));
+        assert_eq!(v[2].evidence, vec![hint]);
+    }
+}
+
 /// Every kind of finding the code emits: (kind, severity rule, when it
 /// appears). The one list docs/json-schema.md prints; a test checks that
 /// every `kind:` written in this folder is in it.
@@ -113,7 +157,8 @@ pub(super) fn pct(v: f64) -> String {
 pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
     let mut out = Vec::new();
     connections::unanswered_syns(&report.flows, report.capture.last_ts_ns, &mut out);
-    connections::slow_connects(&report.flows, t, &mut out);
+    let listen_queues = connections::listen_queue_counters(&report.capture.archives);
+    connections::slow_connects(&report.flows, t, listen_queues.as_deref(), &mut out);
     connections::refused(&report.flows, &mut out);
     connections::server_resets(&report.flows, &mut out);
     transport::retransmission_paths(&report.flows, t, &mut out);
@@ -134,7 +179,27 @@ pub fn findings(report: &Report, t: &Thresholds) -> Vec<Finding> {
             .then(b.impact.cmp(&a.impact))
             .then(a.kind.cmp(b.kind))
     });
+    say_once(&mut out);
     out
+}
+
+/// Context shared by findings of one kind is said once, in the first (most
+/// severe, largest) of them: the explanation after a summary's last ": "
+/// (the likely causes of unanswered connections, say) and evidence lines
+/// repeated word for word.
+fn say_once(findings: &mut [Finding]) {
+    use std::collections::HashSet;
+    let mut said: HashSet<(&'static str, String)> = HashSet::new();
+    for f in findings.iter_mut() {
+        let kind = f.kind;
+        if let Some((head, why)) = f.summary.rsplit_once(": ") {
+            if why.len() >= 25 && !said.insert((kind, why.to_string())) {
+                f.summary = format!("{head} (as above)");
+            }
+        }
+        f.evidence
+            .retain(|e| e.len() < 25 || said.insert((kind, format!("evidence: {e}"))));
+    }
 }
 
 #[cfg(test)]
