@@ -84,6 +84,15 @@ fn check(pcap: &Path, truth: &Value, what: &str) {
     assert_eq!(f["flows"], serde_json::json!([flow["id"]]), "{what}");
     let ev = f["evidence"].to_string();
     assert!(ev.contains("VXLAN"), "{what}: the overlay named: {ev}");
+    // The retransmission finding of that path points at the MTU.
+    let re = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "retransmissions")
+        .map(|f| f["evidence"].to_string())
+        .unwrap_or_default();
+    assert!(re.contains(&format!("(MTU {mtu})")), "{what}: {re}");
 }
 
 fn check_black_hole(pcap: &Path, truth: &Value, what: &str) {

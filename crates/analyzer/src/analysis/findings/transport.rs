@@ -17,6 +17,9 @@ pub(super) fn retransmission_paths(flows: &[FlowRecord], t: &Thresholds, out: &m
         fast: u64,
         tlp: u64,
         ids: Vec<(u64, f64)>,
+        /// ICMP "too big" errors about the path's flows, and the smallest MTU.
+        too_big: u64,
+        mtu: Option<u32>,
     }
     let mut paths: BTreeMap<(IpAddr, IpAddr, u16), Path> = BTreeMap::new();
     for f in flows {
@@ -31,6 +34,10 @@ pub(super) fn retransmission_paths(flows: &[FlowRecord], t: &Thresholds, out: &m
         p.rto += r.client.rto + r.server.rto;
         p.fast += r.client.fast + r.server.fast;
         p.tlp += r.client.tlp + r.server.tlp;
+        for e in f.icmp_errors.iter().filter(|e| e.mtu.is_some()) {
+            p.too_big += e.count;
+            p.mtu = p.mtu.into_iter().chain(e.mtu).min();
+        }
         if re > 0 {
             p.ids.push((f.id, re as f64));
         }
@@ -59,6 +66,12 @@ pub(super) fn retransmission_paths(flows: &[FlowRecord], t: &Thresholds, out: &m
             evidence.push(format!(
                 "{clean} other path(s) stay at or below {}",
                 pct(t.retrans_rate)
+            ));
+        }
+        if let Some(mtu) = p.mtu {
+            evidence.push(format!(
+                "{} ICMP fragmentation needed / packet too big (MTU {mtu}) about these flows: segments resent smaller after them are what the path MTU cost (the path_mtu finding)",
+                p.too_big
             ));
         }
         out.push(Finding {
