@@ -154,6 +154,12 @@ impl TcpAnalyzer {
                 s.sack_high = Some(s.sack_high.map_or(r, |h| h.max(r)));
             }
         }
+        // The receiver telling the sender where a hole starts.
+        for h in s.holes.iter_mut() {
+            if h.dup_ns.is_none() && h.start == ack && p.ts_ns >= h.seen_ns {
+                h.dup_ns = Some(p.ts_ns);
+            }
+        }
         acker.last_ack_sent = Some(t.ack);
         acker.last_win_sent = Some(t.window);
         if lost.segments > 0 {

@@ -136,6 +136,22 @@ impl TcpAnalyzer {
     /// ns: the handshake (SYN to ACK), or the two directions' smallest data
     /// RTTs added (each is only the loop on one side of the capture point;
     /// next to a host, one of them is just that host's ACK delay).
+    /// From the capture point to the sender of direction `d`'s data and
+    /// back, from the handshake: SYN-ACK to the final ACK for the client,
+    /// SYN to SYN-ACK for the server; `None` without a clean handshake.
+    fn sender_leg_ns(&self, d: usize) -> Option<i64> {
+        let hs = &self.handshake;
+        if self.synack_retransmissions > 0 {
+            return None;
+        }
+        let (a, b) = if d == 0 {
+            (hs.synack_ns?, hs.ack_ns?)
+        } else {
+            (hs.syn_ns?, hs.synack_ns?)
+        };
+        (b >= a).then_some(b - a)
+    }
+
     fn rtt_estimate_ns(&self) -> Option<i64> {
         // A retransmitted SYN-ACK puts a timeout inside the handshake.
         let hs = match (self.handshake.syn_ns, self.handshake.ack_ns) {

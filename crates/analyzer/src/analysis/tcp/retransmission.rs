@@ -67,14 +67,26 @@ pub(super) fn dsack(s: &mut Stream, l: u64, r: u64) -> u64 {
 }
 
 /// Classifies a segment with payload [start, end) of stream `me`.
+/// What the flow's timing says, for telling a resend from reordering.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timing {
+    /// The flow's round trip (handshake or data).
+    pub(super) rtt_ns: Option<i64>,
+    /// From the capture point to the segment's sender and back, from the
+    /// handshake: how soon after the receiver's word passes here a resend
+    /// can pass here.
+    pub(super) leg_ns: Option<i64>,
+}
+
 pub(super) fn classify(
     me: &mut Stream,
     start: u64,
     end: u64,
     p: Seen<'_>,
-    rtt_ns: Option<i64>,
+    timing: Timing,
     history: &mut History,
 ) -> Option<(Mechanism, bool)> {
+    let Timing { rtt_ns, leg_ns } = timing;
     let ts = p.ts_ns;
     let ctx = Ctx {
         ts,
@@ -111,12 +123,23 @@ pub(super) fn classify(
                     _ if me.ip_ids_sequential() && p.ip_id != 0 && h.ip_id != 0 => {
                         (p.ip_id.wrapping_sub(h.ip_id) as i16) < 0
                     }
-                    // Otherwise time: a retransmission needs at least about an
-                    // RTT (loss report + resend); reordering is faster.
-                    _ => {
-                        let window = rtt_ns.map_or(DEFAULT_REORDER_NS, |r| r / 2);
-                        ts - h.seen_ns < window
-                    }
+                    // Otherwise time. A sender resends a hole it learnt of
+                    // from the receiver (duplicate ACKs, SACK) or after a
+                    // timeout that follows them: the resend passes here at
+                    // least one round trip from here to the sender after
+                    // the receiver's first word at the hole passed here. A
+                    // fill sooner than that was sent before it: reordered
+                    // on its way here (a forwarding host's per-CPU queues,
+                    // at any RTT).
+                    _ => match (leg_ns, h.dup_ns) {
+                        (Some(leg), Some(dup)) => ts - dup < leg,
+                        // No word yet, or no handshake: a retransmission
+                        // needs at least about an RTT (loss report + resend).
+                        _ => {
+                            let window = rtt_ns.map_or(DEFAULT_REORDER_NS, |r| r / 2);
+                            ts - h.seen_ns < window
+                        }
+                    },
                 }
             }
             // The hole formed before the capture began or while it missed
@@ -141,6 +164,7 @@ pub(super) fn classify(
                 // The TSval of the segment that revealed the hole.
                 tsval: p.tcp.timestamps.map(|(v, _)| v),
                 ip_id: p.ip_id,
+                dup_ns: None,
             });
         }
         None

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use super::ranges::RangeSet;
-use super::retransmission::{classify, Mechanism, RetransLog};
+use super::retransmission::{classify, Mechanism, RetransLog, Timing};
 use super::seq::SeqSpace;
 use super::{pair, RetransCounts, Seen, TcpAnalyzer, TcpOptions};
 use crate::analysis::stats::Samples;
@@ -45,6 +45,9 @@ pub(super) struct Hole {
     pub(super) tsval: Option<u32>,
     /// IPv4 id of that segment (0: none).
     pub(super) ip_id: u16,
+    /// When an ACK from the receiver at the hole's start (the receiver
+    /// telling the sender what is missing) first passed the capture point.
+    pub(super) dup_ns: Option<i64>,
 }
 
 /// What identifies one transmission of a segment, to recognize the same
@@ -208,6 +211,7 @@ impl TcpAnalyzer {
         let d = p.dir;
         let f = t.flags;
         let rtt_ns = self.rtt_estimate_ns();
+        let leg_ns = self.sender_leg_ns(d);
         let (me, peer) = pair(&mut self.streams, d);
         let seq = me.seq.unwrap(t.seq);
         if f.syn() {
@@ -261,7 +265,8 @@ impl TcpAnalyzer {
             } else if len == 1 && at_next && peer_window_zero {
                 me.zero_window_probes += 1;
             } else {
-                self.last_retrans = classify(me, start, end, p, rtt_ns, &mut self.history);
+                let timing = Timing { rtt_ns, leg_ns };
+                self.last_retrans = classify(me, start, end, p, timing, &mut self.history);
             }
             if let Some(window) = peer.window {
                 if let Some(acked) = me.acked {
@@ -282,6 +287,7 @@ impl TcpAnalyzer {
                     seen_ns: p.ts_ns,
                     tsval: t.timestamps.map(|(v, _)| v),
                     ip_id: p.ip_id,
+                    dup_ns: None,
                 });
             }
         } else if !f.syn()

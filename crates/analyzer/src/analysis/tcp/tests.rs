@@ -616,3 +616,31 @@ fn a_challenge_ack_is_out_of_window_not_capture_loss() {
     assert_eq!(r.capture_lost_bytes.client, 1000);
     assert_eq!(r.out_of_window.client, 0);
 }
+
+#[test]
+fn a_fill_sooner_than_the_senders_round_trip_after_the_dup_ack_is_reordering() {
+    // Captured between the hosts (a forwarding router), no TCP timestamps
+    // nor IPv4 ids: the handshake says the client is 0.1 ms away (SYN-ACK
+    // to ACK here). Segment 2 is overtaken; the receiver's duplicate ACK for
+    // it passes here 0.95 ms after the hole showed (a slow server side).
+    // Segment 2 arriving 0.05 ms after that ACK was sent before the client
+    // could know: reordered, though 1 ms after the hole. Arriving 0.95 ms
+    // after that ACK, it can be the resend.
+    for (after_dup_ms, expect_retrans) in [(0.05, false), (0.95, true)] {
+        let mut c = Conn::new(7, 8);
+        c.handshake();
+        c.at(0.1).data(0, 1000);
+        c.sent[0] += 1000; // segment 2 not seen (yet)
+        c.at(0.01).data(0, 1000);
+        c.at(0.95).ack(1, 1001); // the duplicate ACK at the hole
+        c.at(after_dup_ms).resend(0, 1001, 1000);
+        c.at(0.1).ack(1, 3001);
+        let r = c.rec();
+        let got = (
+            r.retransmissions.client.segments,
+            r.out_of_order.client,
+        );
+        let want = if expect_retrans { (1, 0) } else { (0, 1) };
+        assert_eq!(got, want, "fill {after_dup_ms} ms after the dup ACK");
+    }
+}
