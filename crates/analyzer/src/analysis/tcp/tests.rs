@@ -636,10 +636,7 @@ fn a_fill_sooner_than_the_senders_round_trip_after_the_dup_ack_is_reordering() {
         c.at(after_dup_ms).resend(0, 1001, 1000);
         c.at(0.1).ack(1, 3001);
         let r = c.rec();
-        let got = (
-            r.retransmissions.client.segments,
-            r.out_of_order.client,
-        );
+        let got = (r.retransmissions.client.segments, r.out_of_order.client);
         let want = if expect_retrans { (1, 0) } else { (0, 1) };
         assert_eq!(got, want, "fill {after_dup_ms} ms after the dup ACK");
     }
