@@ -296,10 +296,28 @@ fn main() -> ExitCode {
                 return ExitCode::from(EXIT_OK);
             }
             // Messages quote file names and what was read from them.
-            eprintln!("retina-analyze: error: {}", terminal(&format!("{e:#}")));
+            eprintln!("retina-analyze: error: {}", terminal(&error_chain(&e)));
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text the
+/// message before it already holds (errors that print their source) is
+/// left out, so "(os error 2)" appears once.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -318,6 +336,12 @@ fn real_main(cli: &Cli) -> Result<u8> {
         ColorWhen::Auto => {}
         ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
         ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    // A report directory that cannot take the report fails now, not after
+    // the analysis (--parquet is checked the same way by the pipeline).
+    if let Some(dir) = &cli.report {
+        retina_analyzer::render::report::check_writable(dir, cli.force)
+            .with_context(|| format!("--report {}", dir.display()))?;
     }
     let progress = Progress::default();
     {

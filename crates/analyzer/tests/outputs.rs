@@ -318,3 +318,35 @@ fn sigterm_writes_complete_outputs_of_what_was_read() {
         }
     }
 }
+
+/// `--report` into a place that cannot take it fails before any analysis
+/// (nothing read, nothing written), naming the option and the place, and
+/// an operating system error is said once.
+#[test]
+fn an_unwritable_report_directory_fails_before_the_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = common::bin()
+        .arg(capture())
+        .args(["--quiet", "--format", "json", "--report"])
+        .arg(file.join("sub"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty(), "no analysis output: {err}");
+    assert!(
+        err.contains("--report") && err.contains("not a directory"),
+        "{err}"
+    );
+    // Parquet into a missing place: the OS error once, not twice.
+    let out = common::bin()
+        .arg(capture())
+        .args(["--quiet", "--parquet", "/proc/retina-no-such/dir"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+}

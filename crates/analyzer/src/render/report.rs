@@ -347,6 +347,42 @@ pub struct Written {
 
 /// Writes report.html, report.md and charts/ into `dir` (created if
 /// missing). Existing report files are not overwritten unless `force`.
+/// Checks, before any work, that a report can be written into `dir`: the
+/// directory, or the nearest existing one above it, takes a file (tried
+/// with a scratch file that is removed at once), and without `force` no
+/// report is there already. Leaves nothing behind.
+pub fn check_writable(dir: &Path, force: bool) -> Result<(), ReportError> {
+    let mut at = dir;
+    let existing = loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => break at,
+            Ok(_) => {
+                return Err(ReportError::Io {
+                    path: at.to_owned(),
+                    source: std::io::Error::other("not a directory"),
+                })
+            }
+            Err(_) => match at.parent() {
+                Some(p) if !p.as_os_str().is_empty() => at = p,
+                _ => break Path::new("."),
+            },
+        }
+    };
+    tempfile::NamedTempFile::new_in(existing).map_err(|e| ReportError::Io {
+        path: existing.to_owned(),
+        source: std::io::Error::new(e.kind(), format!("cannot create files there ({e})")),
+    })?;
+    if !force {
+        for p in [dir.join("report.html"), dir.join("report.md")] {
+            // Only a regular file would be replaced; a device is written to.
+            if retina_outfile::plan(&p).is_ok_and(|plan| plan.replaces_existing()) {
+                return Err(ReportError::Exists { path: p });
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn write(
     report: &Report,
     traces: &[FlowTrace],
