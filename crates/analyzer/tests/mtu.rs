@@ -24,7 +24,8 @@ use std::process::Command;
 use common::{analyze_json, repo_root, require, root, testdata, tool};
 use serde_json::Value;
 
-fn check(pcap: &Path, truth: &Value, what: &str) {
+/// The analysis of `pcap` and its TCP flow from the truth's client port.
+fn analyze(pcap: &Path, truth: &Value, what: &str) -> (Value, Value) {
     let (code, j, err) = analyze_json(&[pcap], &[]);
     assert_eq!(code, 0, "{what}: {err}");
     let port = truth["client"]["port"].as_u64().unwrap();
@@ -33,7 +34,13 @@ fn check(pcap: &Path, truth: &Value, what: &str) {
         .unwrap()
         .iter()
         .find(|f| f["proto"] == "tcp" && f["client"]["port"].as_u64() == Some(port))
-        .unwrap_or_else(|| panic!("{what}: no flow from port {port}"));
+        .unwrap_or_else(|| panic!("{what}: no flow from port {port}"))
+        .clone();
+    (j, flow)
+}
+
+fn check(pcap: &Path, truth: &Value, what: &str) {
+    let (j, flow) = analyze(pcap, truth, what);
     let sent = truth["node_icmp_dest_unreachs_sent"].as_u64().unwrap();
     assert!(sent > 0, "{what}: the node sent no ICMP error: {truth}");
     let mtu = truth["path_mtu"].as_u64().unwrap();
@@ -96,15 +103,7 @@ fn check(pcap: &Path, truth: &Value, what: &str) {
 }
 
 fn check_black_hole(pcap: &Path, truth: &Value, what: &str) {
-    let (code, j, err) = analyze_json(&[pcap], &[]);
-    assert_eq!(code, 0, "{what}: {err}");
-    let port = truth["client"]["port"].as_u64().unwrap();
-    let flow = j["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["proto"] == "tcp" && f["client"]["port"].as_u64() == Some(port))
-        .unwrap_or_else(|| panic!("{what}: no flow from port {port}"));
+    let (j, flow) = analyze(pcap, truth, what);
     // The node sent its ICMP errors and nftables dropped every one.
     let sent = truth["node_icmp_dest_unreachs_sent"].as_u64().unwrap();
     assert!(sent > 0, "{what}: {truth}");
